@@ -1,0 +1,5 @@
+"""`python -m dexacode` runs the command."""
+
+from dexacode.cli import main
+
+main()

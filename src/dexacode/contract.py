@@ -1,0 +1,350 @@
+"""The encounter contract (spec/contract.md) as pydantic models.
+
+Input models are strict: unknown fields, wrong types, impossible dates, names outside the
+vocabulary and out-of-range scores are refused, and every error names its field. Output
+models are what every door (CLI, batch files, web) writes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    model_validator,
+)
+
+from dexacode.rulebook import vocabulary
+
+# --- value types -------------------------------------------------------------------------
+
+
+def _iso_date(value: object) -> object:
+    """Dates are ISO YYYY-MM-DD strings (or date objects from Python callers)."""
+    if isinstance(value, dt.datetime):
+        raise ValueError("expected a date (YYYY-MM-DD), not a date and time")
+    if isinstance(value, dt.date):
+        return value
+    if not isinstance(value, str):
+        raise ValueError("expected a date as a string YYYY-MM-DD")
+    # The value is never echoed: a birth date is identifying.
+    if len(value) != 10 or value[4] != "-" or value[7] != "-":
+        raise ValueError("expected a date written YYYY-MM-DD")
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise ValueError("not a real calendar date (expected YYYY-MM-DD)") from None
+
+
+IsoDate = Annotated[dt.date, BeforeValidator(_iso_date)]
+
+
+def _in_vocabulary(kind: str, what: str) -> AfterValidator:
+    def check(value: str) -> str:
+        allowed = vocabulary()[kind]
+        if value not in allowed:
+            raise ValueError(f"unknown {what} {value!r}; expected one of: {', '.join(allowed)}")
+        return value
+
+    return AfterValidator(check)
+
+
+SiteName = Annotated[
+    str,
+    _in_vocabulary("sites", "site"),
+    Field(json_schema_extra={"enum": list(vocabulary()["sites"])}),
+]
+RiskFactorName = Annotated[
+    str,
+    _in_vocabulary("risk_factors", "risk factor"),
+    Field(json_schema_extra={"enum": list(vocabulary()["risk_factors"])}),
+]
+NonEmpty = Annotated[str, Field(min_length=1, max_length=200)]
+Score = Annotated[float, Field(ge=-10.0, le=10.0, allow_inf_nan=False)]
+
+Sex = Literal["F", "M"]
+MenopausalStatus = Literal["premenopausal", "perimenopausal", "postmenopausal"]
+OrderReason = Literal[
+    "screening", "diagnostic", "monitoring", "glucocorticoid_monitoring", "confirm_baseline"
+]
+ExamStatus = Literal["completed", "discontinued", "reduced"]
+ClaimForm = Literal["professional", "institutional"]
+Component = Literal["global", "professional", "technical"]
+EquipmentOwner = Literal["billing_provider", "other"]
+Substitute = Literal["fee_for_time", "reciprocal"]
+SeverityName = Literal["error", "warning", "info"]
+
+
+class _Input(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+# --- input -------------------------------------------------------------------------------
+
+
+class Medication(_Input):
+    name: NonEmpty = Field(description="Generic drug name, case-insensitive.")
+    status: Literal["current", "completed"] = "current"
+
+
+class Patient(_Input):
+    id: NonEmpty = Field(description="The practice's patient id (never printed in logs).")
+    sex: Sex
+    birth_date: IsoDate
+    menopausal_status: MenopausalStatus | None = None
+    risk_factors: list[RiskFactorName] = Field(default_factory=list)
+    medications: list[Medication] = Field(default_factory=list)
+    conditions: list[Annotated[str, Field(min_length=3, max_length=10)]] = Field(
+        default_factory=list,
+        description="ICD-10-CM codes already documented, dotted or not.",
+    )
+
+    @model_validator(mode="after")
+    def _status_for_women_only(self) -> Patient:
+        if self.sex == "M" and self.menopausal_status is not None:
+            raise ValueError(
+                "menopausal_status must be null for a man (sex 'M'), "
+                f"got {self.menopausal_status!r}"
+            )
+        return self
+
+
+class Order(_Input):
+    reason: OrderReason
+
+
+class Exam(_Input):
+    sites: list[SiteName] = Field(
+        description="Sites whose density was measured; empty when only VFA was done."
+    )
+    vfa: bool = False
+    status: ExamStatus = "completed"
+    will_repeat: bool = False
+    peripheral_reason: Annotated[str, Field(max_length=500)] | None = None
+
+    @model_validator(mode="after")
+    def _something_done(self) -> Exam:
+        if not self.sites and not self.vfa:
+            raise ValueError(
+                "the exam has no site and no VFA, so there is nothing to bill; give at least "
+                f"one site ({', '.join(vocabulary()['sites'])}) or vfa: true"
+            )
+        if len(set(self.sites)) != len(self.sites):
+            raise ValueError("a site is listed twice")
+        return self
+
+
+class Billing(_Input):
+    claim_form: ClaimForm = "professional"
+    component: Component | None = None
+    equipment_owner: EquipmentOwner = "billing_provider"
+    interprets: bool = True
+    substitute: Substitute | None = None
+    substitute_days: Annotated[int, Field(ge=0, le=3660)] | None = None
+    abn_signed: bool = False
+
+
+class Result(_Input):
+    site: SiteName
+    region: Annotated[str, Field(min_length=1, max_length=40)]
+    bmd: Annotated[float, Field(gt=0.0, le=3.0, allow_inf_nan=False)] | None = None
+    t_score: Score | None = None
+    z_score: Score | None = None
+
+
+class PriorStudy(_Input):
+    date_of_service: IsoDate
+    cpt: Annotated[str, Field(min_length=5, max_length=5)]
+    covered: bool = True
+
+
+class SubmittedLine(_Input):
+    cpt: Annotated[str, Field(min_length=5, max_length=5)]
+    modifiers: list[Annotated[str, Field(min_length=2, max_length=2)]] = Field(default_factory=list)
+    units: Annotated[int, Field(ge=1, le=99)] = 1
+
+
+class SubmittedClaim(_Input):
+    lines: list[SubmittedLine] = Field(min_length=1)
+    diagnoses: list[Annotated[str, Field(min_length=3, max_length=10)]] = Field(
+        default_factory=list
+    )
+
+
+class Encounter(_Input):
+    claim_id: NonEmpty
+    date_of_service: IsoDate
+    payer: NonEmpty = Field(
+        description="medicare, medicare_advantage, medicaid, commercial, or a user profile."
+    )
+    patient: Patient
+    order: Order
+    exam: Exam
+    billing: Billing = Field(default_factory=Billing)
+    results: list[Result] = Field(default_factory=list)
+    history: list[PriorStudy] = Field(default_factory=list)
+    submitted: SubmittedClaim | None = None
+
+    @model_validator(mode="after")
+    def _dates_make_sense(self) -> Encounter:
+        born = self.patient.birth_date
+        if born > self.date_of_service:
+            raise ValueError(
+                "patient.birth_date is after date_of_service: the patient was not yet born"
+            )
+        if self.date_of_service.year - born.year > 125:
+            raise ValueError("patient.birth_date makes the patient older than 125 years")
+        return self
+
+
+# --- output ------------------------------------------------------------------------------
+
+
+class _Output(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Line(_Output):
+    cpt: str
+    modifiers: list[str]
+    units: int
+    diagnosis_pointers: list[int]
+    description: str = ""
+    modifier_reasons: dict[str, str] = Field(default_factory=dict)
+
+
+class Basis(_Output):
+    site: str
+    region: str
+    t_score: float | None
+    z_score: float | None = None
+
+
+class Interpretation(_Output):
+    category: str | None
+    basis: Basis | None
+    scale: Literal["t_score", "z_score"]
+    label: str | None = None
+
+
+class Coverage(_Output):
+    medicare_category: str | None
+    guideline_indicated: bool | None
+    next_eligible_date: dt.date | None
+    abn_advised: bool
+
+
+class Finding(_Output):
+    id: str
+    severity: SeverityName
+    message: str
+    line: str | None = None
+    sources: list[str]
+    action: str = ""
+
+
+class DiagnosisDetail(_Output):
+    code: str
+    description: str
+    reason: str
+
+
+class CodingResult(_Output):
+    """The result of coding one encounter (the contract's ``Result``)."""
+
+    claim_id: str
+    rules_version: str
+    icd10cm_release: str
+    lines: list[Line]
+    diagnoses: list[str]
+    interpretation: Interpretation
+    coverage: Coverage
+    findings: list[Finding]
+    diagnosis_details: list[DiagnosisDetail] = Field(default_factory=list)
+    payer: str = ""
+
+    @property
+    def has_errors(self) -> bool:
+        return any(f.severity == "error" for f in self.findings)
+
+
+# --- reading input -----------------------------------------------------------------------
+
+
+class ContractError(ValueError):
+    """Input that breaks the contract; ``field`` is a dotted path, ``message`` one line."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}" if field else message)
+        self.field = field
+        self.message = message
+
+
+def _loc(loc: tuple[int | str, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif part.startswith(("function-", "list[", "dict[")) or part in ("str", "float", "int"):
+            continue
+        else:
+            out += f".{part}" if out else part
+    return out
+
+
+# Fields whose values identify a patient: error messages never repeat them.
+_PRIVATE_FIELDS = ("patient.id", "patient.birth_date")
+
+
+def contract_error(exc: ValidationError) -> ContractError:
+    """The first problem of a validation error, as one line naming the field."""
+    first = exc.errors()[0]
+    field = _loc(tuple(first["loc"]))
+    message = first["msg"].removeprefix("Value error, ")
+    kind = first["type"]
+    private = field in _PRIVATE_FIELDS
+    if kind == "extra_forbidden":
+        message = "unknown field (not part of the encounter contract)"
+    elif kind == "missing":
+        message = "required field is missing"
+    elif private:
+        message = message.split(", got")[0]
+    elif kind == "literal_error":
+        message = f"{message}, got {first['input']!r}"
+    elif kind in ("string_type", "float_type", "int_type", "bool_type", "list_type"):
+        message = f"{message}, got {type(first['input']).__name__} {first['input']!r}"
+    extra = len(exc.errors()) - 1
+    if extra:
+        message += f" (and {extra} more problem{'s' if extra > 1 else ''})"
+    return ContractError(field, message)
+
+
+def parse_encounter(data: str | bytes | dict[str, Any]) -> Encounter:
+    """Read one encounter from JSON text or a dict; raise ContractError on bad input."""
+    try:
+        if isinstance(data, dict):
+            return Encounter.model_validate(data)
+        return Encounter.model_validate_json(data)
+    except ValidationError as exc:
+        if exc.errors()[0]["type"] == "json_invalid":
+            raise ContractError("", f"not valid JSON: {exc.errors()[0]['msg']}") from None
+        raise contract_error(exc) from None
+
+
+def encounter_schema() -> dict[str, Any]:
+    """The encounter's JSON Schema (``dexacode schema``)."""
+    schema = Encounter.model_json_schema()
+    schema["$id"] = "https://dexacode.org/schema/encounter.json"
+    schema["title"] = "dexacode encounter"
+    return schema
+
+
+def dump_result(result: CodingResult) -> str:
+    return json.dumps(result.model_dump(mode="json"), indent=2)

@@ -1,0 +1,165 @@
+"""The coding engine: a pure function of the encounter, its prior studies and the rules.
+
+No files, clock, network or database here: the caller hands in the rule set in force on
+the date of service and the ICD-10-CM release of its fiscal year.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from dexacode.contract import (
+    Basis,
+    CodingResult,
+    Coverage,
+    DiagnosisDetail,
+    Encounter,
+    Interpretation,
+    Line,
+    PriorStudy,
+)
+from dexacode.engine import coverage, diagnoses, interpret, modifiers, procedures
+from dexacode.engine.check import check_submitted
+from dexacode.engine.diagnoses import IcdRelease
+from dexacode.engine.facts import gather
+from dexacode.engine.findings import FindingSink
+from dexacode.icd10 import fiscal_year_of
+from dexacode.rulebook import InputError, RuleSet
+
+__all__ = ["IcdRelease", "code_encounter"]
+
+
+def code_encounter(
+    enc: Encounter,
+    rules: RuleSet,
+    icd: IcdRelease,
+    *,
+    icd_exact: bool = True,
+    history: Sequence[PriorStudy] = (),
+) -> CodingResult:
+    """Code one encounter. ``history`` adds prior studies (e.g. from the history store)
+    to the encounter's own; the same study listed twice counts once."""
+    for i, site in enumerate(enc.exam.sites):
+        if site not in rules.sites:
+            raise InputError(f"exam.sites[{i}]", f"site {site!r} is not in force on this date")
+    sink = FindingSink(rules)
+    if not icd_exact:
+        sink.add("ICD10-VINTAGE", year=fiscal_year_of(enc.date_of_service), release=icd.label)
+    facts = gather(enc, rules)
+    prior = _merge_history(enc.history, history)
+
+    reading = interpret.read(enc, facts, rules, sink)
+
+    professional = enc.billing.claim_form == "professional"
+    component = modifiers.component_for(enc, rules)
+    codes = procedures.choose_codes(enc, rules)
+    if professional and component is None:
+        sink.add("NOTHING-TO-BILL")
+        codes = []
+    _same_day_warning(enc, codes, rules, sink)
+
+    cover = coverage.assess(enc, facts, rules, codes, prior, sink)
+    dx = diagnoses.derive(enc, facts, reading, cover.medicare_category, rules, icd, sink)
+    dx_codes = [d.code for d in dx.codes]
+    drafts = modifiers.place(enc, codes, component, sink.expected_denials(), rules, sink)
+
+    pointers = (
+        list(range(1, min(len(dx_codes), rules.diagnosis_limits.pointers_per_line) + 1))
+        if professional
+        else []
+    )
+    lines = [
+        Line(
+            cpt=d.cpt,
+            modifiers=d.modifiers,
+            units=1,
+            diagnosis_pointers=pointers,
+            description=rules.procedures[d.cpt].description,
+            modifier_reasons=d.reasons,
+        )
+        for d in drafts
+    ]
+    _vfa_screening(lines, dx_codes, rules, sink)
+
+    if enc.submitted is not None:
+        check_submitted(
+            enc.submitted,
+            lines,
+            dx_codes,
+            facts.reason == "screening",
+            rules,
+            icd,
+            sink,
+        )
+
+    liability = set(rules.liability_modifier.values())
+    return CodingResult(
+        claim_id=enc.claim_id,
+        rules_version=rules.version,
+        icd10cm_release=icd.label,
+        payer=rules.payer.name,
+        lines=lines,
+        diagnoses=dx_codes,
+        interpretation=_interpretation(reading),
+        coverage=Coverage(
+            medicare_category=cover.medicare_category.name if cover.medicare_category else None,
+            guideline_indicated=cover.guideline_indicated,
+            next_eligible_date=cover.next_eligible_date,
+            abn_advised=any(m in liability for line in lines for m in line.modifiers),
+        ),
+        findings=sink.items,
+        diagnosis_details=[
+            DiagnosisDetail(
+                code=d.code, description=dx.descriptions.get(d.code, ""), reason=d.reason
+            )
+            for d in dx.codes
+        ],
+    )
+
+
+def _merge_history(own: Sequence[PriorStudy], more: Sequence[PriorStudy]) -> list[PriorStudy]:
+    seen: dict[tuple[object, ...], PriorStudy] = {}
+    for study in [*own, *more]:
+        seen.setdefault((study.date_of_service, study.cpt, study.covered), study)
+    return list(seen.values())
+
+
+def _same_day_warning(
+    enc: Encounter, codes: Sequence[str], rules: RuleSet, sink: FindingSink
+) -> None:
+    if not rules.payer.same_day_warning:
+        return
+    axial = [c for c in codes if rules.procedure_group(c) == "axial"]
+    peripheral = [c for c in codes if rules.procedure_group(c) == "peripheral"]
+    if axial and peripheral:
+        reason = enc.exam.peripheral_reason
+        sink.add(
+            "SAME-DAY-AXIAL-PERIPHERAL",
+            axial=axial[0],
+            peripheral=peripheral[0],
+            reason=f'"{reason}".' if reason else "none given (exam.peripheral_reason is empty).",
+        )
+
+
+def _vfa_screening(
+    lines: Sequence[Line], dx_codes: Sequence[str], rules: RuleSet, sink: FindingSink
+) -> None:
+    screening_only = set(rules.vfa_screening.codes)
+    for line in lines:
+        if rules.procedure_group(line.cpt) != "vfa" or not dx_codes:
+            continue
+        pointed = [dx_codes[p - 1] for p in line.diagnosis_pointers] or list(dx_codes)
+        if set(pointed) <= screening_only:
+            sink.add("VFA-SCREENING", line=line.cpt, cpt=line.cpt, codes=", ".join(pointed))
+
+
+def _interpretation(reading: interpret.Reading) -> Interpretation:
+    basis = None
+    if reading.basis is not None:
+        r = reading.basis
+        basis = Basis(
+            site=r.result.site, region=r.result.region, t_score=r.t_score, z_score=r.z_score
+        )
+    return Interpretation(
+        category=reading.category, basis=basis, scale=reading.scale, label=reading.label
+    )

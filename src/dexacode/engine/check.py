@@ -1,0 +1,219 @@
+"""A submitted claim against the derived one: every difference becomes a finding."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+
+from dexacode.contract import Line, SubmittedClaim, SubmittedLine
+from dexacode.engine.diagnoses import IcdRelease, check_list
+from dexacode.engine.findings import FindingSink, listing
+from dexacode.icd10 import normalize
+from dexacode.rulebook import RuleSet
+
+
+def check_submitted(
+    submitted: SubmittedClaim,
+    derived_lines: Sequence[Line],
+    derived_dx: Sequence[str],
+    screening: bool,
+    rules: RuleSet,
+    icd: IcdRelease,
+    sink: FindingSink,
+) -> None:
+    codes = [line.cpt.upper() for line in submitted.lines]
+    explained = _pairs_and_units(submitted, codes, rules, sink)
+    _distinct_modifiers(submitted, codes, rules, sink)
+    _lines_against_derived(submitted, derived_lines, explained, rules, sink)
+    _diagnoses(submitted.diagnoses, derived_dx, screening, rules, icd, sink)
+
+
+def _pairs_and_units(
+    submitted: SubmittedClaim, codes: list[str], rules: RuleSet, sink: FindingSink
+) -> set[str]:
+    """MUE and pair edits; returns the codes a pair finding already explains."""
+    units: dict[str, int] = defaultdict(int)
+    for line in submitted.lines:
+        units[line.cpt.upper()] += line.units
+    for cpt, total in units.items():
+        proc = rules.procedures.get(cpt)
+        if proc is None:
+            sink.add("CPT-UNKNOWN", line=cpt, cpt=cpt)
+        elif total > proc.mue:
+            sink.add("MUE-EXCEEDED", line=cpt, cpt=cpt, units=total, mue=proc.mue)
+
+    explained: set[str] = set()
+    distinct = list(dict.fromkeys(codes))
+    for i, first in enumerate(distinct):
+        for second in distinct[i + 1 :]:
+            pair = rules.ptp.get(frozenset((first, second)))
+            if pair is not None and pair.finding is not None:
+                sink.add(
+                    pair.finding,
+                    line=pair.column2,
+                    first=pair.column1,
+                    second=pair.column2,
+                    replace_with=pair.replace_with or pair.column1,
+                )
+                explained.update((first, second, pair.replace_with or pair.column1))
+            elif pair is None:
+                group = rules.procedure_group(first)
+                if group in ("axial", "peripheral") and group == rules.procedure_group(second):
+                    sink.add("PTP-SAME-GROUP", line=second, first=first, second=second, group=group)
+                    explained.update((first, second))
+    return explained
+
+
+def _distinct_modifiers(
+    submitted: SubmittedClaim, codes: list[str], rules: RuleSet, sink: FindingSink
+) -> None:
+    payer = rules.payer
+    distinct_mods = {m for m, mod in rules.modifiers.items() if mod.kind == "distinct"}
+    pairs = []
+    seen = list(dict.fromkeys(codes))
+    for i, first in enumerate(seen):
+        for second in seen[i + 1 :]:
+            pair = rules.ptp.get(frozenset((first, second)))
+            if pair is not None and pair.modifier_indicator == 1:
+                pairs.append(pair)
+    expected_on = {p.column2 for p in pairs}
+    for line in submitted.lines:
+        cpt = line.cpt.upper()
+        found = [m.upper() for m in line.modifiers if m.upper() in distinct_mods]
+        both = "59" in found and any(m.startswith("X") for m in found)
+        for pair in pairs:
+            if cpt != pair.column2:
+                continue
+            if not found:
+                sink.add(
+                    "DISTINCT-MODIFIER-MISSING",
+                    line=cpt,
+                    first=pair.column1,
+                    second=pair.column2,
+                    column2=pair.column2,
+                    modifier=payer.distinct_modifier,
+                )
+            elif both or any(m not in payer.distinct_modifiers_accepted for m in found):
+                sink.add(
+                    "DISTINCT-MODIFIER-WRONG",
+                    line=cpt,
+                    cpt=cpt,
+                    found=listing(found),
+                    modifier=payer.distinct_modifier,
+                    column2=pair.column2,
+                )
+        if found and cpt not in expected_on:
+            column2 = listing(sorted(expected_on)) or "no line (no pair needs one)"
+            sink.add(
+                "DISTINCT-MODIFIER-WRONG",
+                line=cpt,
+                cpt=cpt,
+                found=listing(found),
+                modifier=payer.distinct_modifier if expected_on else "no distinct modifier",
+                column2=column2,
+            )
+
+
+def _lines_against_derived(
+    submitted: SubmittedClaim,
+    derived: Sequence[Line],
+    explained: set[str],
+    rules: RuleSet,
+    sink: FindingSink,
+) -> None:
+    by_code = {line.cpt.upper(): line for line in submitted.lines}
+    derived_codes = {line.cpt for line in derived}
+    for line in derived:
+        if line.cpt not in by_code:
+            if line.cpt not in explained:
+                sink.add(
+                    "LINE-MISSING",
+                    line=line.cpt,
+                    cpt=line.cpt,
+                    description=line.description or line.cpt,
+                )
+            continue
+        _modifiers_against_derived(by_code[line.cpt], line, rules, sink)
+    for cpt in by_code:
+        if cpt not in derived_codes and cpt not in explained and cpt in rules.procedures:
+            sink.add("LINE-EXTRA", line=cpt, cpt=cpt)
+
+
+def _modifiers_against_derived(
+    sub_line: SubmittedLine, line: Line, rules: RuleSet, sink: FindingSink
+) -> None:
+    have = [m.upper() for m in sub_line.modifiers]
+    want = line.modifiers
+    kind = {code: mod.kind for code, mod in rules.modifiers.items()}
+    if len(have) > rules.max_modifiers_per_line:
+        sink.add(
+            "MODIFIER-OVERFLOW",
+            line=line.cpt,
+            cpt=line.cpt,
+            count=len(have),
+            dropped=listing(have[rules.max_modifiers_per_line :]),
+        )
+    # 26/TC first: one finding names the whole pricing mismatch.
+    have_pricing = [m for m in have if kind.get(m) == "pricing"]
+    want_pricing = [m for m in want if kind.get(m) == "pricing"]
+    if sorted(have_pricing) != sorted(want_pricing):
+        sink.add(
+            "COMPONENT-MISMATCH",
+            line=line.cpt,
+            cpt=line.cpt,
+            found=listing(have_pricing) or "no 26/TC (global)",
+            expected=listing(want_pricing) or "no 26/TC (global)",
+        )
+    for mod in want:
+        if mod not in have and kind.get(mod) not in ("pricing", "distinct"):
+            sink.add(
+                "MODIFIER-MISSING",
+                line=line.cpt,
+                cpt=line.cpt,
+                modifier=mod,
+                meaning=rules.modifiers[mod].meaning,
+            )
+    for mod in have:
+        if mod not in want and kind.get(mod) not in ("pricing", "distinct"):
+            sink.add("MODIFIER-EXTRA", line=line.cpt, cpt=line.cpt, modifier=mod)
+
+
+def _diagnoses(
+    submitted_dx: Sequence[str],
+    derived_dx: Sequence[str],
+    screening: bool,
+    rules: RuleSet,
+    icd: IcdRelease,
+    sink: FindingSink,
+) -> None:
+    codes = list(dict.fromkeys(normalize(c) for c in submitted_dx))
+    valid: list[str] = []
+    for code in codes:
+        info = icd.lookup(code)
+        if info is None:
+            sink.add("ICD10-INVALID", code=code, where="submitted", release=icd.label)
+        elif not info.billable:
+            sink.add(
+                "ICD10-NOT-BILLABLE",
+                code=code,
+                where="submitted",
+                release=icd.label,
+                description=info.description,
+            )
+        else:
+            valid.append(code)
+            if code == rules.reading.unspecified:
+                better = [c for c in derived_dx if c.startswith(code[:5]) and c != code]
+                suggestion = f" ({better[0]})" if better else ""
+                sink.add("M8580-UNSPECIFIED", code=code, where="submitted", suggestion=suggestion)
+    check_list(valid, "submitted claim", rules, icd, sink)
+    screening_code = rules.encounter_codes.screening
+    if screening and screening_code in codes and codes[0] != screening_code:
+        sink.add("DIAGNOSIS-ORDER", position=codes.index(screening_code) + 1)
+    for code in derived_dx:
+        if code not in codes:
+            info = icd.lookup(code)
+            sink.add("DIAGNOSIS-MISSING", code=code, description=info.description if info else code)
+    for code in valid:
+        if code not in derived_dx and code != rules.reading.unspecified:
+            sink.add("DIAGNOSIS-EXTRA", code=code)

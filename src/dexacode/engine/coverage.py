@@ -1,0 +1,226 @@
+"""Medical necessity: the screening guideline, Medicare's categories, monitoring, frequency."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from dexacode.contract import Encounter, PriorStudy
+from dexacode.engine.facts import Facts
+from dexacode.engine.findings import FindingSink, listing
+from dexacode.rulebook import MedicareCategory, RuleSet
+
+
+@dataclass(frozen=True)
+class CoverageView:
+    medicare_category: MedicareCategory | None
+    guideline_indicated: bool | None
+    next_eligible_date: dt.date | None
+
+
+def guideline_indicated(facts: Facts, rules: RuleSet) -> bool:
+    """Screening indication (uspstf for women, bhof for men)."""
+    ind = rules.indication
+    if facts.sex == "F":
+        if facts.age >= ind.women_from_age:
+            return True
+        younger_ok = facts.menopausal_status in ind.women_with_risk_statuses
+    else:
+        if facts.age >= ind.men_from_age:
+            return True
+        younger_ok = facts.age >= ind.men_with_risk_from_age
+    return younger_ok and _has_risk(facts, rules)
+
+
+def _has_risk(facts: Facts, rules: RuleSet) -> bool:
+    if facts.risk_factors:
+        return True
+    return any(
+        rules.drug_classes[c].bone_loss_risk
+        for c in facts.current_classes
+        if c in rules.drug_classes
+    )
+
+
+def medicare_categories(facts: Facts, rules: RuleSet) -> list[MedicareCategory]:
+    """Every qualified-individual category the facts support, lowest rank first."""
+    found = []
+    drug_classes = facts.current_classes | facts.completed_classes
+    for cat in rules.medicare_categories:
+        if cat.sex is not None and facts.sex != cat.sex:
+            continue
+        if cat.order_reasons and facts.reason not in cat.order_reasons:
+            continue
+        if (
+            (
+                facts.menopausal_status is not None
+                and facts.menopausal_status in cat.menopausal_statuses
+            )
+            or any(r in facts.risk_factors for r in cat.risk_factors)
+            or any(c in drug_classes for c in cat.drug_classes)
+        ):
+            found.append(cat)
+    return found
+
+
+def reported_category(facts: Facts, rules: RuleSet) -> MedicareCategory | None:
+    cats = medicare_categories(facts, rules)
+    for cat in cats:
+        if facts.reason in cat.preferred_for:
+            return cat
+    return cats[0] if cats else None
+
+
+def add_months(day: dt.date, months: int) -> dt.date:
+    index = day.month - 1 + months
+    return dt.date(day.year + index // 12, index % 12 + 1, 1)
+
+
+def next_eligible(last: dt.date, whole_months: int) -> dt.date:
+    """First day after ``whole_months`` whole months have passed after ``last``'s month."""
+    return add_months(last.replace(day=1), whole_months + 1)
+
+
+def _prior_studies(
+    dos: dt.date, history: Sequence[PriorStudy], rules: RuleSet, covered_only: bool
+) -> list[PriorStudy]:
+    # Rows of one date are one study (a 26 and a TC line from two providers included);
+    # a row on the date of service itself is this study's other half, not a prior.
+    return [
+        h
+        for h in history
+        if h.date_of_service < dos and rules.is_bmm(h.cpt) and (h.covered or not covered_only)
+    ]
+
+
+def assess(
+    enc: Encounter,
+    facts: Facts,
+    rules: RuleSet,
+    codes: Sequence[str],
+    history: Sequence[PriorStudy],
+    sink: FindingSink,
+) -> CoverageView:
+    payer = rules.payer
+    bmm_lines = [c for c in codes if rules.is_bmm(c)]
+
+    indicated: bool | None = None
+    if facts.reason == "screening":
+        indicated = guideline_indicated(facts, rules)
+        if not indicated:
+            sink.add(
+                "GUIDELINE-NOT-MET",
+                sex_label="woman" if facts.sex == "F" else "man",
+                age=facts.age,
+                facts=_facts_phrase(facts),
+            )
+
+    category = reported_category(facts, rules) if payer.medicare_family else None
+    if payer.medicare_family and bmm_lines:
+        if category is None:
+            for code in bmm_lines:
+                sink.add("NOT-QUALIFIED", line=code, cpt=code)
+        else:
+            sink.add("MEDICARE-CATEGORY", label=category.label, record=category.record)
+        if facts.reason in rules.monitoring.order_reasons:
+            for code in bmm_lines:
+                if code not in rules.monitoring.allowed_codes:
+                    sink.add("MONITORING-NOT-AXIAL", line=code, cpt=code)
+
+    covered = _prior_studies(enc.date_of_service, history, rules, covered_only=True)
+    months = payer.frequency_months
+    next_date = None
+    last: PriorStudy | None = None
+    if covered:
+        last = max(covered, key=lambda h: h.date_of_service)
+        next_date = next_eligible(last.date_of_service, months)
+
+    exception, note = _exception(enc, facts, rules, codes, history, sink)
+    if last is not None and next_date is not None and enc.date_of_service < next_date and bmm_lines:
+        if exception is not None:
+            sink.add(
+                "FREQUENCY-EXCEPTION", last=last.date_of_service.isoformat(), exception=exception
+            )
+        else:
+            for code in bmm_lines:
+                sink.add(
+                    "FREQUENCY",
+                    line=code,
+                    cpt=code,
+                    months=months,
+                    last=last.date_of_service.isoformat(),
+                    last_cpt=last.cpt,
+                    next=next_date.isoformat(),
+                    exception_note=note,
+                )
+    return CoverageView(category, indicated, next_date)
+
+
+def _exception(
+    enc: Encounter,
+    facts: Facts,
+    rules: RuleSet,
+    codes: Sequence[str],
+    history: Sequence[PriorStudy],
+    sink: FindingSink,
+) -> tuple[str | None, str]:
+    """(the frequency exception that applies, or None; a note on why one does not)."""
+    for exc in rules.frequency_exceptions.values():
+        if facts.reason != exc.order_reason:
+            continue
+        if exc.requires_risk_factor and exc.requires_risk_factor not in facts.risk_factors:
+            return None, (
+                f" The {exc.label} exception does not apply: the {exc.requires_risk_factor}"
+                " risk factor is not recorded."
+            )
+        confirming = facts.reason == rules.confirm_baseline.order_reason
+        if confirming and not _confirm_baseline_valid(enc, rules, codes, history, sink):
+            return None, f" The {exc.label} exception does not apply (CONFIRM-BASELINE-INVALID)."
+        return exc.label, ""
+    return None, ""
+
+
+def _confirm_baseline_valid(
+    enc: Encounter,
+    rules: RuleSet,
+    codes: Sequence[str],
+    history: Sequence[PriorStudy],
+    sink: FindingSink,
+) -> bool:
+    rule = rules.confirm_baseline
+    earlier = _prior_studies(enc.date_of_service, history, rules, covered_only=False)
+    if not earlier:
+        sink.add("CONFIRM-BASELINE-FIRST")
+        return True
+    last = max(earlier, key=lambda h: h.date_of_service)
+    axial_now = [c for c in codes if c in rule.axial_dxa_codes]
+    problem = ""
+    if not axial_now:
+        problem = (
+            "A confirmatory baseline must itself be axial DXA "
+            f"({listing(list(rule.axial_dxa_codes), 'or')}); "
+            f"this study is {listing(list(codes)) or 'no bone density code'}."
+        )
+    elif last.cpt in rule.axial_dxa_codes:
+        problem = (
+            f"The earlier study on {last.date_of_service.isoformat()} was already axial DXA "
+            f"({last.cpt}), so there is nothing different to confirm."
+        )
+    if not problem:
+        return True
+    if rules.payer.medicare_family:
+        for code in codes:
+            if rules.is_bmm(code):
+                sink.add("CONFIRM-BASELINE-INVALID", line=code, problem=problem)
+    return False
+
+
+def _facts_phrase(facts: Facts) -> str:
+    if facts.risk_factors:
+        return "risk factors " + ", ".join(sorted(facts.risk_factors))
+    if facts.sex == "F" and facts.menopausal_status is None:
+        return "no documented menopausal status or risk factor"
+    if facts.sex == "F":
+        return f"{facts.menopausal_status} status and no documented risk factor"
+    return "no documented risk factor"

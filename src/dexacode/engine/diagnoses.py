@@ -1,0 +1,237 @@
+"""Reading + facts -> the claim's ICD-10-CM list, in order, validated against the release."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from dexacode.contract import Encounter
+from dexacode.engine.facts import Facts
+from dexacode.engine.findings import FindingSink, listing
+from dexacode.engine.interpret import Reading
+from dexacode.icd10 import CodeInfo, normalize
+from dexacode.rulebook import MedicareCategory, RuleSet
+
+
+class IcdRelease(Protocol):
+    """What the engine asks of an ICD-10-CM release (see dexacode.icd10)."""
+
+    label: str
+
+    def lookup(self, code: str) -> CodeInfo | None: ...
+
+    def excludes1_conflict(self, a: str, b: str) -> bool: ...
+
+
+@dataclass(frozen=True)
+class Diagnosis:
+    code: str
+    reason: str
+    fact: str | None = None  # the fact key it comes from, for ordering by Medicare category
+
+
+@dataclass(frozen=True)
+class DiagnosisList:
+    codes: tuple[Diagnosis, ...]
+    descriptions: dict[str, str]
+
+
+def _suppressed(code: str, facts: Facts, rules: RuleSet) -> str | None:
+    for rule in rules.documented_wins:
+        if facts.has_condition(rule.condition_prefixes) and any(
+            code.startswith(s) for s in rule.suppresses
+        ):
+            return rule.why
+    return None
+
+
+def reading_codes(reading: Reading, facts: Facts, rules: RuleSet) -> list[Diagnosis]:
+    codes = rules.reading
+    out: list[Diagnosis] = []
+    if reading.scale != "t_score" or reading.category is None:
+        return out  # a Z-score reading gives no osteoporosis/osteopenia code from BMD alone
+    single = codes.by_category.get(reading.category)
+    if single is not None:
+        if not _suppressed(single, facts, rules):
+            out.append(Diagnosis(single, f"reading: {reading.label}"))
+            healed = rules.encounter_codes.healed_fragility_fracture
+            for name in facts.risk_factors:
+                risk = rules.risk_factors.get(name)
+                if risk is not None and risk.code == healed:
+                    out.append(Diagnosis(healed, f"{risk.label}, listed after {single}", name))
+    elif reading.category in codes.by_site_categories and reading.low_bone_mass_bones:
+        bones = reading.low_bone_mass_bones
+        code = (
+            codes.multiple_sites
+            if len(bones) > 1
+            else codes.low_bone_mass_by_bone.get(bones[0], codes.multiple_sites)
+        )
+        if not _suppressed(code, facts, rules):
+            where = listing([b.replace("_", " ") for b in bones])
+            out.append(Diagnosis(code, f"reading: low bone mass at {where}"))
+    return out
+
+
+def fact_codes(enc: Encounter, facts: Facts, rules: RuleSet) -> list[Diagnosis]:
+    enc_codes = rules.encounter_codes
+    available: dict[str, Diagnosis] = {}
+    if facts.sex == "F" and facts.menopausal_status == "postmenopausal":
+        available["postmenopausal"] = Diagnosis(
+            enc_codes.postmenopausal, "postmenopausal status", "postmenopausal"
+        )
+    for name in facts.risk_factors:
+        risk = rules.risk_factors.get(name)
+        if risk is not None and risk.code:
+            available[name] = Diagnosis(risk.code, risk.label, name)
+    for name in facts.current_classes:
+        cls = rules.drug_classes.get(name)
+        if cls is not None and cls.code:
+            drugs = ", ".join(facts.current_drugs_by_class.get(name, []))
+            available[name] = Diagnosis(cls.code, f"current {cls.label} ({drugs})", name)
+    therapy_done = any(
+        rules.drug_classes[c].osteoporosis_therapy
+        for c in facts.completed_classes
+        if c in rules.drug_classes
+    )
+    if therapy_done and facts.reason == "monitoring":
+        available["drug_therapy_completed"] = Diagnosis(
+            enc_codes.drug_therapy_completed,
+            "follow-up scan after completed drug therapy",
+            "drug_therapy_completed",
+        )
+    return [available[name] for name in enc_codes.fact_order if name in available]
+
+
+def _establishes(dx: Diagnosis, category: MedicareCategory | None) -> bool:
+    if category is None or dx.fact is None:
+        return False
+    return (
+        (dx.fact == "postmenopausal" and "postmenopausal" in category.menopausal_statuses)
+        or dx.fact in category.risk_factors
+        or dx.fact in category.drug_classes
+        or (dx.fact == "drug_therapy_completed" and bool(category.drug_classes))
+    )
+
+
+def derive(
+    enc: Encounter,
+    facts: Facts,
+    reading: Reading,
+    category: MedicareCategory | None,
+    rules: RuleSet,
+    icd: IcdRelease,
+    sink: FindingSink,
+) -> DiagnosisList:
+    enc_codes = rules.encounter_codes
+    ordered: list[Diagnosis] = []
+    if facts.reason == "screening":
+        ordered.append(Diagnosis(enc_codes.screening, "screening encounter"))
+    ordered += reading_codes(reading, facts, rules)
+    facts_part = fact_codes(enc, facts, rules)
+    ordered += [d for d in facts_part if _establishes(d, category)]
+    ordered += [d for d in facts_part if not _establishes(d, category)]
+    ordered += [Diagnosis(c, "documented condition") for c in facts.conditions]
+
+    _fact_notes(enc, facts, rules, sink)
+    reading_code = next((d.code for d in ordered if d.reason.startswith("reading")), None)
+
+    kept: list[Diagnosis] = []
+    descriptions: dict[str, str] = {}
+    seen: set[str] = set()
+    for dx in ordered:
+        code = normalize(dx.code)
+        if code in seen:
+            continue
+        seen.add(code)
+        info = icd.lookup(code)
+        where = "conditions" if dx.reason == "documented condition" else "derived"
+        if info is None:
+            sink.add("ICD10-INVALID", code=code, where=where, release=icd.label)
+            continue
+        if not info.billable:
+            sink.add(
+                "ICD10-NOT-BILLABLE",
+                code=code,
+                where=where,
+                release=icd.label,
+                description=info.description,
+            )
+            continue
+        if code == rules.reading.unspecified:
+            suggestion = f" ({reading_code})" if reading_code else ""
+            sink.add("M8580-UNSPECIFIED", code=code, where=where, suggestion=suggestion)
+            if reading_code:
+                continue
+        kept.append(Diagnosis(code, dx.reason, dx.fact))
+        descriptions[code] = info.description
+
+    limits = rules.diagnosis_limits
+    professional = enc.billing.claim_form == "professional"
+    limit = limits.max_professional if professional else limits.max_institutional
+    if len(kept) > limit:
+        dropped = [d.code for d in kept[limit:]]
+        sink.add(
+            "DIAGNOSIS-LIMIT",
+            count=len(kept),
+            form=enc.billing.claim_form,
+            limit=limit,
+            dropped=listing(dropped),
+        )
+        kept = kept[:limit]
+
+    codes = [d.code for d in kept]
+    check_list(codes, "corrected claim", rules, icd, sink, facts)
+    if facts.reason == "monitoring" and enc_codes.drug_therapy_completed in codes:
+        history = rules.z09.history_prefixes
+        if not facts.has_condition(history):
+            sink.add("Z09-HISTORY")
+    return DiagnosisList(tuple(kept), descriptions)
+
+
+def check_list(
+    codes: list[str],
+    where: str,
+    rules: RuleSet,
+    icd: IcdRelease,
+    sink: FindingSink,
+    facts: Facts | None = None,
+) -> None:
+    """Checks that hold for any diagnosis list: empty, screening alone, Excludes1 pairs."""
+    if not codes:
+        sink.add("NO-DIAGNOSIS")
+        return
+    screening = rules.encounter_codes.screening
+    if codes == [screening]:
+        sink.add("Z13820-ALONE", where=where, facts=_reason_hint(rules))
+    for i, first in enumerate(codes):
+        for second in codes[i + 1 :]:
+            if icd.excludes1_conflict(first, second):
+                sink.add("ICD10-EXCLUDES1", first=first, second=second, release=icd.label)
+
+
+def _reason_hint(rules: RuleSet) -> str:
+    enc = rules.encounter_codes
+    risks = [r.code for r in rules.risk_factors.values() if r.code]
+    drugs = [c.code for c in rules.drug_classes.values() if c.code]
+    reading = dict.fromkeys(
+        [*rules.reading.by_category.values(), *rules.reading.low_bone_mass_by_bone.values()]
+    )
+    return (
+        f"postmenopausal status ({enc.postmenopausal}), a documented risk factor "
+        f"({', '.join(risks)}), a current drug ({', '.join(drugs)}), "
+        f"or the reading's diagnosis ({', '.join(reading)})"
+    )
+
+
+def _fact_notes(enc: Encounter, facts: Facts, rules: RuleSet, sink: FindingSink) -> None:
+    for name in facts.unknown_drugs:
+        sink.add("DRUG-UNRECOGNISED", drug=name)
+    for name, drugs in facts.current_drugs_by_class.items():
+        cls = rules.drug_classes.get(name)
+        needed = cls.confirm_with_risk_factor if cls else None
+        if needed and needed not in facts.risk_factors:
+            sink.add("GLUCOCORTICOID-UNCONFIRMED", drug=listing(drugs))
+    for name in sorted(facts.risk_factors):
+        risk = rules.risk_factors.get(name)
+        if risk is not None and risk.no_code_note:
+            sink.add("RISK-FACTOR-NO-CODE", label=risk.label.capitalize(), note=risk.no_code_note)

@@ -1,0 +1,74 @@
+"""What the engine needs to know about the patient, worked out once per encounter."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from dexacode.contract import Encounter
+from dexacode.icd10 import normalize
+from dexacode.rulebook import RuleSet
+
+
+def age_on(born: dt.date, day: dt.date) -> int:
+    """Whole years of age on ``day``."""
+    return day.year - born.year - ((day.month, day.day) < (born.month, born.day))
+
+
+@dataclass(frozen=True)
+class Facts:
+    age: int
+    sex: str
+    menopausal_status: str | None
+    reason: str
+    risk_factors: frozenset[str]
+    current_classes: frozenset[str]  # drug classes of current medications
+    completed_classes: frozenset[str]
+    current_drugs_by_class: dict[str, list[str]]
+    unknown_drugs: tuple[str, ...]
+    conditions: tuple[str, ...]  # normalized, dotted
+    fragility_fracture: bool
+
+    def has_condition(self, prefixes: tuple[str, ...]) -> bool:
+        return any(
+            c.replace(".", "").startswith(p.replace(".", ""))
+            for c in self.conditions
+            for p in prefixes
+        )
+
+
+def gather(enc: Encounter, rules: RuleSet) -> Facts:
+    current: set[str] = set()
+    completed: set[str] = set()
+    by_class: dict[str, list[str]] = {}
+    unknown: list[str] = []
+    for med in enc.patient.medications:
+        drug = rules.drugs.get(med.name.strip().lower())
+        if drug is None:
+            unknown.append(med.name)
+            continue
+        if med.status == "current":
+            current.add(drug.drug_class)
+            by_class.setdefault(drug.drug_class, []).append(drug.name)
+        else:
+            completed.add(drug.drug_class)
+    conditions = tuple(dict.fromkeys(normalize(c) for c in enc.patient.conditions))
+    risks = frozenset(enc.patient.risk_factors)
+    facts = Facts(
+        age=age_on(enc.patient.birth_date, enc.date_of_service),
+        sex=enc.patient.sex,
+        menopausal_status=enc.patient.menopausal_status,
+        reason=enc.order.reason,
+        risk_factors=risks,
+        current_classes=frozenset(current),
+        completed_classes=frozenset(completed),
+        current_drugs_by_class=by_class,
+        unknown_drugs=tuple(unknown),
+        conditions=conditions,
+        fragility_fracture=False,
+    )
+    healed = rules.encounter_codes.healed_fragility_fracture
+    fracture = any(
+        rules.risk_factors[r].code == healed for r in risks if r in rules.risk_factors
+    ) or facts.has_condition(rules.fragility_fracture.condition_prefixes)
+    return Facts(**{**facts.__dict__, "fragility_fracture": fracture})

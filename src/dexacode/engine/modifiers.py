@@ -1,0 +1,144 @@
+"""Billing arrangement, exam status, payer and expected denials -> each line's modifiers."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from dexacode.contract import Encounter
+from dexacode.engine.findings import FindingSink, listing
+from dexacode.rulebook import RuleSet
+
+
+@dataclass
+class DraftLine:
+    cpt: str
+    modifiers: list[str] = field(default_factory=list)
+    reasons: dict[str, str] = field(default_factory=dict)
+
+    def put(self, modifier: str, reason: str) -> None:
+        if modifier and modifier not in self.modifiers:
+            self.modifiers.append(modifier)
+            self.reasons[modifier] = reason
+
+
+def component_for(enc: Encounter, rules: RuleSet) -> str | None:
+    """global / professional / technical, or None when the provider has nothing to bill."""
+    if enc.billing.component is not None:
+        return enc.billing.component
+    return rules.arrangements.get((enc.billing.equipment_owner, enc.billing.interprets))
+
+
+def distinct_pairs(codes: Sequence[str], rules: RuleSet) -> list[tuple[str, str]]:
+    """(column 1, column 2) of every pair on the claim that a distinct modifier lets through."""
+    pairs = []
+    for i, first in enumerate(codes):
+        for second in codes[i + 1 :]:
+            pair = rules.ptp.get(frozenset((first, second)))
+            if pair is not None and pair.modifier_indicator == 1:
+                pairs.append((pair.column1, pair.column2))
+    return pairs
+
+
+def place(
+    enc: Encounter,
+    codes: Sequence[str],
+    component: str | None,
+    denials: Mapping[str, list[str]],
+    rules: RuleSet,
+    sink: FindingSink,
+) -> list[DraftLine]:
+    billing = enc.billing
+    form = billing.claim_form
+    professional = form == "professional"
+    payer = rules.payer
+    lines = [DraftLine(c) for c in codes]
+
+    # 1. Pricing: 26 / TC (professional claims only).
+    if professional and component is not None:
+        mod = rules.component_modifier.get(component, "")
+        who = {
+            "professional": "the billing provider reads the study on equipment it does not own",
+            "technical": "the billing provider owns the equipment; someone else reads the study",
+        }.get(component, "")
+        for line in lines:
+            line.put(mod, who or rules.modifiers[mod].meaning if mod else "")
+    elif not professional and billing.component is not None:
+        sink.add("INSTITUTIONAL-COMPONENT", component=billing.component)
+
+    # 2. Status: 52 / 53.
+    status = enc.exam.status
+    if status != "completed":
+        mod = rules.status_modifier[form][status]
+        for line in lines:
+            line.put(mod, f"the study was {status}: {rules.modifiers[mod].meaning}")
+        if professional:
+            sink.add("STATUS-MODIFIER", status=status, modifier=mod)
+        else:
+            sink.add(
+                "FACILITY-52",
+                status=status,
+                professional_modifier=rules.status_modifier["professional"][status],
+            )
+        if enc.exam.will_repeat and payer.medicare_family:
+            sink.add("REPEAT-FREQUENCY", status=status, modifier=mod)
+
+    # 3. Distinct service: 59 / XU on column 2 of a pair with modifier indicator 1.
+    for column1, column2 in distinct_pairs(codes, rules):
+        for line in lines:
+            if line.cpt == column2:
+                line.put(
+                    payer.distinct_modifier,
+                    f"{column2} is a separate study from {column1} on the same date; "
+                    f"{payer.label} expects {payer.distinct_modifier} on {column2}",
+                )
+
+    # 4. Substitute physician: Q5 / Q6 on professional and global lines.
+    if billing.substitute is not None and professional:
+        mod = rules.substitute_modifier[billing.substitute]
+        if component in ("global", "professional"):
+            for line in lines:
+                line.put(mod, rules.modifiers[mod].meaning)
+    if billing.substitute is not None and (billing.substitute_days or 0) > 60:
+        sink.add("SUBSTITUTE-60-DAYS", days=billing.substitute_days)
+
+    # 5. Liability: GA / GZ on lines the payer is expected to deny.
+    if payer.abn_modifiers:
+        for line in lines:
+            reasons = denials.get(line.cpt)
+            if not reasons:
+                continue
+            said = listing(reasons)
+            if billing.abn_signed:
+                mod = rules.liability_modifier["abn_signed"]
+                sink.add("ABN-ON-FILE", line=line.cpt, cpt=line.cpt, reasons=said)
+            else:
+                mod = rules.liability_modifier["no_abn"]
+                sink.add("ABN-MISSING", line=line.cpt, cpt=line.cpt, reasons=said)
+            line.put(mod, f"expected denial ({said}): {rules.modifiers[mod].meaning}")
+
+    for line in lines:
+        _order_and_fit(line, rules, sink)
+    return lines
+
+
+def _order_and_fit(line: DraftLine, rules: RuleSet, sink: FindingSink) -> None:
+    def rank(mod: str) -> int:
+        return rules.modifier_kinds[rules.modifiers[mod].kind].rank
+
+    line.modifiers.sort(key=rank)
+    if len(line.modifiers) <= rules.max_modifiers_per_line:
+        return
+    keep = [
+        m for m in line.modifiers if rules.modifier_kinds[rules.modifiers[m].kind].keep_on_overflow
+    ]
+    dropped = [m for m in line.modifiers if m not in keep]
+    sink.add(
+        "MODIFIER-OVERFLOW",
+        line=line.cpt,
+        cpt=line.cpt,
+        count=len(line.modifiers),
+        dropped=listing(dropped),
+    )
+    line.modifiers = keep
+    line.reasons = {m: r for m, r in line.reasons.items() if m in keep}
