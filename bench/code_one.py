@@ -73,7 +73,7 @@ def command(runs: int = 15) -> None:
         walls.append(time.perf_counter() - start)
     print(f"`dexacode code` on one file, {runs} runs:")
     print(
-        f"  wall median {statistics.median(walls):.3f} s   max {max(walls):.3f} s   (target < 0.5 s)"
+        f"  wall median {statistics.median(walls):.3f} s  max {max(walls):.3f} s  (target < 0.5 s)"
     )
 
 
