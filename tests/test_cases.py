@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import tomllib
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -100,7 +99,8 @@ def test_case(case: dict[str, Any], code: Callable[..., CodingResult]) -> None:
         return
     result = code(enc)
     found = [f.id for f in result.findings]
-    context = f"lines={[(x.cpt, x.modifiers) for x in result.lines]} dx={result.diagnoses} findings={found}"
+    got_lines = [(x.cpt, x.modifiers) for x in result.lines]
+    context = f"lines={got_lines} dx={result.diagnoses} findings={found}"
     if "lines" in expect:
         got = [[line.cpt, line.modifiers] for line in result.lines]
         assert got == [[c, list(m)] for c, m in expect["lines"]], context
