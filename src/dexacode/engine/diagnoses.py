@@ -162,6 +162,20 @@ def derive(
             sink.add("M8580-UNSPECIFIED", code=code, where=where, suggestion=suggestion)
             if reading_code:
                 continue
+        if where == "derived":
+            # A code dexacode derives never creates an Excludes1 pair: a documented
+            # condition wins over it, and so does a code placed earlier in the list.
+            rival = next(
+                (
+                    other
+                    for other in [*facts.conditions, *(k.code for k in kept)]
+                    if other != code and icd.excludes1_conflict(code, other)
+                ),
+                None,
+            )
+            if rival is not None:
+                sink.add("ICD10-EXCLUDES1-AVOIDED", code=code, kept=rival, release=icd.label)
+                continue
         kept.append(Diagnosis(code, dx.reason, dx.fact))
         descriptions[code] = info.description
 
