@@ -310,7 +310,9 @@ def contract_error(exc: ValidationError) -> ContractError:
     message = first["msg"].removeprefix("Value error, ")
     kind = first["type"]
     private = field in _PRIVATE_FIELDS
-    if kind == "extra_forbidden":
+    if not field and kind in ("model_type", "model_attributes_type"):
+        message = "the input must be one encounter: a JSON object with claim_id, patient, ..."
+    elif kind == "extra_forbidden":
         message = "unknown field (not part of the encounter contract)"
     elif kind == "missing":
         message = "required field is missing"

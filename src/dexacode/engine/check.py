@@ -26,6 +26,21 @@ def check_submitted(
     _distinct_modifiers(submitted, codes, rules, sink)
     _lines_against_derived(submitted, derived_lines, explained, rules, sink)
     _diagnoses(submitted.diagnoses, derived_dx, screening, rules, icd, sink)
+    _vfa_screening(submitted, codes, rules, sink)
+
+
+def _vfa_screening(
+    submitted: SubmittedClaim, codes: list[str], rules: RuleSet, sink: FindingSink
+) -> None:
+    """A submitted VFA line whose diagnoses are only screening or menopause codes."""
+    pointed = [normalize(c) for c in submitted.diagnoses][
+        : rules.diagnosis_limits.pointers_per_line
+    ]
+    if not pointed or not set(pointed) <= set(rules.vfa_screening.codes):
+        return
+    for cpt in dict.fromkeys(codes):
+        if rules.procedure_group(cpt) == "vfa":
+            sink.add("VFA-SCREENING", line=cpt, cpt=cpt, codes=", ".join(pointed))
 
 
 def _pairs_and_units(
