@@ -9,6 +9,7 @@ read from that file. Build-only modules are imported inside the build functions 
 from __future__ import annotations
 
 import datetime
+import functools
 import os
 import re
 import sqlite3
@@ -47,6 +48,7 @@ def fiscal_year_of(d: datetime.date) -> int:
     return d.year + 1 if d.month >= 10 else d.year
 
 
+@functools.lru_cache(maxsize=65536)  # claims repeat a few hundred codes: normalize each once
 def normalize(code: str) -> str:
     """Upper-case, strip and dot a code ("m810 " -> "M81.0"); unshapeable input is returned
     upper-cased and stripped."""
@@ -177,6 +179,7 @@ class Icd10Release:
         # One connection serves all threads; serialise statements on it.
         self._lock = threading.Lock()
         self._cache: dict[str, CodeInfo | None] = {}
+        self._conflicts: dict[tuple[str, str], bool] = {}
         try:
             meta = dict(self._conn.execute("SELECT key, value FROM meta").fetchall())
         except sqlite3.DatabaseError as e:
@@ -230,11 +233,20 @@ class Icd10Release:
 
     def excludes1_conflict(self, a: str, b: str) -> bool:
         """True when a's excludes1 patterns cover b or b's cover a."""
+        pair = (a, b) if a <= b else (b, a)
+        known = self._conflicts.get(pair)
+        if known is not None:
+            return known
+        answer = False
         for x, y in ((a, b), (b, a)):
             info = self.lookup(x)
             if info is not None and any(_pattern_matches(p, y) for p in info.excludes1):
-                return True
-        return False
+                answer = True
+                break
+        if len(self._conflicts) >= _LOOKUP_CACHE_MAX:
+            self._conflicts.clear()
+        self._conflicts[pair] = answer
+        return answer
 
 
 class Icd10Library:

@@ -69,7 +69,7 @@ def code_encounter(
         else []
     )
     lines = [
-        Line(
+        Line.model_construct(
             cpt=d.cpt,
             modifiers=d.modifiers,
             units=1,
@@ -93,7 +93,7 @@ def code_encounter(
         )
 
     liability = set(rules.liability_modifier.values())
-    return CodingResult(
+    return CodingResult.model_construct(
         claim_id=enc.claim_id,
         rules_version=rules.version,
         icd10cm_release=icd.label,
@@ -101,7 +101,7 @@ def code_encounter(
         lines=lines,
         diagnoses=dx_codes,
         interpretation=_interpretation(reading),
-        coverage=Coverage(
+        coverage=Coverage.model_construct(
             medicare_category=cover.medicare_category.name if cover.medicare_category else None,
             guideline_indicated=cover.guideline_indicated,
             next_eligible_date=cover.next_eligible_date,
@@ -109,7 +109,7 @@ def code_encounter(
         ),
         findings=sink.items,
         diagnosis_details=[
-            DiagnosisDetail(
+            DiagnosisDetail.model_construct(
                 code=d.code, description=dx.descriptions.get(d.code, ""), reason=d.reason
             )
             for d in dx.codes
@@ -157,9 +157,9 @@ def _interpretation(reading: interpret.Reading) -> Interpretation:
     basis = None
     if reading.basis is not None:
         r = reading.basis
-        basis = Basis(
+        basis = Basis.model_construct(
             site=r.result.site, region=r.result.region, t_score=r.t_score, z_score=r.z_score
         )
-    return Interpretation(
+    return Interpretation.model_construct(
         category=reading.category, basis=basis, scale=reading.scale, label=reading.label
     )

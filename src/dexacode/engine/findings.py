@@ -31,7 +31,8 @@ class FindingSink:
         if key in self._seen:
             return None
         self._seen.add(key)
-        finding = Finding(
+        # The engine's own values are trusted: construct without re-validating.
+        finding = Finding.model_construct(
             id=finding_id,
             severity=rule.severity,
             message=f"{message} {rule.action.format_map(values)}",

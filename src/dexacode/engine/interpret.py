@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
+from typing import Literal
 
 from dexacode.contract import Encounter, Result
 from dexacode.engine.facts import Facts
@@ -13,8 +15,10 @@ from dexacode.rulebook import Category, RuleSet
 
 _VERTEBRA = re.compile(r"^L([1-5])(?:-L([1-5]))?$")
 _TENTH = Decimal("0.1")
+Scale = Literal["t_score", "z_score"]
 
 
+@functools.lru_cache(maxsize=4096)  # scores repeat: round each value once
 def round_score(value: float) -> float:
     """One decimal, half away from zero, on the decimal value as written.
 
@@ -24,6 +28,7 @@ def round_score(value: float) -> float:
     return float(Decimal(repr(value)).quantize(_TENTH, rounding=ROUND_HALF_UP))
 
 
+@functools.lru_cache(maxsize=1024)
 def vertebrae(region: str) -> tuple[int, ...] | None:
     """'L1-L4' -> (1, 2, 3, 4); 'L2,L4' -> (2, 4); anything else -> None."""
     found: set[int] = set()
@@ -48,7 +53,7 @@ class Scored:
 
 @dataclass(frozen=True)
 class Reading:
-    scale: str  # "t_score" | "z_score"
+    scale: Scale
     category: str | None
     label: str | None
     basis: Scored | None
@@ -56,7 +61,7 @@ class Reading:
     low_bone_mass_bones: tuple[str, ...]  # skeletal sites with T below the threshold
 
 
-def choose_scale(facts: Facts, rules: RuleSet) -> str:
+def choose_scale(facts: Facts, rules: RuleSet) -> Scale:
     if facts.sex == "F" and facts.menopausal_status is not None:
         in_t = facts.menopausal_status in rules.scale.t_score_menopausal_statuses
         return "t_score" if in_t else "z_score"
