@@ -1,0 +1,252 @@
+"""The flat layout of an encounter: one row, one cell a value, for CSV and Parquet files.
+
+Columns (every one optional except those the contract requires; order does not matter):
+
+    claim_id, date_of_service, payer,
+    patient_id, sex, birth_date, menopausal_status,
+    risk_factors            family_history_osteoporosis;glucocorticoid_therapy
+    medications             alendronate;prednisone:completed   (name[:current|completed])
+    conditions              M81.0;Z87.310
+    order_reason,
+    sites                   lumbar_spine;left_hip
+    vfa, exam_status, will_repeat, peripheral_reason,
+    claim_form, component, equipment_owner, interprets,
+    substitute, substitute_days, abn_signed,
+    history                 2023-11-20:77080;2021-05-03:77081:uncovered
+    submitted_lines         77080:26,XU:1;77081   (cpt[:modifiers joined by ,[:units]])
+    submitted_diagnoses     Z13.820;Z78.0
+    result1_site, result1_region, result1_bmd, result1_t_score, result1_z_score,
+    result2_site, ...       as many numbered groups as there are results
+
+Lists are joined with ';'. Booleans are true/false (also yes/no, 1/0). An empty cell is
+"not given" (the contract's default). A submitted claim is given when submitted_lines is
+not empty. Values are handed to the contract as they are, so its checks and messages
+apply (a bad value names the column's contract field).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+LIST_SEP = ";"
+
+SCALAR_COLUMNS: dict[str, tuple[str, ...]] = {
+    "claim_id": ("claim_id",),
+    "date_of_service": ("date_of_service",),
+    "payer": ("payer",),
+    "patient_id": ("patient", "id"),
+    "sex": ("patient", "sex"),
+    "birth_date": ("patient", "birth_date"),
+    "menopausal_status": ("patient", "menopausal_status"),
+    "order_reason": ("order", "reason"),
+    "peripheral_reason": ("exam", "peripheral_reason"),
+    "exam_status": ("exam", "status"),
+    "claim_form": ("billing", "claim_form"),
+    "component": ("billing", "component"),
+    "equipment_owner": ("billing", "equipment_owner"),
+    "substitute": ("billing", "substitute"),
+}
+BOOL_COLUMNS: dict[str, tuple[str, ...]] = {
+    "vfa": ("exam", "vfa"),
+    "will_repeat": ("exam", "will_repeat"),
+    "interprets": ("billing", "interprets"),
+    "abn_signed": ("billing", "abn_signed"),
+}
+INT_COLUMNS: dict[str, tuple[str, ...]] = {"substitute_days": ("billing", "substitute_days")}
+LIST_COLUMNS: dict[str, tuple[str, ...]] = {
+    "risk_factors": ("patient", "risk_factors"),
+    "conditions": ("patient", "conditions"),
+    "sites": ("exam", "sites"),
+}
+RESULT_FIELDS = ("site", "region", "bmd", "t_score", "z_score")
+_RESULT_COLUMN = re.compile(r"^result(\d+)_(site|region|bmd|t_score|z_score)$")
+_TRUE = {"true", "yes", "1", "y", "t"}
+_FALSE = {"false", "no", "0", "n", "f"}
+
+COLUMNS = [
+    *SCALAR_COLUMNS,
+    *BOOL_COLUMNS,
+    *INT_COLUMNS,
+    *LIST_COLUMNS,
+    "medications",
+    "history",
+    "submitted_lines",
+    "submitted_diagnoses",
+]
+
+
+class FlatRowError(ValueError):
+    """A cell that cannot be read; ``column`` names it."""
+
+    def __init__(self, column: str, message: str) -> None:
+        super().__init__(f"{column}: {message}")
+        self.column = column
+        self.message = message
+
+
+def _text(value: object) -> str | None:
+    """A cell's text, or None when empty (CSV gives '', Parquet may give None)."""
+    if value is None:
+        return None
+    text = str(value).strip()
+    return text or None
+
+
+def _put(target: dict[str, Any], path: tuple[str, ...], value: object) -> None:
+    for key in path[:-1]:
+        target = target.setdefault(key, {})
+    target[path[-1]] = value
+
+
+def _bool(column: str, text: str) -> bool:
+    low = text.lower()
+    if low in _TRUE:
+        return True
+    if low in _FALSE:
+        return False
+    raise FlatRowError(column, f"expected true or false, got {text!r}")
+
+
+def _number(column: str, text: str) -> float | str:
+    # Unicode minus signs and decimal commas come from spreadsheets; anything else is
+    # passed on as text so the contract refuses it with its own message.
+    cleaned = text.replace("\u2212", "-").replace(",", ".")
+    try:
+        return float(cleaned)
+    except ValueError:
+        return text
+
+
+def _split(text: str | None) -> list[str]:
+    if text is None:
+        return []
+    return [part.strip() for part in text.split(LIST_SEP) if part.strip()]
+
+
+def row_to_encounter(row: Mapping[str, object]) -> dict[str, Any]:
+    """A flat row -> an encounter dict in the contract's shape (not yet validated)."""
+    enc: dict[str, Any] = {}
+    unknown = [c for c in row if c not in COLUMNS and not _RESULT_COLUMN.match(c)]
+    if unknown:
+        raise FlatRowError(unknown[0], "unknown column (see the flat layout in the docs)")
+    for column, path in SCALAR_COLUMNS.items():
+        text = _text(row.get(column))
+        if text is not None:
+            _put(enc, path, text)
+    for column, path in BOOL_COLUMNS.items():
+        text = _text(row.get(column))
+        if text is not None:
+            _put(enc, path, _bool(column, text))
+    for column, path in INT_COLUMNS.items():
+        text = _text(row.get(column))
+        if text is not None:
+            try:
+                _put(enc, path, int(float(text)))
+            except ValueError:
+                raise FlatRowError(column, f"expected a whole number, got {text!r}") from None
+    for column, path in LIST_COLUMNS.items():
+        text = _text(row.get(column))
+        if text is not None or column == "sites":
+            _put(enc, path, _split(text))
+
+    meds = []
+    for item in _split(_text(row.get("medications"))):
+        name, _, status = item.partition(":")
+        meds.append({"name": name.strip(), "status": status.strip() or "current"})
+    if meds:
+        _put(enc, ("patient", "medications"), meds)
+
+    history = []
+    for item in _split(_text(row.get("history"))):
+        parts = [p.strip() for p in item.split(":")]
+        if len(parts) < 2 or len(parts) > 3 or (len(parts) == 3 and parts[2] != "uncovered"):
+            raise FlatRowError("history", f"expected DATE:CPT or DATE:CPT:uncovered, got {item!r}")
+        history.append({"date_of_service": parts[0], "cpt": parts[1], "covered": len(parts) == 2})
+    if history:
+        enc["history"] = history
+
+    lines = []
+    for item in _split(_text(row.get("submitted_lines"))):
+        parts = [p.strip() for p in item.split(":")]
+        if len(parts) > 3:
+            raise FlatRowError("submitted_lines", f"expected CPT[:MODIFIERS[:UNITS]], got {item!r}")
+        line: dict[str, Any] = {"cpt": parts[0]}
+        if len(parts) > 1 and parts[1]:
+            line["modifiers"] = [m.strip() for m in parts[1].split(",") if m.strip()]
+        if len(parts) > 2 and parts[2]:
+            try:
+                line["units"] = int(parts[2])
+            except ValueError:
+                raise FlatRowError(
+                    "submitted_lines", f"units must be a whole number in {item!r}"
+                ) from None
+        lines.append(line)
+    if lines:
+        enc["submitted"] = {
+            "lines": lines,
+            "diagnoses": _split(_text(row.get("submitted_diagnoses"))),
+        }
+    elif _text(row.get("submitted_diagnoses")):
+        raise FlatRowError("submitted_diagnoses", "given without submitted_lines")
+
+    groups: dict[int, dict[str, Any]] = {}
+    for column, value in row.items():
+        match = _RESULT_COLUMN.match(column)
+        if not match:
+            continue
+        text = _text(value)
+        if text is None:
+            continue
+        field = match.group(2)
+        groups.setdefault(int(match.group(1)), {})[field] = (
+            _number(column, text) if field in ("bmd", "t_score", "z_score") else text
+        )
+    if groups:
+        enc["results"] = [groups[i] for i in sorted(groups)]
+    return enc
+
+
+def encounter_to_row(enc: Mapping[str, Any]) -> dict[str, str]:
+    """An encounter dict (the contract's shape) -> a flat row of text cells."""
+    row: dict[str, str] = {}
+
+    def get(path: tuple[str, ...]) -> Any:
+        node: Any = enc
+        for key in path:
+            if not isinstance(node, Mapping) or key not in node:
+                return None
+            node = node[key]
+        return node
+
+    for column, path in SCALAR_COLUMNS.items():
+        value = get(path)
+        row[column] = "" if value is None else str(value)
+    for column, path in BOOL_COLUMNS.items():
+        value = get(path)
+        row[column] = "" if value is None else ("true" if value else "false")
+    for column, path in INT_COLUMNS.items():
+        value = get(path)
+        row[column] = "" if value is None else str(value)
+    for column, path in LIST_COLUMNS.items():
+        row[column] = LIST_SEP.join(str(v) for v in get(path) or [])
+    row["medications"] = LIST_SEP.join(
+        m["name"] if m.get("status", "current") == "current" else f"{m['name']}:{m['status']}"
+        for m in get(("patient", "medications")) or []
+    )
+    row["history"] = LIST_SEP.join(
+        f"{h['date_of_service']}:{h['cpt']}" + ("" if h.get("covered", True) else ":uncovered")
+        for h in enc.get("history") or []
+    )
+    submitted = enc.get("submitted") or {}
+    row["submitted_lines"] = LIST_SEP.join(
+        ":".join([line["cpt"], ",".join(line.get("modifiers") or []), str(line.get("units", 1))])
+        for line in submitted.get("lines") or []
+    )
+    row["submitted_diagnoses"] = LIST_SEP.join(submitted.get("diagnoses") or [])
+    for i, result in enumerate(enc.get("results") or [], 1):
+        for field in RESULT_FIELDS:
+            value = result.get(field)
+            row[f"result{i}_{field}"] = "" if value is None else str(value)
+    return row
