@@ -749,12 +749,12 @@ def _load(payer_dirs: tuple[Path, ...]) -> RuleBook:
 def _cross_check(book: RuleBook) -> None:
     """References between tables must resolve, and every date must have its rules."""
     problems: list[str] = []
-    for row in _all_dated(book):
+    for label, row in _labelled_rows(book):
         for key in row.source:
             if key not in book.sources:
-                problems.append(f"{_name(row)} cites unknown source {key!r}")
+                problems.append(f"{label} cites unknown source {key!r}")
         if row.ends is not None and row.ends < row.effective:
-            problems.append(f"{_name(row)} ends before it takes effect")
+            problems.append(f"{label} ends before it takes effect")
     finding_ids = set(book.finding_ids())
     for pair in book.ptp:
         if pair.finding is not None and pair.finding not in finding_ids:
@@ -813,6 +813,21 @@ def _cross_check(book: RuleBook) -> None:
     for day in [book.covers_from, *(d for d in _borders_of(book) if d > book.covers_from)]:
         for name in book.payers:
             RuleSet.build(book, day, name)
+
+
+def _labelled_rows(book: RuleBook) -> Iterable[tuple[str, Dated]]:
+    """Every dated row with words that find it: the profile's file for payer rows."""
+    profiles = set()
+    for profile in book.payers.values():
+        where = book.payer_files.get(profile.name, profile.name)
+        profiles.add(id(profile))
+        yield f"{where} (profile {profile.name})", profile
+        for i, change in enumerate(profile.change, 1):
+            profiles.add(id(change))
+            yield f"{where} (profile {profile.name}, [[change]] {i})", change
+    for row in _all_dated(book):
+        if id(row) not in profiles:
+            yield _name(row), row
 
 
 def _name(row: Dated) -> str:

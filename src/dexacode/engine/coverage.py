@@ -171,49 +171,51 @@ def _exception(
             continue
         if exc.requires_risk_factor and exc.requires_risk_factor not in facts.risk_factors:
             return None, (
-                f" The {exc.label} exception does not apply: the {exc.requires_risk_factor}"
-                " risk factor is not recorded."
+                f" The exception for {exc.label} does not apply: the "
+                f"{exc.requires_risk_factor} risk factor is not recorded."
             )
-        confirming = facts.reason == rules.confirm_baseline.order_reason
-        if confirming and not _confirm_baseline_valid(enc, rules, codes, history, sink):
-            return None, f" The {exc.label} exception does not apply (CONFIRM-BASELINE-INVALID)."
+        if facts.reason == rules.confirm_baseline.order_reason:
+            problem = _confirm_baseline_problem(enc, rules, codes, history, sink)
+            if problem:
+                return None, f" The exception for {exc.label} does not apply: {problem}"
         return exc.label, ""
     return None, ""
 
 
-def _confirm_baseline_valid(
+def _confirm_baseline_problem(
     enc: Encounter,
     rules: RuleSet,
     codes: Sequence[str],
     history: Sequence[PriorStudy],
     sink: FindingSink,
-) -> bool:
+) -> str:
+    """Why a confirmatory baseline is not one ('' when it is, or when there is no prior)."""
     rule = rules.confirm_baseline
     earlier = _prior_studies(enc.date_of_service, history, rules, covered_only=False)
     if not earlier:
         sink.add("CONFIRM-BASELINE-FIRST")
-        return True
+        return ""
     last = max(earlier, key=lambda h: h.date_of_service)
     axial_now = [c for c in codes if c in rule.axial_dxa_codes]
     problem = ""
     if not axial_now:
         problem = (
-            "A confirmatory baseline must itself be axial DXA "
+            "a confirmatory baseline must itself be axial DXA "
             f"({listing(list(rule.axial_dxa_codes), 'or')}); "
             f"this study is {listing(list(codes)) or 'no bone density code'}."
         )
     elif last.cpt in rule.axial_dxa_codes:
         problem = (
-            f"The earlier study on {last.date_of_service.isoformat()} was already axial DXA "
+            f"the earlier study on {last.date_of_service.isoformat()} was already axial DXA "
             f"({last.cpt}), so there is nothing different to confirm."
         )
-    if not problem:
-        return True
-    if rules.payer.medicare_family:
+    if problem and rules.payer.medicare_family:
         for code in codes:
             if rules.is_bmm(code):
-                sink.add("CONFIRM-BASELINE-INVALID", line=code, problem=problem)
-    return False
+                sink.add(
+                    "CONFIRM-BASELINE-INVALID", line=code, problem=problem[0].upper() + problem[1:]
+                )
+    return problem
 
 
 def _facts_phrase(facts: Facts) -> str:
