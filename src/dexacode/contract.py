@@ -218,6 +218,11 @@ class Line(_Output):
     diagnosis_pointers: list[int]
     description: str = ""
     modifier_reasons: dict[str, str] = Field(default_factory=dict)
+    unplaced_modifiers: list[str] = Field(
+        default_factory=list,
+        description="Modifiers that apply but did not fit the four a line carries "
+        "(MODIFIER-OVERFLOW): for the claim note or the payer's overflow rule.",
+    )
 
 
 class Basis(_Output):

@@ -390,6 +390,7 @@ class RuleBook:
     modifier_kinds: tuple[ModifierKind, ...]
     modifiers: tuple[Modifier, ...]
     max_modifiers_per_line: int
+    substitute_max_days: int
     modifier_map: Mapping[str, Any]
     arrangements: tuple[Arrangement, ...]
     risk_factors: tuple[RiskFactor, ...]
@@ -515,6 +516,7 @@ class RuleSet:
     modifier_kinds: Mapping[str, ModifierKind]
     modifiers: Mapping[str, Modifier]
     max_modifiers_per_line: int
+    substitute_max_days: int
     component_modifier: Mapping[str, str]
     arrangements: Mapping[tuple[str, bool], str]
     status_modifier: Mapping[str, Mapping[str, str]]
@@ -563,6 +565,7 @@ class RuleSet:
             modifier_kinds={k.name: k for k in book.modifier_kinds},
             modifiers={m.code: m for m in _live(book.modifiers, day)},
             max_modifiers_per_line=book.max_modifiers_per_line,
+            substitute_max_days=book.substitute_max_days,
             component_modifier=mm["component"],
             arrangements={
                 (a.equipment_owner, a.interprets): a.component
@@ -715,6 +718,7 @@ def _load(payer_dirs: tuple[Path, ...]) -> RuleBook:
         modifier_kinds=rows(ModifierKind, "modifiers", "kind"),
         modifiers=rows(Modifier, "modifiers", "modifier"),
         max_modifiers_per_line=int(mod_raw.get("max_per_line", 4)),
+        substitute_max_days=int(mod_raw.get("substitute_max_days", 60)),
         modifier_map=modifier_map,
         arrangements=rows(Arrangement, "modifiers", "arrangement"),
         risk_factors=rows(RiskFactor, "facts", "risk_factor"),

@@ -76,6 +76,7 @@ def code_encounter(
             diagnosis_pointers=pointers,
             description=rules.procedures[d.cpt].description,
             modifier_reasons=d.reasons,
+            unplaced_modifiers=d.unplaced,
         )
         for d in drafts
     ]

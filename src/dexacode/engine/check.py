@@ -23,7 +23,7 @@ def check_submitted(
 ) -> None:
     codes = [line.cpt.upper() for line in submitted.lines]
     explained = _pairs_and_units(submitted, codes, rules, sink)
-    _distinct_modifiers(submitted, codes, rules, sink)
+    _distinct_modifiers(submitted, derived_lines, rules, sink)
     _lines_against_derived(submitted, derived_lines, explained, rules, sink)
     _diagnoses(submitted.diagnoses, derived_dx, screening, rules, icd, sink)
     _vfa_screening(submitted, codes, rules, sink)
@@ -80,52 +80,49 @@ def _pairs_and_units(
 
 
 def _distinct_modifiers(
-    submitted: SubmittedClaim, codes: list[str], rules: RuleSet, sink: FindingSink
+    submitted: SubmittedClaim, derived: Sequence[Line], rules: RuleSet, sink: FindingSink
 ) -> None:
+    """Distinct-service modifiers against the corrected claim: the right one on the right
+    line. Lines the corrected claim does not have are LINE-EXTRA's business."""
     payer = rules.payer
     distinct_mods = {m for m, mod in rules.modifiers.items() if mod.kind == "distinct"}
-    pairs = []
-    seen = list(dict.fromkeys(codes))
-    for i, first in enumerate(seen):
-        for second in seen[i + 1 :]:
+    derived_by_code = {line.cpt: line for line in derived}
+    pair_of: dict[str, tuple[str, str]] = {}
+    codes = [line.cpt for line in derived]
+    for i, first in enumerate(codes):
+        for second in codes[i + 1 :]:
             pair = rules.ptp.get(frozenset((first, second)))
             if pair is not None and pair.modifier_indicator == 1:
-                pairs.append(pair)
-    expected_on = {p.column2 for p in pairs}
+                pair_of[pair.column2] = (pair.column1, pair.column2)
+    expected_on = listing(sorted(pair_of)) or "no line (no pair on this claim needs one)"
     for line in submitted.lines:
         cpt = line.cpt.upper()
+        want_line = derived_by_code.get(cpt)
+        if want_line is None:
+            continue
+        want = [m for m in want_line.modifiers if m in distinct_mods]
         found = [m.upper() for m in line.modifiers if m.upper() in distinct_mods]
         both = "59" in found and any(m.startswith("X") for m in found)
-        for pair in pairs:
-            if cpt != pair.column2:
-                continue
-            if not found:
-                sink.add(
-                    "DISTINCT-MODIFIER-MISSING",
-                    line=cpt,
-                    first=pair.column1,
-                    second=pair.column2,
-                    column2=pair.column2,
-                    modifier=payer.distinct_modifier,
-                )
-            elif both or any(m not in payer.distinct_modifiers_accepted for m in found):
-                sink.add(
-                    "DISTINCT-MODIFIER-WRONG",
-                    line=cpt,
-                    cpt=cpt,
-                    found=listing(found),
-                    modifier=payer.distinct_modifier,
-                    column2=pair.column2,
-                )
-        if found and cpt not in expected_on:
-            column2 = listing(sorted(expected_on)) or "no line (no pair needs one)"
+        if want and not found:
+            column1, column2 = pair_of.get(cpt, ("", cpt))
+            sink.add(
+                "DISTINCT-MODIFIER-MISSING",
+                line=cpt,
+                first=column1,
+                second=column2,
+                column2=column2,
+                modifier=want[0],
+            )
+        elif found and (
+            both or not want or any(m not in payer.distinct_modifiers_accepted for m in found)
+        ):
             sink.add(
                 "DISTINCT-MODIFIER-WRONG",
                 line=cpt,
                 cpt=cpt,
                 found=listing(found),
-                modifier=payer.distinct_modifier if expected_on else "no distinct modifier",
-                column2=column2,
+                modifier=payer.distinct_modifier if pair_of else "no distinct-service modifier",
+                column2=expected_on,
             )
 
 
@@ -160,7 +157,9 @@ def _modifiers_against_derived(
     have = [m.upper() for m in sub_line.modifiers]
     want = line.modifiers
     kind = {code: mod.kind for code, mod in rules.modifiers.items()}
-    if len(have) > rules.max_modifiers_per_line:
+    if len(have) > rules.max_modifiers_per_line and not any(
+        f.line == line.cpt for f in sink.of("MODIFIER-OVERFLOW")
+    ):
         sink.add(
             "MODIFIER-OVERFLOW",
             line=line.cpt,
@@ -189,6 +188,8 @@ def _modifiers_against_derived(
                 meaning=rules.modifiers[mod].meaning,
             )
     for mod in have:
+        if mod in line.unplaced_modifiers:
+            continue  # it applies; it only did not fit (MODIFIER-OVERFLOW says so)
         if mod not in want and kind.get(mod) not in ("pricing", "distinct"):
             sink.add("MODIFIER-EXTRA", line=line.cpt, cpt=line.cpt, modifier=mod)
 

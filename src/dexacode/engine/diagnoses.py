@@ -88,12 +88,8 @@ def fact_codes(enc: Encounter, facts: Facts, rules: RuleSet) -> list[Diagnosis]:
         if cls is not None and cls.code:
             drugs = ", ".join(facts.current_drugs_by_class.get(name, []))
             available[name] = Diagnosis(cls.code, f"current {cls.label} ({drugs})", name)
-    therapy_done = any(
-        rules.drug_classes[c].osteoporosis_therapy
-        for c in facts.completed_classes
-        if c in rules.drug_classes
-    )
-    if therapy_done and facts.reason == "monitoring":
+    # Z09: follow-up after a completed drug therapy (any drug of the table).
+    if facts.completed_classes and facts.reason == "monitoring":
         available["drug_therapy_completed"] = Diagnosis(
             enc_codes.drug_therapy_completed,
             "follow-up scan after completed drug therapy",
@@ -228,7 +224,11 @@ def _reason_hint(rules: RuleSet) -> str:
     risks = [r.code for r in rules.risk_factors.values() if r.code]
     drugs = [c.code for c in rules.drug_classes.values() if c.code]
     reading = dict.fromkeys(
-        [*rules.reading.by_category.values(), *rules.reading.low_bone_mass_by_bone.values()]
+        [
+            *rules.reading.by_category.values(),
+            *rules.reading.low_bone_mass_by_bone.values(),
+            rules.reading.multiple_sites,
+        ]
     )
     return (
         f"postmenopausal status ({enc.postmenopausal}), a documented risk factor "

@@ -15,6 +15,7 @@ class DraftLine:
     cpt: str
     modifiers: list[str] = field(default_factory=list)
     reasons: dict[str, str] = field(default_factory=dict)
+    unplaced: list[str] = field(default_factory=list)
 
     def put(self, modifier: str, reason: str) -> None:
         if modifier and modifier not in self.modifiers:
@@ -99,8 +100,11 @@ def place(
         if component in ("global", "professional"):
             for line in lines:
                 line.put(mod, rules.modifiers[mod].meaning)
-    if billing.substitute is not None and (billing.substitute_days or 0) > 60:
-        sink.add("SUBSTITUTE-60-DAYS", days=billing.substitute_days)
+    too_long = (billing.substitute_days or 0) > rules.substitute_max_days
+    if billing.substitute is not None and professional and too_long:
+        sink.add(
+            "SUBSTITUTE-60-DAYS", days=billing.substitute_days, limit=rules.substitute_max_days
+        )
 
     # 5. Liability: GA / GZ on lines the payer is expected to deny.
     if payer.abn_modifiers:
@@ -141,4 +145,5 @@ def _order_and_fit(line: DraftLine, rules: RuleSet, sink: FindingSink) -> None:
         dropped=listing(dropped),
     )
     line.modifiers = keep
+    line.unplaced = dropped
     line.reasons = {m: r for m, r in line.reasons.items() if m in keep}
