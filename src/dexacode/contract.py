@@ -110,7 +110,7 @@ class Patient(_Input):
     def _status_for_women_only(self) -> Patient:
         if self.sex == "M" and self.menopausal_status is not None:
             raise ValueError(
-                "menopausal_status must be null for a man (sex 'M'), "
+                "patient.menopausal_status::must be null for a man (sex 'M'), "
                 f"got {self.menopausal_status!r}"
             )
         return self
@@ -197,10 +197,10 @@ class Encounter(_Input):
         born = self.patient.birth_date
         if born > self.date_of_service:
             raise ValueError(
-                "patient.birth_date is after date_of_service: the patient was not yet born"
+                "patient.birth_date::is after date_of_service: the patient was not yet born"
             )
         if self.date_of_service.year - born.year > 125:
-            raise ValueError("patient.birth_date makes the patient older than 125 years")
+            raise ValueError("patient.birth_date::makes the patient older than 125 years")
         return self
 
 
@@ -327,6 +327,8 @@ def contract_error(exc: ValidationError) -> ContractError:
         message = f"{message}, got {first['input']!r}"
     elif kind in ("string_type", "float_type", "int_type", "bool_type", "list_type"):
         message = f"{message}, got {type(first['input']).__name__} {first['input']!r}"
+    if "::" in message:  # a model-level check names the field it is about
+        field, message = message.split("::", 1)
     extra = len(exc.errors()) - 1
     if extra:
         message += f" (and {extra} more problem{'s' if extra > 1 else ''})"
