@@ -119,9 +119,11 @@ def code_encounter(
 
 
 def _merge_history(own: Sequence[PriorStudy], more: Sequence[PriorStudy]) -> list[PriorStudy]:
+    """One study per date and code; the encounter's own record of it wins, then the
+    order ``more`` gives (the history store before the batch's other encounters)."""
     seen: dict[tuple[object, ...], PriorStudy] = {}
     for study in [*own, *more]:
-        seen.setdefault((study.date_of_service, study.cpt, study.covered), study)
+        seen.setdefault((study.date_of_service, study.cpt), study)
     return list(seen.values())
 
 

@@ -61,7 +61,7 @@ LIST_COLUMNS: dict[str, tuple[str, ...]] = {
     "sites": ("exam", "sites"),
 }
 RESULT_FIELDS = ("site", "region", "bmd", "t_score", "z_score")
-_RESULT_COLUMN = re.compile(r"^result(\d+)_(site|region|bmd|t_score|z_score)$")
+RESULT_COLUMN = re.compile(r"^result(\d+)_(site|region|bmd|t_score|z_score)$")
 _TRUE = {"true", "yes", "1", "y", "t"}
 _FALSE = {"false", "no", "0", "n", "f"}
 
@@ -128,7 +128,7 @@ def _split(text: str | None) -> list[str]:
 def row_to_encounter(row: Mapping[str, object]) -> dict[str, Any]:
     """A flat row -> an encounter dict in the contract's shape (not yet validated)."""
     enc: dict[str, Any] = {}
-    unknown = [c for c in row if c not in COLUMNS and not _RESULT_COLUMN.match(c)]
+    unknown = [c for c in row if c not in COLUMNS and not RESULT_COLUMN.match(c)]
     if unknown:
         raise FlatRowError(unknown[0], "unknown column (see the flat layout in the docs)")
     for column, path in SCALAR_COLUMNS.items():
@@ -193,7 +193,7 @@ def row_to_encounter(row: Mapping[str, object]) -> dict[str, Any]:
 
     groups: dict[int, dict[str, Any]] = {}
     for column, value in row.items():
-        match = _RESULT_COLUMN.match(column)
+        match = RESULT_COLUMN.match(column)
         if not match:
             continue
         text = _text(value)

@@ -1,0 +1,504 @@
+"""Scrubbing a batch file: every encounter coded and checked, every row accounted for.
+
+The run has three steps:
+1. Every row is coded on its own (with the history store's prior studies) by a pool of
+   worker processes, in bounded chunks so memory stays flat, and written out in order.
+2. Patients with more than one encounter in the file are coded again in date order, each
+   encounter seeing the earlier ones as prior studies, whatever the file order.
+3. Only if step 2 changed a result is the output rewritten with the new results.
+
+Rows that cannot be coded go to the errors file with their row number, claim id, field
+and reason; ``rows read = results + bad rows`` always holds.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import uuid
+from array import array
+from collections import Counter, defaultdict, deque
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from dexacode.contract import CodingResult, ContractError, PriorStudy, parse_encounter
+from dexacode.engine import code_encounter
+from dexacode.formats.batch_io import (
+    BatchInputError,
+    ErrorWriter,
+    RawRow,
+    ResultWriter,
+    claim_id_of,
+    format_of,
+    read_rows,
+    result_rows,
+)
+from dexacode.formats.flat import FlatRowError, row_to_encounter
+from dexacode.icd10 import Icd10Library, open_library
+from dexacode.rulebook import InputError, RuleBook, RuleSet, load_rulebook
+
+__all__ = ["BatchInputError", "ScrubOptions", "ScrubSummary", "scrub"]
+
+
+@dataclass(frozen=True)
+class ScrubOptions:
+    input_format: str | None = None
+    output_format: str | None = None
+    db_url: str | None = None  # None: the default store in the user's data folder
+    use_store: bool = True
+    record: bool = False
+    payer_dirs: tuple[Path, ...] = ()
+    workers: int | None = None  # None: one per core
+    chunk_size: int = 1000
+
+
+@dataclass
+class ScrubSummary:
+    rows_read: int = 0
+    results: int = 0
+    bad_rows: int = 0
+    clean: int = 0
+    with_errors: int = 0
+    with_warnings: int = 0  # warnings but no error
+    finding_counts: Counter[str] = field(default_factory=Counter)
+    recoded: int = 0
+    recorded: int = 0
+    output: Path | None = None
+    errors_path: Path | None = None
+    titles: dict[str, str] = field(default_factory=dict)
+    severities: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def reconciles(self) -> bool:
+        return self.rows_read == self.results + self.bad_rows
+
+    @property
+    def exit_code(self) -> int:
+        return 1 if (self.with_errors or self.bad_rows) else 0
+
+    def top_problems(self, n: int = 5) -> list[str]:
+        order = {"error": 0, "warning": 1, "info": 2}
+        ranked = sorted(
+            (fid for fid in self.finding_counts if self.severities.get(fid) != "info"),
+            key=lambda fid: (
+                order.get(self.severities.get(fid, "info"), 3),
+                -self.finding_counts[fid],
+            ),
+        )
+        return [
+            f"{self.finding_counts[fid]:,} x {self.titles.get(fid, fid)} "
+            f"({fid}, {self.severities.get(fid, '?')})"
+            for fid in ranked[:n]
+        ]
+
+
+# --- the work of one row -------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Bad:
+    row: int
+    claim_id: str | None
+    field: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class _Good:
+    row: int
+    patient_id: str
+    date_of_service: dt.date
+    family: str
+    output: Any  # JSON text (jsonl) or flat rows (csv/parquet)
+    has_error: bool
+    has_warning: bool
+    finding_ids: tuple[str, ...]
+    lines: tuple[tuple[str, bool], ...]  # (cpt, covered: no expected denial on it)
+
+
+class _Coder:
+    """What a worker needs, loaded once per process."""
+
+    def __init__(self, options: ScrubOptions, out_fmt: str) -> None:
+        self.book: RuleBook = load_rulebook(list(options.payer_dirs))
+        self.library: Icd10Library = open_library()
+        self.out_fmt = out_fmt
+        self.store: Any = None
+        if options.use_store:
+            from dexacode.store import HistoryStore
+
+            self.store = HistoryStore(options.db_url)
+
+    def code_rows(
+        self,
+        rows: Sequence[RawRow],
+        run_history: dict[int, list[PriorStudy]] | None = None,
+    ) -> list[_Good | _Bad]:
+        parsed: list[tuple[RawRow, Any] | _Bad] = []
+        for raw in rows:
+            parsed.append(self._parse(raw))
+        stored: dict[str, list[PriorStudy]] = {}
+        if self.store is not None:
+            ids = {p[1].patient.id for p in parsed if not isinstance(p, _Bad)}
+            if ids:
+                stored = self.store.studies_for(ids)
+        out: list[_Good | _Bad] = []
+        for item in parsed:
+            if isinstance(item, _Bad):
+                out.append(item)
+                continue
+            raw, enc = item
+            extra = stored.get(enc.patient.id, [])
+            if run_history:
+                extra = [*extra, *run_history.get(raw.row, [])]
+            out.append(self._code(raw, enc, extra))
+        return out
+
+    def _parse(self, raw: RawRow) -> tuple[RawRow, Any] | _Bad:
+        if raw.problem is not None:
+            return _Bad(raw.row, None, "", raw.problem)
+        try:
+            if raw.text is not None:
+                enc = parse_encounter(raw.text)
+            else:
+                assert raw.cells is not None
+                enc = parse_encounter(row_to_encounter(raw.cells))
+        except FlatRowError as exc:
+            return _Bad(raw.row, claim_id_of(raw), exc.column, exc.message)
+        except ContractError as exc:
+            return _Bad(raw.row, claim_id_of(raw), exc.field, exc.message)
+        return raw, enc
+
+    def _code(self, raw: RawRow, enc: Any, history: list[PriorStudy]) -> _Good | _Bad:
+        try:
+            rules = self.book.in_force(enc.date_of_service, enc.payer)
+            release, exact = self.library.for_date(enc.date_of_service)
+            result = code_encounter(enc, rules, release, icd_exact=exact, history=history)
+        except InputError as exc:
+            return _Bad(raw.row, enc.claim_id, exc.field, exc.message)
+        except Exception as exc:  # one row's failure never stops the run
+            return _Bad(
+                raw.row, enc.claim_id, "", f"internal error ({type(exc).__name__}); please report"
+            )
+        return _summarize(raw.row, enc, rules, result, self.out_fmt)
+
+
+def _summarize(row: int, enc: Any, rules: RuleSet, result: CodingResult, fmt: str) -> _Good:
+    denied = {f.line for f in result.findings if f.line and rules.findings[f.id].expected_denial}
+    output: Any = result.model_dump_json() if fmt == "jsonl" else result_rows(row, result)
+    return _Good(
+        row=row,
+        patient_id=enc.patient.id,
+        date_of_service=enc.date_of_service,
+        family="medicare" if rules.payer.medicare_family else rules.payer.name,
+        output=output,
+        has_error=any(f.severity == "error" for f in result.findings),
+        has_warning=any(f.severity == "warning" for f in result.findings),
+        finding_ids=tuple(f.id for f in result.findings),
+        lines=tuple((line.cpt, line.cpt not in denied) for line in result.lines),
+    )
+
+
+_WORKER: _Coder | None = None
+
+
+def _init_worker(options: ScrubOptions, out_fmt: str) -> None:
+    global _WORKER
+    _WORKER = _Coder(options, out_fmt)
+
+
+def _work(rows: list[RawRow]) -> list[_Good | _Bad]:
+    assert _WORKER is not None
+    return _WORKER.code_rows(rows)
+
+
+# --- the run -------------------------------------------------------------------------------
+
+
+def _chunks(
+    rows: Iterator[tuple[RawRow, int]], size: int, progress: Callable[[int], None] | None
+) -> Iterator[list[RawRow]]:
+    chunk: list[RawRow] = []
+    for raw, step in rows:
+        chunk.append(raw)
+        if progress is not None:
+            progress(step)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+class _Run:
+    """State of one scrub run in the main process."""
+
+    def __init__(self, summary: ScrubSummary, writer: ResultWriter, errors: ErrorWriter) -> None:
+        self.summary = summary
+        self.writer = writer
+        self.errors = errors
+        self.good_rows = array("q")  # the input row of each result, in output order
+        self.first_row: dict[str, int] = {}  # patient -> their first row
+        self.multi: dict[str, list[int]] = defaultdict(list)  # patients seen twice or more
+        self.recorded: list[tuple[str, dt.date, str, bool]] = []
+
+    def take(self, outcomes: list[_Good | _Bad], record: bool) -> None:
+        s = self.summary
+        json_lines: list[str] = []
+        flat_rows: list[dict[str, Any]] = []
+        for item in outcomes:
+            s.rows_read += 1
+            if isinstance(item, _Bad):
+                s.bad_rows += 1
+                self.errors.write(item.row, item.claim_id, item.field, item.reason)
+                continue
+            s.results += 1
+            self._count(item, +1)
+            self.good_rows.append(item.row)
+            first = self.first_row.setdefault(item.patient_id, item.row)
+            if first != item.row:
+                group = self.multi[item.patient_id]
+                if not group:
+                    group.append(first)
+                group.append(item.row)
+            if record:
+                self.recorded += [
+                    (item.patient_id, item.date_of_service, cpt, covered)
+                    for cpt, covered in item.lines
+                ]
+            if isinstance(item.output, str):
+                json_lines.append(item.output)
+            else:
+                flat_rows += item.output
+        if json_lines:
+            self.writer.write_json(json_lines)
+        if flat_rows:
+            self.writer.write_rows(flat_rows)
+
+    def _count(self, item: _Good, sign: int) -> None:
+        s = self.summary
+        if item.has_error:
+            s.with_errors += sign
+        elif item.has_warning:
+            s.with_warnings += sign
+        else:
+            s.clean += sign
+        for fid in item.finding_ids:
+            s.finding_counts[fid] += sign
+        s.finding_counts += Counter()  # drop ids whose count fell to zero
+
+
+def scrub(
+    input_path: Path,
+    output_path: Path,
+    errors_path: Path | None = None,
+    options: ScrubOptions | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> ScrubSummary:
+    """Scrub a batch file into ``output_path``; bad rows go to ``errors_path``
+    (default: beside the output, ``<name>.errors.jsonl``)."""
+    options = options or ScrubOptions()
+    in_fmt = format_of(input_path, options.input_format)
+    out_fmt = format_of(output_path, options.output_format)
+    if input_path.resolve() == output_path.resolve():
+        raise BatchInputError("the output file must not be the input file")
+    errors_path = errors_path or output_path.with_name(output_path.stem + ".errors.jsonl")
+    rows = read_rows(input_path, in_fmt)
+    first = next(rows, None)  # surfaces an unreadable or empty file before any output
+    if first is None:
+        raise BatchInputError(f"{input_path.name}: no encounters to scrub")
+
+    def all_rows() -> Iterator[tuple[RawRow, int]]:
+        assert first is not None
+        yield first
+        yield from rows
+
+    summary = ScrubSummary(output=output_path, errors_path=errors_path)
+    book = load_rulebook(list(options.payer_dirs))
+    for fid in book.finding_ids():
+        rule = book.finding(fid)
+        summary.titles[fid] = rule.title
+        summary.severities[fid] = rule.severity
+    # Payer profiles may raise a finding's severity; the summary ranks by the strictest.
+    for profile in book.payers.values():
+        for fid, severity in profile.severity.items():
+            if severity == "error":
+                summary.severities[fid] = "error"
+
+    spool = output_path.with_name(f".{output_path.name}.{uuid.uuid4().hex[:8]}.part")
+    writer = ResultWriter(spool, out_fmt)
+    errors = ErrorWriter(errors_path)
+    run = _Run(summary, writer, errors)
+    try:
+        workers = options.workers or os.cpu_count() or 1
+        chunks = _chunks(all_rows(), options.chunk_size, progress)
+        coder: _Coder | None = None
+        if workers <= 1:
+            coder = _Coder(options, out_fmt)
+            for chunk in chunks:
+                run.take(coder.code_rows(chunk), options.record)
+        else:
+            _run_pool(run, chunks, workers, options, out_fmt)
+        writer.close()
+        replaced = _recode_repeat_patients(run, input_path, in_fmt, options, out_fmt, coder)
+        summary.recoded = len(replaced)
+        if replaced:
+            _rewrite(spool, out_fmt, run.good_rows, replaced)
+        os.replace(spool, output_path)
+    finally:
+        writer.close()
+        errors.close()
+        if spool.exists():
+            spool.unlink()
+    if errors.count == 0 and errors_path.exists():
+        errors_path.unlink()  # a stale file from an earlier run would mislead
+    if options.record and options.use_store:
+        summary.recorded = _record(run, options)
+    return summary
+
+
+def _run_pool(
+    run: _Run, chunks: Iterator[list[RawRow]], workers: int, options: ScrubOptions, out_fmt: str
+) -> None:
+    # At most a few chunks in flight per worker: reading never runs ahead of coding,
+    # so memory stays flat however large the file.
+    window = workers * 3
+    with ProcessPoolExecutor(
+        max_workers=workers, initializer=_init_worker, initargs=(options, out_fmt)
+    ) as pool:
+        pending: deque[Future[list[_Good | _Bad]]] = deque()
+        for chunk in chunks:
+            pending.append(pool.submit(_work, chunk))
+            if len(pending) >= window:
+                run.take(pending.popleft().result(), options.record)
+        while pending:
+            run.take(pending.popleft().result(), options.record)
+
+
+def _recode_repeat_patients(
+    run: _Run,
+    input_path: Path,
+    in_fmt: str,
+    options: ScrubOptions,
+    out_fmt: str,
+    coder: _Coder | None,
+) -> dict[int, _Good]:
+    """Code the encounters of patients seen more than once again, in date order, each
+    seeing the earlier ones; return the results that changed, by input row."""
+    if not run.multi:
+        return {}
+    wanted = {row for rows in run.multi.values() for row in rows}
+    raws = [raw for raw, _ in read_rows(input_path, in_fmt) if raw.row in wanted]
+    coder = coder or _Coder(options, out_fmt)
+    alone = {g.row: g for g in coder.code_rows(raws) if isinstance(g, _Good)}
+    by_row = {raw.row: raw for raw in raws}
+    changed: dict[int, _Good] = {}
+    for rows in run.multi.values():
+        visits = sorted(
+            (alone[r] for r in rows if r in alone), key=lambda g: (g.date_of_service, g.row)
+        )
+        # Prior studies by payer family, built up visit by visit; a visit sees only
+        # studies of earlier dates (one date is one study, never its own prior).
+        prior: dict[str, dict[tuple[dt.date, str, bool], PriorStudy]] = defaultdict(dict)
+        pending: list[_Good] = []
+        for visit in visits:
+            while pending and pending[0].date_of_service < visit.date_of_service:
+                done = pending.pop(0)
+                for cpt, covered in done.lines:
+                    prior[done.family].setdefault(
+                        (done.date_of_service, cpt, covered),
+                        PriorStudy.model_construct(
+                            date_of_service=done.date_of_service, cpt=cpt, covered=covered
+                        ),
+                    )
+            history = list(prior[visit.family].values())
+            current = visit
+            if history:
+                redone = coder.code_rows([by_row[visit.row]], {visit.row: history})[0]
+                if isinstance(redone, _Good):
+                    current = redone
+                    if redone.output != visit.output:
+                        changed[visit.row] = redone
+                        run._count(visit, -1)
+                        run._count(redone, +1)
+            pending.append(current)
+    if changed and options.record:
+        updated = {(g.patient_id, g.date_of_service): g for g in changed.values()}
+        run.recorded = [rec for rec in run.recorded if (rec[0], rec[1]) not in updated] + [
+            (g.patient_id, g.date_of_service, cpt, covered)
+            for g in changed.values()
+            for cpt, covered in g.lines
+        ]
+    return changed
+
+
+def _rewrite(spool: Path, fmt: str, good_rows: array[int], replaced: dict[int, _Good]) -> None:
+    """Put the re-coded results in place of the first ones, keeping the order."""
+    fresh = spool.with_name(spool.name + ".2")
+    writer = ResultWriter(fresh, fmt)
+    try:
+        if fmt == "jsonl":
+            with spool.open(encoding="utf-8") as fh:
+                batch: list[str] = []
+                for row, line in zip(good_rows, fh, strict=True):
+                    item = replaced.get(row)
+                    batch.append(item.output if item is not None else line.rstrip("\n"))
+                    if len(batch) >= 10_000:
+                        writer.write_json(batch)
+                        batch = []
+                writer.write_json(batch)
+        else:
+            for rows in _flat_rows(spool, fmt):
+                out: list[dict[str, Any]] = []
+                for record in rows:
+                    item = replaced.get(int(record["row"]))
+                    if item is None:
+                        out.append(record)
+                    elif int(record["line"]) <= 1:  # the first line of that row carries all
+                        out += item.output
+                writer.write_rows(out)
+        writer.close()
+        os.replace(fresh, spool)
+    finally:
+        writer.close()
+        if fresh.exists():
+            fresh.unlink()
+
+
+def _flat_rows(path: Path, fmt: str) -> Iterator[list[dict[str, Any]]]:
+    if fmt == "csv":
+        import csv
+
+        with path.open(encoding="utf-8", newline="") as fh:
+            reader = csv.DictReader(fh)
+            batch: list[dict[str, Any]] = []
+            for record in reader:
+                batch.append(dict(record))
+                if len(batch) >= 10_000:
+                    yield batch
+                    batch = []
+            if batch:
+                yield batch
+    else:
+        import pyarrow.parquet as pq
+
+        for part in pq.ParquetFile(path).iter_batches(batch_size=10_000):
+            yield part.to_pylist()
+
+
+def _record(run: _Run, options: ScrubOptions) -> int:
+    from dexacode.store import HistoryStore, StudyRow
+
+    run_id = f"scrub:{dt.datetime.now(dt.UTC).strftime('%Y%m%dT%H%M%SZ')}-{uuid.uuid4().hex[:6]}"
+    with HistoryStore(options.db_url) as store:
+        report = store.add(
+            (
+                StudyRow(patient_id=p, date_of_service=d, cpt=c, covered=covered)
+                for p, d, c, covered in run.recorded
+            ),
+            source=run_id,
+        )
+    return int(report.added)

@@ -1,0 +1,372 @@
+"""Batch files in and out: JSON Lines (the contract's shape), CSV and Parquet (the flat
+layout of ``formats.flat``), and the errors file.
+
+Readers yield ``RawRow``s without judging them: turning a row into an encounter (and
+refusing it) is the scrubber's job, so every row is accounted for in one place.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+from dexacode.contract import CodingResult
+from dexacode.formats.flat import COLUMNS, RESULT_COLUMN
+
+FORMATS = ("jsonl", "csv", "parquet")
+_ENDINGS = {
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".json": "jsonl",
+    ".csv": "csv",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+}
+# An encounter is a few kilobytes; a line far beyond that is not one, and is refused
+# without being parsed.
+MAX_ROW_BYTES = 1_000_000
+
+
+class BatchInputError(ValueError):
+    """The input file as a whole cannot be read (missing, empty, wrong header...)."""
+
+
+@dataclass(frozen=True, slots=True)
+class RawRow:
+    """One data row: ``text`` for JSON Lines, ``cells`` for flat files, ``problem`` when
+    the row could not even be read (bad encoding, too long)."""
+
+    row: int
+    text: str | None = None
+    cells: Mapping[str, object] | None = None
+    problem: str | None = None
+
+
+def format_of(path: Path, override: str | None = None) -> str:
+    if override:
+        fmt = override.lower().lstrip(".")
+        fmt = {"ndjson": "jsonl", "json": "jsonl"}.get(fmt, fmt)
+        if fmt not in FORMATS:
+            raise BatchInputError(f"unknown format {override!r}; expected {', '.join(FORMATS)}")
+        return fmt
+    fmt_found = _ENDINGS.get(path.suffix.lower())
+    if fmt_found is None:
+        raise BatchInputError(
+            f"{path.name}: cannot tell the format from the ending {path.suffix!r}; "
+            f"use .jsonl, .csv or .parquet, or --format"
+        )
+    return fmt_found
+
+
+def size_of(path: Path) -> int:
+    """Progress total: bytes for text files, rows for Parquet."""
+    if format_of(path) == "parquet":
+        import pyarrow.parquet as pq
+
+        return int(pq.ParquetFile(path).metadata.num_rows)
+    return path.stat().st_size
+
+
+# --- reading ------------------------------------------------------------------------------
+
+
+def read_rows(path: Path, fmt: str) -> Iterator[tuple[RawRow, int]]:
+    """Every data row of the file with the progress it makes (bytes or rows)."""
+    if not path.exists():
+        raise BatchInputError(f"{path}: no such file")
+    if path.is_dir():
+        raise BatchInputError(f"{path}: is a folder, not a file")
+    if fmt == "jsonl":
+        yield from _read_jsonl(path)
+    elif fmt == "csv":
+        yield from _read_csv(path)
+    else:
+        yield from _read_parquet(path)
+
+
+def _read_jsonl(path: Path) -> Iterator[tuple[RawRow, int]]:
+    seen = 0
+    with path.open("rb") as fh:
+        for number, raw in enumerate(fh, 1):
+            step = len(raw)
+            if number == 1 and raw.startswith(b"\xef\xbb\xbf"):
+                raw = raw[3:]
+            if not raw.strip():
+                # Blank lines are not rows, but they are counted as read so nothing hides.
+                yield RawRow(number, problem="blank line (no encounter)"), step
+                seen += 1
+                continue
+            seen += 1
+            if len(raw) > MAX_ROW_BYTES:
+                yield (
+                    RawRow(
+                        number,
+                        problem=f"line is {len(raw):,} bytes; an encounter is at most "
+                        f"{MAX_ROW_BYTES:,} bytes",
+                    ),
+                    step,
+                )
+                continue
+            try:
+                text = raw.decode("utf-8").rstrip("\r\n")
+            except UnicodeDecodeError as exc:
+                yield (
+                    RawRow(number, problem=f"not UTF-8 text (byte {exc.start + 1} of the line)"),
+                    step,
+                )
+                continue
+            yield RawRow(number, text=text), step
+    if seen == 0:
+        raise BatchInputError(f"{path.name}: the file is empty: no encounters to scrub")
+
+
+def _check_header(header: Sequence[str], where: str) -> None:
+    unknown = [c for c in header if c not in COLUMNS and not RESULT_COLUMN.match(c)]
+    if unknown:
+        raise BatchInputError(
+            f"{where}: unknown column {unknown[0]!r} (the flat layout's columns are listed "
+            "in docs/batch.md)"
+        )
+    if "claim_id" not in header:
+        raise BatchInputError(f"{where}: no claim_id column; is the first line a header?")
+
+
+def _read_csv(path: Path) -> Iterator[tuple[RawRow, int]]:
+    # surrogateescape keeps undecodable bytes so a bad row is refused alone, not the file.
+    with path.open("r", encoding="utf-8-sig", errors="surrogateescape", newline="") as fh:
+        reader = csv.reader(fh)
+        try:
+            header = next(reader)
+        except StopIteration:
+            raise BatchInputError(f"{path.name}: the file is empty: no encounters") from None
+        except csv.Error as exc:
+            raise BatchInputError(f"{path.name}: the header cannot be read: {exc}") from None
+        header = [h.strip() for h in header]
+        _check_header(header, path.name)
+        number = 0
+        while True:
+            try:
+                cells = next(reader)
+            except StopIteration:
+                break
+            except csv.Error as exc:
+                number += 1
+                yield RawRow(number, problem=f"CSV cannot be read here: {exc}"), 0
+                continue
+            number += 1
+            # Progress in characters: text-mode tell() is not available under csv.
+            step = sum(len(c) + 1 for c in cells) or 1
+            if not any(c.strip() for c in cells):
+                yield RawRow(number, problem="blank row (no encounter)"), step
+                continue
+            if any(_has_surrogate(c) for c in cells):
+                yield RawRow(number, problem="not UTF-8 text"), step
+                continue
+            if len(cells) != len(header):
+                yield (
+                    RawRow(
+                        number,
+                        problem=f"has {len(cells)} cells but the header has {len(header)} columns",
+                    ),
+                    step,
+                )
+                continue
+            yield RawRow(number, cells=dict(zip(header, cells, strict=True))), step
+        if number == 0:
+            raise BatchInputError(f"{path.name}: the file has a header but no rows")
+
+
+def _has_surrogate(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def _read_parquet(path: Path) -> Iterator[tuple[RawRow, int]]:
+    import pyarrow.parquet as pq
+
+    try:
+        pfile = pq.ParquetFile(path)
+    except Exception as exc:  # pyarrow raises several types for a file that is not Parquet
+        raise BatchInputError(f"{path.name}: not a readable Parquet file ({exc})") from None
+    header = list(pfile.schema_arrow.names)
+    _check_header(header, path.name)
+    number = 0
+    for batch in pfile.iter_batches(batch_size=4096):
+        for cells in batch.to_pylist():
+            number += 1
+            yield RawRow(number, cells=cells), 1
+    if number == 0:
+        raise BatchInputError(f"{path.name}: the file has no rows")
+
+
+# --- writing ------------------------------------------------------------------------------
+
+RESULT_COLUMNS = [
+    "row",
+    "claim_id",
+    "line",
+    "cpt",
+    "modifiers",
+    "units",
+    "diagnosis_pointers",
+    "diagnoses",
+    "category",
+    "scale",
+    "medicare_category",
+    "guideline_indicated",
+    "next_eligible_date",
+    "abn_advised",
+    "errors",
+    "warnings",
+    "finding_ids",
+    "findings",
+]
+
+
+def result_rows(row: int, result: CodingResult) -> list[dict[str, Any]]:
+    """One flat row per claim line (one row with no line when nothing can be billed)."""
+    cov = result.coverage
+    interp = result.interpretation
+    common: dict[str, Any] = {
+        "row": row,
+        "claim_id": result.claim_id,
+        "diagnoses": ";".join(result.diagnoses),
+        "category": interp.category or "",
+        "scale": interp.scale,
+        "medicare_category": cov.medicare_category or "",
+        "guideline_indicated": ""
+        if cov.guideline_indicated is None
+        else str(cov.guideline_indicated).lower(),
+        "next_eligible_date": cov.next_eligible_date.isoformat() if cov.next_eligible_date else "",
+        "abn_advised": str(cov.abn_advised).lower(),
+        "errors": sum(1 for f in result.findings if f.severity == "error"),
+        "warnings": sum(1 for f in result.findings if f.severity == "warning"),
+        "finding_ids": ";".join(f.id for f in result.findings),
+        "findings": " | ".join(
+            f"{f.severity.upper()} {f.id}{' on ' + f.line if f.line else ''}: {f.message}"
+            for f in result.findings
+        ),
+    }
+    if not result.lines:
+        return [
+            {**common, "line": 0, "cpt": "", "modifiers": "", "units": 0, "diagnosis_pointers": ""}
+        ]
+    return [
+        {
+            **common,
+            "line": i,
+            "cpt": line.cpt,
+            "modifiers": ";".join(line.modifiers),
+            "units": line.units,
+            "diagnosis_pointers": ";".join(str(p) for p in line.diagnosis_pointers),
+        }
+        for i, line in enumerate(result.lines, 1)
+    ]
+
+
+class ResultWriter:
+    """Writes results in the output's format; JSON Lines keeps the contract's shape."""
+
+    def __init__(self, path: Path, fmt: str) -> None:
+        self.path = path
+        self.fmt = fmt
+        self._fh: IO[str] | None = None
+        self._csv: Any = None
+        self._parquet: Any = None
+        if fmt in ("jsonl", "csv"):
+            self._fh = path.open("w", encoding="utf-8", newline="")
+            if fmt == "csv":
+                self._csv = csv.DictWriter(self._fh, fieldnames=RESULT_COLUMNS)
+                self._csv.writeheader()
+
+    def write_json(self, lines: Iterable[str]) -> None:
+        assert self._fh is not None
+        for text in lines:
+            self._fh.write(text)
+            self._fh.write("\n")
+
+    def write_rows(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        if self.fmt == "csv":
+            self._csv.writerows(rows)
+            return
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        table = pa.Table.from_pylist(list(rows), schema=_parquet_schema())
+        if self._parquet is None:
+            self._parquet = pq.ParquetWriter(self.path, table.schema)
+        self._parquet.write_table(table)
+
+    def close(self) -> None:
+        if self._fh is not None:
+            self._fh.close()
+        if self.fmt == "parquet":
+            if self._parquet is None:  # no rows: still leave a valid, empty file
+                import pyarrow as pa
+                import pyarrow.parquet as pq
+
+                pq.write_table(pa.Table.from_pylist([], schema=_parquet_schema()), self.path)
+            else:
+                self._parquet.close()
+
+
+def _parquet_schema() -> Any:
+    import pyarrow as pa
+
+    ints = {"row", "line", "units", "errors", "warnings"}
+    return pa.schema([(c, pa.int64() if c in ints else pa.string()) for c in RESULT_COLUMNS])
+
+
+ERROR_COLUMNS = ["row", "claim_id", "field", "reason"]
+
+
+class ErrorWriter:
+    """The rows that could not be coded: row number, claim id, field and reason.
+
+    Written as CSV for a .csv path, JSON Lines otherwise. The file is created on the
+    first error only, so a clean run leaves none behind."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.count = 0
+        self._fh: IO[str] | None = None
+        self._csv: Any = None
+
+    def write(self, row: int, claim_id: str | None, field: str, reason: str) -> None:
+        if self._fh is None:
+            self._fh = self.path.open("w", encoding="utf-8", newline="")
+            if self.path.suffix.lower() == ".csv":
+                self._csv = csv.DictWriter(self._fh, fieldnames=ERROR_COLUMNS)
+                self._csv.writeheader()
+        record = {"row": row, "claim_id": claim_id, "field": field, "reason": reason}
+        if self._csv is not None:
+            self._csv.writerow(record)
+        else:
+            self._fh.write(json.dumps(record) + "\n")
+        self.count += 1
+
+    def close(self) -> None:
+        if self._fh is not None:
+            self._fh.close()
+
+
+def claim_id_of(raw: RawRow) -> str | None:
+    """The claim id of a row that failed, when it can be told (never patient data)."""
+    if raw.cells is not None:
+        value = raw.cells.get("claim_id")
+        return str(value) if value not in (None, "") else None
+    if raw.text is not None:
+        try:
+            data = json.loads(raw.text)
+        except ValueError:
+            return None
+        if isinstance(data, dict) and isinstance(data.get("claim_id"), str):
+            return str(data["claim_id"])[:100]
+    return None

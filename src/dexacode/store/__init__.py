@@ -1,0 +1,40 @@
+"""The claim-history store: prior DXA studies by patient, kept across runs and providers.
+
+Frequency rules (a DXA every 23 months, a VFA once a year, ...) need the patient's earlier
+studies. An encounter can carry them in its ``history`` field; the store remembers them
+instead, so a batch run finds the studies that another run, another provider or an imported
+claims file recorded. SQLite by default (one file in the user's data folder), PostgreSQL by
+URL (``postgresql+psycopg://user@host/db``) for a shared, multi-user store.
+
+>>> from dexacode.store import HistoryStore, read_history_file   # doctest: +SKIP
+>>> with HistoryStore() as store:
+...     report = store.add(read_history_file(Path("claims.csv")), source="import:claims.csv")
+...     priors = store.studies_for(["P-1", "P-2"])     # {"P-1": [PriorStudy, ...]}
+"""
+
+from dexacode.store._files import COLUMNS, FORMATS, REQUIRED_COLUMNS, read_history_file
+from dexacode.store._model import (
+    HistoryFileError,
+    ImportReport,
+    RowProblem,
+    StoreError,
+    StudyRow,
+)
+from dexacode.store._schema import SCHEMA_VERSION
+from dexacode.store._store import HistoryStore, default_db_url, merge_history
+
+__all__ = [
+    "COLUMNS",
+    "FORMATS",
+    "REQUIRED_COLUMNS",
+    "SCHEMA_VERSION",
+    "HistoryFileError",
+    "HistoryStore",
+    "ImportReport",
+    "RowProblem",
+    "StoreError",
+    "StudyRow",
+    "default_db_url",
+    "merge_history",
+    "read_history_file",
+]

@@ -1,0 +1,68 @@
+"""The store's plain values: a study row, a refused row, an import report, the error type."""
+
+from __future__ import annotations
+
+import datetime
+from dataclasses import dataclass, field
+
+__all__ = ["HistoryFileError", "ImportReport", "RowProblem", "StoreError", "StudyRow"]
+
+
+class StoreError(Exception):
+    """The history store cannot do what was asked; the message is one sentence for a person."""
+
+
+class HistoryFileError(StoreError):
+    """A history file could not be opened at all (missing, a folder, unreadable, unknown kind)."""
+
+
+@dataclass(frozen=True)
+class StudyRow:
+    """One prior DXA study billed for a patient: the unit of the claim-history store.
+
+    ``provider`` is the billing or rendering provider's id when known; two rows that differ
+    only by provider are two claims. ``covered`` is False when the payer denied the study.
+    """
+
+    patient_id: str
+    date_of_service: datetime.date
+    cpt: str
+    provider: str | None = None
+    covered: bool = True
+
+
+@dataclass(frozen=True)
+class RowProblem:
+    """A row that was refused, or (``row == 0``) a problem with the file as a whole.
+
+    ``row`` counts data rows from 1: in a CSV file the header is not counted, so row 1 is the
+    line after the header; in a JSON Lines file row N is line N. ``reason`` never repeats a
+    value from the row (patient ids and dates identify people); it names the field instead.
+    """
+
+    row: int
+    reason: str
+
+    @property
+    def whole_file(self) -> bool:
+        return self.row == 0
+
+
+@dataclass(frozen=True)
+class ImportReport:
+    """What ``HistoryStore.add`` did. ``read`` counts every row offered (valid or refused):
+    ``read == added + duplicates + (refused rows)``, so no row goes unaccounted for."""
+
+    read: int
+    added: int
+    duplicates: int
+    problems: list[RowProblem] = field(default_factory=list)
+
+    @property
+    def refused(self) -> int:
+        return sum(1 for p in self.problems if p.row > 0)
+
+    @property
+    def unreadable(self) -> bool:
+        """True when the file as a whole could not be read (empty, no header, ...)."""
+        return any(p.row == 0 for p in self.problems)

@@ -1,0 +1,91 @@
+"""Tables of the claim-history store and the migrations that create and change them.
+
+The schema is versioned by the package: ``MIGRATIONS[i]`` takes a database from version ``i``
+to ``i + 1``; the ``schema_version`` table records every version applied. All pending
+migrations run in one transaction under a lock (SQLite ``BEGIN IMMEDIATE``, PostgreSQL
+``pg_advisory_xact_lock``), so two processes opening a new store at once do not collide, and a
+crash mid-migration leaves the database as it was.
+
+A migration builds its own table definitions (``_v1_tables``) rather than reading the current
+ones: when version 2 changes a table, version 1 must still create the version-1 shape.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+__all__ = [
+    "LOCK_MIGRATE",
+    "LOCK_WRITE",
+    "MIGRATIONS",
+    "SCHEMA_VERSION",
+    "prior_study",
+    "schema_version",
+    "source",
+]
+
+# PostgreSQL advisory lock keys (any 64-bit integers unique to dexacode): "dxa" + purpose.
+LOCK_MIGRATE = 0x647861_0001
+LOCK_WRITE = 0x647861_0002
+
+# Lengths follow the encounter contract: ids and names up to 200 characters, CPT/HCPCS 5.
+ID_LENGTH = 200
+# BIGINT ids on PostgreSQL; INTEGER on SQLite so the column is the table's rowid.
+_BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
+
+def _v1_tables(metadata: sa.MetaData) -> tuple[sa.Table, sa.Table, sa.Table]:
+    """Version 1: schema_version, source (one row per import or scrub run), prior_study."""
+    version = sa.Table(
+        "schema_version",
+        metadata,
+        sa.Column("version", sa.Integer, primary_key=True, autoincrement=False),
+        sa.Column("applied_at", sa.DateTime(timezone=True), nullable=False),
+    )
+    src = sa.Table(
+        "source",
+        metadata,
+        sa.Column("id", _BigId, primary_key=True),
+        # "import:<file name>" or "scrub:<run id>"
+        sa.Column("name", sa.String(ID_LENGTH), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("rows_added", sa.Integer, nullable=False, server_default="0"),
+    )
+    study = sa.Table(
+        "prior_study",
+        metadata,
+        sa.Column("id", _BigId, primary_key=True),
+        sa.Column("patient_id", sa.String(ID_LENGTH), nullable=False),
+        sa.Column("date_of_service", sa.Date, nullable=False),
+        sa.Column("cpt", sa.String(5), nullable=False),
+        # '' when unknown: NULLs are all distinct in a UNIQUE constraint, '' is not.
+        sa.Column("provider", sa.String(ID_LENGTH), nullable=False, server_default=""),
+        sa.Column("covered", sa.Boolean, nullable=False),
+        sa.Column("source_id", _BigId, sa.ForeignKey("source.id"), nullable=False),
+        # The duplicate key. Its index leads with patient_id, so it is also the index that
+        # serves look-ups by patient (a separate patient_id index would only slow inserts).
+        sa.UniqueConstraint(
+            "patient_id", "date_of_service", "cpt", "provider", name="uq_prior_study_key"
+        ),
+    )
+    return version, src, study
+
+
+def _migrate_to_1(conn: Connection) -> None:
+    metadata = sa.MetaData()
+    _v1_tables(metadata)
+    metadata.create_all(conn)
+
+
+Migration = Callable[[Connection], None]
+
+# Append only; never edit a migration that has been released.
+MIGRATIONS: tuple[Migration, ...] = (_migrate_to_1,)
+SCHEMA_VERSION = len(MIGRATIONS)
+
+# The current shape, used by queries. (Today version 1; a version-2 change edits these.)
+_metadata = sa.MetaData()
+schema_version, source, prior_study = _v1_tables(_metadata)

@@ -1,0 +1,439 @@
+"""The claim-history store: prior DXA studies by patient, in SQLite or PostgreSQL.
+
+SQLAlchemy Core (no ORM: rows are plain tuples, bulk inserts are ``executemany``).
+
+Safety:
+- every ``add`` is one transaction: it all lands or (error, crash, Ctrl-C) none of it does;
+- two runs writing at once wait for each other: SQLite in WAL mode takes the write lock at
+  ``BEGIN IMMEDIATE`` and waits up to ``busy_timeout`` seconds for it; PostgreSQL writers
+  queue on an advisory lock (readers are never blocked on either);
+- duplicates (same patient, date of service, CPT and provider) are skipped by the database
+  itself (``INSERT ... ON CONFLICT DO NOTHING``), so concurrent runs cannot both add one;
+- errors never show the rows being written (``hide_parameters``): they hold patient data.
+"""
+
+from __future__ import annotations
+
+import datetime
+import re
+from collections.abc import Collection, Iterable, Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+from sqlalchemy import event, exc
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import URL, Connection, Engine
+
+from dexacode.store import _schema
+from dexacode.store._files import row_errors
+from dexacode.store._model import ImportReport, RowProblem, StoreError, StudyRow
+from dexacode.store._schema import prior_study, schema_version
+
+if TYPE_CHECKING:  # imported when first needed: `history import` does without pydantic
+    from dexacode.contract import PriorStudy
+
+__all__ = ["HistoryStore", "default_db_url", "merge_history"]
+
+_WRITE = "dexacode_write"  # execution option: this transaction writes (SQLite BEGIN IMMEDIATE)
+_SQLITE_MAX_IDS = 900  # bound parameters per IN list, well under old SQLite's 999
+_PG_MAX_IDS = 10_000
+_MAX_FLYWEIGHTS = 200_000
+_URL_HELP = "expected sqlite:///path/to/history.sqlite3 or postgresql+psycopg://user@host/db"
+
+
+def default_db_url() -> str:
+    """``sqlite:///<data dir>/history.sqlite3``; the data dir is $DEXACODE_DATA_DIR, else the
+    per-user data folder (the same folder as the ICD-10-CM indexes)."""
+    from dexacode.icd10 import default_index_dir
+
+    return "sqlite:///" + (default_index_dir().parent / "history.sqlite3").as_posix()
+
+
+class HistoryStore:
+    """Prior DXA studies by patient, for frequency checks across runs and providers.
+
+    >>> with HistoryStore("sqlite:///history.sqlite3") as store:   # doctest: +SKIP
+    ...     store.add(read_history_file(Path("claims.csv")), source="import:claims.csv")
+    ...     store.studies_for(["P-1", "P-2"])
+
+    Opening creates the schema, or migrates it when this version of dexacode knows a newer
+    one. A ``StoreError`` (one sentence) is raised for a bad URL, a server that cannot be
+    reached, a file that is not a dexacode store, or a schema newer than this version knows.
+    """
+
+    schema_version: int
+
+    def __init__(
+        self,
+        url: str | None = None,
+        *,
+        busy_timeout: float = 300.0,
+        chunk_size: int = 10_000,
+    ) -> None:
+        if url is None:
+            url = default_db_url()
+            Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        self._url = _parse_url(url)
+        self.url = self._url.render_as_string(hide_password=True)
+        self._chunk_size = chunk_size
+        self._engine = _make_engine(self._url, busy_timeout)
+        self._sqlite = self._engine.dialect.name == "sqlite"
+        self._insert = _sqlite_insert() if self._sqlite else _pg_insert()
+        c = prior_study.c
+        lookup = sa.select(c.patient_id, c.date_of_service, c.cpt, c.covered)
+        if self._sqlite:
+            lookup = lookup.where(c.patient_id.in_(sa.bindparam("ids", expanding=True)))
+            self._lookup_step = _SQLITE_MAX_IDS
+        else:  # one array parameter: no per-id placeholders to build or parse
+            ids = sa.bindparam("ids", type_=postgresql.ARRAY(sa.String))
+            lookup = lookup.where(c.patient_id == sa.any_(ids))
+            self._lookup_step = _PG_MAX_IDS
+        self._lookup = lookup.order_by(c.patient_id, c.date_of_service, c.cpt, c.covered)
+        # PriorStudy is frozen: one instance per (date, cpt, covered) serves every patient.
+        self._flyweights: dict[tuple[datetime.date, str, bool], PriorStudy] = {}
+        try:
+            self.schema_version = _migrate(self._engine, self.url)
+        except BaseException:
+            self._engine.dispose()
+            raise
+
+    # --- lifecycle ---------------------------------------------------------------------------
+
+    def close(self) -> None:
+        self._engine.dispose()
+
+    def __enter__(self) -> HistoryStore:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc_value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"HistoryStore({self.url!r})"
+
+    # --- writing -----------------------------------------------------------------------------
+
+    def add(self, rows: Iterable[StudyRow | RowProblem], source: str) -> ImportReport:
+        """Add studies in one transaction; return what was added, skipped and refused.
+
+        ``source`` says where they came from ("import:<file name>", "scrub:<run id>"). A row
+        already in the store (same patient, date, CPT and provider) is a duplicate: skipped
+        and counted. ``RowProblem`` items (as ``read_history_file`` yields them) and invalid
+        rows are reported in ``problems``; an invalid Python row's number is its 1-based
+        position in ``rows``. On any error nothing at all is written.
+        """
+        problems: list[RowProblem] = []
+        offered = added = 0
+        try:
+            with self._engine.connect() as conn:
+                conn.execution_options(**{_WRITE: True})
+                with conn.begin():
+                    if not self._sqlite:
+                        conn.execute(sa.select(sa.func.pg_advisory_xact_lock(_schema.LOCK_WRITE)))
+                    source_id: int | None = None  # the source row, written with the first batch
+                    batch: list[dict[str, Any]] = []
+                    for position, item in enumerate(rows, start=1):
+                        if isinstance(item, RowProblem):
+                            problems.append(item)
+                            continue
+                        errors = row_errors(item)
+                        if errors:
+                            problems.append(RowProblem(position, "; ".join(errors)))
+                            continue
+                        offered += 1
+                        batch.append(
+                            {
+                                "patient_id": item.patient_id,
+                                "date_of_service": item.date_of_service,
+                                "cpt": item.cpt,
+                                "provider": item.provider or "",
+                                "covered": item.covered,
+                            }
+                        )
+                        if len(batch) >= self._chunk_size:
+                            source_id = source_id or _new_source(conn, source)
+                            added += self._insert_batch(conn, batch, source_id)
+                            batch = []
+                    if batch:
+                        source_id = source_id or _new_source(conn, source)
+                        added += self._insert_batch(conn, batch, source_id)
+                    if source_id is not None:
+                        conn.execute(
+                            sa.update(_schema.source)
+                            .where(_schema.source.c.id == source_id)
+                            .values(rows_added=added)
+                        )
+        except exc.SQLAlchemyError as error:
+            raise StoreError(
+                f"could not write to the history store {self.url} (nothing was written): "
+                f"{_db_reason(error)}"
+            ) from None
+        refused = sum(1 for p in problems if p.row > 0)
+        return ImportReport(offered + refused, added, offered - added, problems)
+
+    def _insert_batch(self, conn: Connection, batch: list[dict[str, Any]], source_id: int) -> int:
+        if self._sqlite:
+            for values in batch:
+                values["source_id"] = (
+                    source_id  # pysqlite sums executemany's row counts; ignored rows count 0
+                )
+            return conn.execute(self._insert, batch).rowcount
+        # PostgreSQL: one INSERT ... SELECT FROM unnest(arrays) per chunk, 2-3x faster than a
+        # multi-row VALUES insert, and its row count is exact.
+        columns = {name: [values[name] for values in batch] for name in _PG_COLUMNS}
+        result = conn.execute(
+            self._insert, {**columns, "source_id": source_id}, execution_options=_ROWCOUNT
+        )
+        return result.rowcount
+
+    # --- reading -----------------------------------------------------------------------------
+
+    def studies_for(self, patient_ids: Collection[str]) -> dict[str, list[PriorStudy]]:
+        """Prior studies of many patients at once, each list in date order.
+
+        Patients with no study are absent from the dict. Two rows for the same date and CPT
+        (two providers' claims) give one ``PriorStudy``. Ask for thousands of patients per
+        call: the ids are sent in chunks, one indexed query each.
+        """
+        from dexacode.contract import PriorStudy
+
+        ids = sorted(set(patient_ids))
+        out: dict[str, list[PriorStudy]] = {}
+        cache = self._flyweights
+        if len(cache) > _MAX_FLYWEIGHTS:
+            cache.clear()
+        step = self._lookup_step
+        try:
+            with self._engine.connect() as conn, conn.begin():
+                for start in range(0, len(ids), step):
+                    current: str | None = None
+                    studies: list[PriorStudy] = []
+                    for pid, when, cpt, covered in conn.execute(
+                        self._lookup, {"ids": ids[start : start + step]}
+                    ):
+                        key = (when, cpt, covered)
+                        study = cache.get(key)
+                        if study is None:
+                            study = cache[key] = PriorStudy(
+                                date_of_service=when, cpt=cpt, covered=covered
+                            )
+                        if pid != current:
+                            current, studies = pid, [study]
+                            out[pid] = studies
+                        elif study is not studies[-1]:  # equal rows (providers) are adjacent
+                            studies.append(study)
+        except exc.SQLAlchemyError as error:
+            raise self._read_error(error) from None
+        return out
+
+    def show(self, patient_id: str) -> list[StudyRow]:
+        """Every stored study of one patient, in date order (then CPT, then provider)."""
+        c = prior_study.c
+        stmt = (
+            sa.select(c.patient_id, c.date_of_service, c.cpt, c.provider, c.covered)
+            .where(c.patient_id == patient_id)
+            .order_by(c.date_of_service, c.cpt, c.provider)
+        )
+        try:
+            with self._engine.connect() as conn:
+                result = conn.execute(stmt).all()
+        except exc.SQLAlchemyError as error:
+            raise self._read_error(error) from None
+        return [StudyRow(p, d, cpt, prov or None, bool(cov)) for p, d, cpt, prov, cov in result]
+
+    def _read_error(self, error: exc.SQLAlchemyError) -> StoreError:
+        return StoreError(f"could not read the history store {self.url}: {_db_reason(error)}")
+
+    def count(self) -> int:
+        """Number of studies in the store."""
+        try:
+            with self._engine.connect() as conn:
+                return int(
+                    conn.execute(sa.select(sa.func.count()).select_from(prior_study)).scalar_one()
+                )
+        except exc.SQLAlchemyError as error:
+            raise self._read_error(error) from None
+
+
+_PG_COLUMNS = ("patient_id", "date_of_service", "cpt", "provider", "covered")
+_ROWCOUNT = {"preserve_rowcount": True}
+
+
+def _sqlite_insert() -> sa.Insert:
+    """INSERT ... ON CONFLICT DO NOTHING, run with executemany (one row per parameter set)."""
+    return sqlite.insert(prior_study).on_conflict_do_nothing()
+
+
+def _pg_insert() -> sa.Insert:
+    """INSERT ... SELECT FROM unnest(one array per column) ON CONFLICT DO NOTHING."""
+    c = prior_study.c
+    arrays = [sa.bindparam(name, type_=postgresql.ARRAY(c[name].type)) for name in _PG_COLUMNS]
+    new_rows = sa.func.unnest(*arrays).table_valued(*_PG_COLUMNS).render_derived(name="new_rows")
+    source_id = sa.bindparam("source_id", type_=sa.BigInteger)
+    rows = sa.select(*(new_rows.c[name] for name in _PG_COLUMNS), source_id)
+    return (
+        postgresql.insert(prior_study)
+        .from_select([*_PG_COLUMNS, "source_id"], rows)
+        .on_conflict_do_nothing()
+    )
+
+
+def _new_source(conn: Connection, name: str) -> int:
+    key = conn.execute(
+        sa.insert(_schema.source).values(
+            name=name[: _schema.ID_LENGTH], created_at=datetime.datetime.now(datetime.UTC)
+        )
+    ).inserted_primary_key
+    assert key is not None
+    return int(key[0])
+
+
+def merge_history(own: Sequence[PriorStudy], stored: Sequence[PriorStudy]) -> list[PriorStudy]:
+    """An encounter's own ``history`` and the store's studies as one list in date order.
+
+    A stored study with the same date of service and CPT as one of the encounter's own is a
+    duplicate and is dropped: the encounter's own entry (what the user sent) wins.
+    """
+    keys = {(s.date_of_service, s.cpt) for s in own}
+    merged = list(own)
+    for study in stored:
+        key = (study.date_of_service, study.cpt)
+        if key not in keys:
+            keys.add(key)
+            merged.append(study)
+    merged.sort(key=lambda s: (s.date_of_service, s.cpt))
+    return merged
+
+
+# --- opening ---------------------------------------------------------------------------------
+
+
+def _parse_url(text: str) -> URL:
+    text = text.strip()
+    if not text:
+        raise StoreError(f"the database URL is empty; {_URL_HELP}")
+    if "://" not in text:  # a plain file path means an SQLite file
+        return URL.create("sqlite", database=Path(text).expanduser().as_posix())
+    try:
+        url = sa.make_url(text)
+    except (exc.ArgumentError, ValueError):
+        # The text is not echoed: it may hold a password.
+        raise StoreError(f"the database URL cannot be read; {_URL_HELP}") from None
+    name = url.drivername.split("+")[0]
+    if name in ("postgres", "postgresql") and url.drivername in ("postgres", "postgresql"):
+        url = url.set(drivername="postgresql+psycopg")  # the driver the postgres extra installs
+    elif name == "postgres":
+        url = url.set(drivername="postgresql+" + url.drivername.split("+")[1])
+    if url.get_backend_name() not in ("sqlite", "postgresql"):
+        raise StoreError(
+            f"unsupported database {url.get_backend_name()!r}: the history store runs on "
+            "SQLite or PostgreSQL"
+        )
+    return url
+
+
+def _make_engine(url: URL, busy_timeout: float) -> Engine:
+    connect_args: dict[str, Any] = {}
+    if url.get_backend_name() == "sqlite":
+        connect_args["timeout"] = busy_timeout  # the busy timeout: wait for a writer
+    elif "connect_timeout" not in url.query:
+        connect_args["connect_timeout"] = 10
+    try:
+        engine = sa.create_engine(url, hide_parameters=True, connect_args=connect_args)
+    except (exc.NoSuchModuleError, ImportError):
+        raise StoreError(
+            "PostgreSQL support needs the psycopg driver: pip install 'dexacode[postgres]'"
+        ) from None
+    if engine.dialect.name == "sqlite":
+        event.listen(engine, "connect", _sqlite_connect)
+        event.listen(engine, "begin", _sqlite_begin)
+    return engine
+
+
+def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
+    # Take transaction control from pysqlite (it would not BEGIN before DDL); see
+    # https://docs.sqlalchemy.org/en/20/dialects/sqlite.html#serializable-isolation-savepoints-transactional-ddl
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute("PRAGMA journal_mode=WAL")  # readers never block the writer
+        cursor.execute("PRAGMA synchronous=NORMAL")  # atomic and safe after a crash in WAL
+        cursor.execute("PRAGMA foreign_keys=ON")
+    finally:
+        cursor.close()
+
+
+def _sqlite_begin(conn: Connection) -> None:
+    # A writer takes the write lock up front, so it waits (busy timeout) instead of failing
+    # half-way when another process wrote since it began reading.
+    immediate = conn.get_execution_options().get(_WRITE, False)
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+def _current_version(conn: Connection) -> int:
+    inspector = sa.inspect(conn)
+    if not inspector.has_table(schema_version.name):
+        if conn.dialect.name == "sqlite" and inspector.get_table_names():
+            raise StoreError(
+                "the SQLite file holds other tables but no dexacode schema_version: it is not "
+                "a dexacode history store"
+            )
+        return 0
+    found = conn.execute(sa.select(sa.func.max(schema_version.c.version))).scalar_one()
+    return int(found or 0)
+
+
+def _migrate(engine: Engine, shown_url: str) -> int:
+    """Bring the schema to ``SCHEMA_VERSION``; return it. Raise StoreError when it cannot."""
+    latest = _schema.SCHEMA_VERSION
+    try:
+        with engine.connect() as conn, conn.begin():
+            version = _current_version(conn)  # the common case: nothing to do, no lock taken
+        if version < latest:
+            with engine.connect() as conn:
+                conn.execution_options(**{_WRITE: True})
+                with conn.begin():
+                    if conn.dialect.name == "postgresql":
+                        conn.execute(sa.select(sa.func.pg_advisory_xact_lock(_schema.LOCK_MIGRATE)))
+                    version = _current_version(conn)  # again, now under the lock
+                    for number in range(version, latest):
+                        _schema.MIGRATIONS[number](conn)
+                        conn.execute(
+                            sa.insert(schema_version).values(
+                                version=number + 1,
+                                applied_at=datetime.datetime.now(datetime.UTC),
+                            )
+                        )
+                    version = max(version, latest)
+    except StoreError:
+        raise
+    except exc.SQLAlchemyError as error:
+        reason = _db_reason(error, blank=False)
+        if reason == "unable to open database file":
+            reason += " (does its folder exist, and may you write there?)"
+        raise StoreError(f"cannot open the history store {shown_url}: {reason}") from None
+    if version > latest:
+        raise StoreError(
+            f"the history store {shown_url} has schema version {version}, newer than this "
+            f"dexacode knows ({latest}); upgrade dexacode to use it"
+        )
+    return version
+
+
+_QUOTED = re.compile(r"\"[^\"]*\"|'[^']*'")
+
+
+def _db_reason(error: exc.SQLAlchemyError, *, blank: bool = True) -> str:
+    """The database's own first line; quoted values blanked unless ``blank`` is False (while
+    reading or writing rows, a quoted value may be patient data)."""
+    orig = getattr(error, "orig", None)
+    text = str(orig if orig is not None else error).strip().splitlines()
+    first = text[0] if text else type(error).__name__
+    return (_QUOTED.sub('"..."', first) if blank else first).rstrip(".")

@@ -1,0 +1,109 @@
+"""`dexacode history import` and `show`: what a person sees, and the exit codes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from dexacode.cli_history import history_app
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path}/history.sqlite3"
+
+
+def run(*args: str) -> tuple[int, str]:
+    result = runner.invoke(history_app, list(args))
+    return result.exit_code, result.output
+
+
+def test_import_clean_file_then_again(tmp_path: Path, db: str) -> None:
+    path = tmp_path / "claims.csv"
+    path.write_text("patient_id,date_of_service,cpt\nP-1,2024-01-05,77080\nP-2,2023-01-05,77081\n")
+    code, out = run("import", str(path), "--db", db)
+    assert code == 0, out
+    assert "added                    2" in out
+    assert "The store now holds 2 studies." in out
+    code, out = run("import", str(path), "--db", db)
+    assert code == 0
+    assert "already there            2" in out
+
+
+def test_import_with_refused_rows_lists_them(tmp_path: Path, db: str) -> None:
+    path = tmp_path / "claims.jsonl"
+    path.write_text(
+        '{"patient_id": "P-1", "date_of_service": "2024-01-05", "cpt": "77080"}\n'
+        '{"patient_id": "P-2", "date_of_service": "2024-01-05", "cpt": "7708"}\n'
+        '{"patient_id": "P-3", "date_of'
+    )
+    code, out = run("import", str(path), "--db", db)
+    assert code == 1
+    assert "refused                  2" in out
+    assert "Refused rows (row 1 is line 1)" in out
+    assert "row 2: cpt must be a 5-character CPT/HCPCS code" in out
+    assert "row 3: the last line is incomplete" in out
+    assert "Traceback" not in out
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        ("empty.csv", "", "the file is empty"),
+        ("header.csv", "patient_id,date_of_service,cpt\n", "header but no data rows"),
+        ("utf16.csv", "patient_id,date_of_service,cpt\n".encode("utf-16"), "UTF-16"),
+        ("claims.xlsx", b"PK\x03\x04", "cannot tell the format"),
+    ],
+)
+def test_import_unreadable_file_exits_2(
+    tmp_path: Path, db: str, name: str, content: str | bytes, message: str
+) -> None:
+    path = tmp_path / name
+    path.write_bytes(content.encode() if isinstance(content, str) else content)
+    code, out = run("import", str(path), "--db", db)
+    assert code == 2
+    assert message in out and "Traceback" not in out
+
+
+def test_import_missing_file_and_bad_store_exit_2(tmp_path: Path) -> None:
+    code, out = run("import", str(tmp_path / "missing.csv"))
+    assert code == 2 and "no such file" in out
+    path = tmp_path / "claims.csv"
+    path.write_text("patient_id,date_of_service,cpt\nP-1,2024-01-05,77080\n")
+    code, out = run("import", str(path), "--db", "mysql://u:pw@host/db")
+    assert code == 2 and "history store error: unsupported database" in out
+
+
+def test_import_format_option(tmp_path: Path, db: str) -> None:
+    path = tmp_path / "claims.txt"
+    path.write_text("patient_id,date_of_service,cpt\nP-1,2024-01-05,77080\n")
+    assert run("import", str(path), "--db", db, "--format", "csv")[0] == 0
+
+
+def test_show(tmp_path: Path, db: str) -> None:
+    path = tmp_path / "claims.csv"
+    path.write_text(
+        "patient_id,date_of_service,cpt,provider,covered\n"
+        "P-1,2024-01-05,77080,DR-2,true\n"
+        "P-1,2021-11-30,77085,,false\n"
+    )
+    run("import", str(path), "--db", db)
+    code, out = run("show", "P-1", "--db", db)
+    assert code == 0
+    lines = out.splitlines()
+    assert lines[0].startswith("2 studies for patient P-1")
+    assert lines[1].split() == ["date", "of", "service", "CPT", "covered", "provider"]
+    assert lines[2].split() == ["2021-11-30", "77085", "no", "(denied)", "-"]
+    assert lines[3].split() == ["2024-01-05", "77080", "yes", "DR-2"]
+    code, out = run("show", "P-404", "--db", db)
+    assert code == 0 and out.startswith("No studies for patient P-404")
+
+
+def test_help_says_what_the_store_is_for() -> None:
+    code, out = run("--help")
+    assert code == 0
+    assert "Frequency rules" in out and "another provider" in out

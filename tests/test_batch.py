@@ -1,0 +1,414 @@
+"""Batch scrubbing: every row accounted for, the engine's results unchanged, repeat visits
+in one file checked against each other in date order."""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from dexacode.batch import BatchInputError, ScrubOptions, scrub
+from dexacode.contract import CodingResult
+from dexacode.formats.flat import encounter_to_row
+from tests.conftest import EXAMPLES, load_example, make_encounter
+from tests.test_cases import _build, _load
+
+NO_STORE = ScrubOptions(use_store=False, workers=1)
+
+
+def _write_jsonl(path: Path, encounters: list[Any]) -> Path:
+    with path.open("w", encoding="utf-8") as fh:
+        for enc in encounters:
+            fh.write((enc if isinstance(enc, str) else json.dumps(enc)) + "\n")
+    return path
+
+
+def _write_csv(path: Path, encounters: list[dict[str, Any]]) -> Path:
+    rows = [encounter_to_row(e) for e in encounters]
+    columns = list(dict.fromkeys(c for r in rows for c in r))
+    with path.open("w", encoding="utf-8", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=columns)
+        writer.writeheader()
+        for row in rows:
+            writer.writerow(row)
+    return path
+
+
+def _read_jsonl(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+def _errors(path: Path) -> list[dict[str, Any]]:
+    return _read_jsonl(path) if path.exists() else []
+
+
+def _examples() -> list[dict[str, Any]]:
+    return [
+        load_example(p)["encounter"]
+        for p in sorted(EXAMPLES.glob("*.json"))
+        if load_example(p)["expect"].get("exit") != 2
+    ]
+
+
+# --- the same answers as the engine ----------------------------------------------------
+
+
+def test_scenario_cases_scrub_to_the_engines_results(
+    tmp_path: Path, code: Callable[..., CodingResult]
+) -> None:
+    """Every scenario case of tests/cases, as one batch, gives the engine's own result."""
+    encounters = []
+    for i, param in enumerate(_load()):
+        case = param.values[0]
+        if "error" in case["expect"]:
+            continue
+        enc = _build(case.get("given", {}))
+        enc["claim_id"] = f"case-{i}"
+        enc["patient"]["id"] = f"P-case-{i}"  # each its own patient: no repeat visits
+        encounters.append(enc)
+    src = _write_jsonl(tmp_path / "cases.jsonl", encounters)
+    out = tmp_path / "out.jsonl"
+    summary = scrub(src, out, options=ScrubOptions(use_store=False, workers=2, chunk_size=50))
+    got = _read_jsonl(out)
+    assert summary.rows_read == len(encounters) == summary.results == len(got)
+    for enc, result in zip(encounters, got, strict=True):
+        assert result == code(enc).model_dump(mode="json"), enc["claim_id"]
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+def test_flat_formats_give_the_same_lines_as_json_lines(tmp_path: Path, fmt: str) -> None:
+    encounters = _examples()
+    for i, enc in enumerate(encounters):
+        enc["patient"]["id"] = f"P-{i}"
+    json_out = tmp_path / "out.jsonl"
+    scrub(_write_jsonl(tmp_path / "in.jsonl", encounters), json_out, options=NO_STORE)
+    src = _write_csv(tmp_path / "in.csv", encounters)
+    if fmt == "parquet":
+        table = pa.Table.from_pylist(list(csv.DictReader(src.open(encoding="utf-8"))))
+        src = tmp_path / "in.parquet"
+        pq.write_table(table, src)
+    flat_out = tmp_path / f"out.{fmt}"
+    scrub(src, flat_out, options=NO_STORE)
+    if fmt == "csv":
+        rows = list(csv.DictReader(flat_out.open(encoding="utf-8")))
+    else:
+        rows = pq.read_table(flat_out).to_pylist()
+    expected = [
+        (r["claim_id"], line["cpt"], ";".join(line["modifiers"]))
+        for r in _read_jsonl(json_out)
+        for line in r["lines"]
+    ]
+    assert [(r["claim_id"], r["cpt"], r["modifiers"]) for r in rows] == expected
+    assert all(int(r["row"]) >= 1 for r in rows)
+
+
+# --- nothing lost -------------------------------------------------------------------------
+
+
+def test_bad_rows_go_to_the_errors_file_with_row_claim_field_and_reason(tmp_path: Path) -> None:
+    good = make_encounter(claim_id="GOOD-1")
+    unknown_site = make_encounter(claim_id="BAD-SITE", exam__sites=["skull"])
+    src = _write_jsonl(
+        tmp_path / "in.jsonl",
+        [good, unknown_site, "{not json", good | {"claim_id": "GOOD-2"}, '{"claim_id": "cut'],
+    )
+    out = tmp_path / "out.jsonl"
+    summary = scrub(src, out, options=NO_STORE)
+    errors = _errors(tmp_path / "out.errors.jsonl")
+    assert summary.rows_read == 5 and summary.results == 2 and summary.bad_rows == 3
+    assert summary.reconciles
+    assert [e["row"] for e in errors] == [2, 3, 5]
+    assert errors[0]["claim_id"] == "BAD-SITE" and errors[0]["field"] == "exam.sites[0]"
+    assert "skull" in errors[0]["reason"]
+    assert "JSON" in errors[1]["reason"] and "JSON" in errors[2]["reason"]
+    assert [r["claim_id"] for r in _read_jsonl(out)] == ["GOOD-1", "GOOD-2"]
+    assert summary.exit_code == 1
+
+
+def test_errors_never_carry_patient_identifiers(tmp_path: Path) -> None:
+    enc = make_encounter(patient__id="ZZ-SECRET-ID", patient__birth_date="1951-02-30")
+    src = _write_jsonl(tmp_path / "in.jsonl", [enc])
+    scrub(src, tmp_path / "out.jsonl", options=NO_STORE)
+    text = (tmp_path / "out.errors.jsonl").read_text()
+    assert "ZZ-SECRET-ID" not in text and "1951-02-30" not in text
+    assert "patient.birth_date" in text
+
+
+def test_wrong_encoding_and_overlong_lines_are_refused_alone(tmp_path: Path) -> None:
+    src = tmp_path / "in.jsonl"
+    good = json.dumps(make_encounter()).encode()
+    src.write_bytes(good + b"\n" + b'{"claim_id": "caf\xe9"}\n' + b"x" * 1_200_000 + b"\n" + good)
+    out = tmp_path / "out.jsonl"
+    summary = scrub(src, out, options=NO_STORE)
+    errors = _errors(tmp_path / "out.errors.jsonl")
+    assert summary.results == 2 and summary.bad_rows == 2 and summary.reconciles
+    assert "UTF-8" in errors[0]["reason"]
+    assert "bytes" in errors[1]["reason"]
+
+
+def test_blank_lines_are_counted_not_lost(tmp_path: Path) -> None:
+    src = tmp_path / "in.jsonl"
+    src.write_text(json.dumps(make_encounter()) + "\n\n" + json.dumps(make_encounter()) + "\n")
+    summary = scrub(src, tmp_path / "out.jsonl", options=NO_STORE)
+    assert (summary.rows_read, summary.results, summary.bad_rows) == (3, 2, 1)
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "says"),
+    [
+        ("empty.jsonl", b"", "empty"),
+        ("empty.csv", b"", "empty"),
+        ("header.csv", b"claim_id,date_of_service,payer\n", "no rows"),
+        ("strange.csv", b"claim_id,shoe_size\nC-1,42\n", "shoe_size"),
+        ("notes.txt", b"hello\n", "format"),
+        ("bad.parquet", b"not parquet at all", "Parquet"),
+    ],
+)
+def test_unreadable_files_fail_whole_with_a_clear_message(
+    tmp_path: Path, name: str, content: bytes, says: str
+) -> None:
+    src = tmp_path / name
+    src.write_bytes(content)
+    out = tmp_path / "out.jsonl"
+    with pytest.raises(BatchInputError, match=says):
+        scrub(src, out, options=NO_STORE)
+    assert not out.exists()
+
+
+def test_csv_cells_with_spreadsheet_habits_are_read(tmp_path: Path) -> None:
+    enc = make_encounter()
+    row = encounter_to_row(enc)
+    row["result2_t_score"] = "\u22121,9"  # Unicode minus and a decimal comma
+    src = tmp_path / "in.csv"
+    with src.open("w", encoding="utf-8", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(row))
+        writer.writeheader()
+        writer.writerow(row)
+    out = tmp_path / "out.jsonl"
+    scrub(src, out, options=NO_STORE)
+    result = _read_jsonl(out)[0]
+    assert result["interpretation"]["basis"]["t_score"] == -1.9
+    assert "M85.852" in result["diagnoses"]
+
+
+def test_a_csv_row_with_the_wrong_number_of_cells_is_refused(tmp_path: Path) -> None:
+    src = _write_csv(tmp_path / "in.csv", [make_encounter(), make_encounter()])
+    lines = src.read_text(encoding="utf-8").splitlines()
+    lines[2] = lines[2] + ",extra"
+    src.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    summary = scrub(src, tmp_path / "out.jsonl", options=NO_STORE)
+    assert (summary.results, summary.bad_rows) == (1, 1)
+    assert "cells" in _errors(tmp_path / "out.errors.jsonl")[0]["reason"]
+
+
+# --- repeat visits in one file -------------------------------------------------------------
+
+
+def _visit(claim: str, day: str, **changes: Any) -> dict[str, Any]:
+    return make_encounter(claim_id=claim, date_of_service=day, patient__id="P-REPEAT", **changes)
+
+
+@pytest.mark.parametrize("order", [[0, 1], [1, 0]])
+def test_two_visits_of_one_patient_are_checked_in_date_order(
+    tmp_path: Path, order: list[int]
+) -> None:
+    visits = [_visit("FIRST", "2025-01-10"), _visit("SECOND", "2026-03-02")]
+    src = _write_jsonl(tmp_path / "in.jsonl", [visits[i] for i in order])
+    out = tmp_path / "out.jsonl"
+    summary = scrub(src, out, options=NO_STORE)
+    results = {r["claim_id"]: r for r in _read_jsonl(out)}
+    first_ids = [f["id"] for f in results["FIRST"]["findings"]]
+    second_ids = [f["id"] for f in results["SECOND"]["findings"]]
+    assert "FREQUENCY" not in first_ids
+    assert "FREQUENCY" in second_ids
+    assert results["SECOND"]["coverage"]["next_eligible_date"] == "2027-01-01"
+    assert results["SECOND"]["lines"][0]["modifiers"] == ["GZ"]
+    assert summary.finding_counts["FREQUENCY"] == 1
+    assert summary.with_errors == 1
+    # The output keeps the input's order.
+    assert [r["claim_id"] for r in _read_jsonl(out)] == [visits[i]["claim_id"] for i in order]
+
+
+def test_a_denied_visit_does_not_count_as_a_covered_prior(tmp_path: Path) -> None:
+    visits = [
+        _visit("A", "2024-01-10"),
+        _visit("B", "2024-06-10"),  # too soon after A: denied, so not a covered study
+        _visit("C", "2026-02-02"),  # 23 whole months after A (January 2024) have passed
+    ]
+    src = _write_jsonl(tmp_path / "in.jsonl", [visits[2], visits[0], visits[1]])
+    out = tmp_path / "out.jsonl"
+    scrub(src, out, options=NO_STORE)
+    results = {r["claim_id"]: [f["id"] for f in r["findings"]] for r in _read_jsonl(out)}
+    assert "FREQUENCY" in results["B"]
+    assert "FREQUENCY" not in results["C"]
+
+
+def test_visits_under_other_payer_families_do_not_count(tmp_path: Path) -> None:
+    visits = [
+        _visit("COMMERCIAL", "2025-05-10", payer="commercial"),
+        _visit("MEDICARE", "2026-03-02"),
+    ]
+    out = tmp_path / "out.jsonl"
+    scrub(_write_jsonl(tmp_path / "in.jsonl", visits), out, options=NO_STORE)
+    medicare = next(r for r in _read_jsonl(out) if r["claim_id"] == "MEDICARE")
+    assert "FREQUENCY" not in [f["id"] for f in medicare["findings"]]
+
+
+def test_same_day_rows_of_one_patient_are_one_study_not_priors(tmp_path: Path) -> None:
+    visits = [_visit("PRO", "2026-03-02"), _visit("TECH", "2026-03-02")]
+    out = tmp_path / "out.jsonl"
+    scrub(_write_jsonl(tmp_path / "in.jsonl", visits), out, options=NO_STORE)
+    assert all("FREQUENCY" not in [f["id"] for f in r["findings"]] for r in _read_jsonl(out))
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+def test_repeat_visits_are_rewritten_in_flat_outputs_too(tmp_path: Path, fmt: str) -> None:
+    visits = [_visit("SECOND", "2026-03-02"), _visit("FIRST", "2025-01-10")]
+    out = tmp_path / f"out.{fmt}"
+    scrub(_write_jsonl(tmp_path / "in.jsonl", visits), out, options=NO_STORE)
+    rows = (
+        list(csv.DictReader(out.open(encoding="utf-8")))
+        if fmt == "csv"
+        else pq.read_table(out).to_pylist()
+    )
+    assert [r["claim_id"] for r in rows] == ["SECOND", "FIRST"]
+    assert "FREQUENCY" in rows[0]["finding_ids"] and rows[0]["modifiers"] == "GZ"
+    assert "FREQUENCY" not in rows[1]["finding_ids"]
+
+
+# --- the command -------------------------------------------------------------------------
+
+
+def test_scrub_command_prints_a_reconciled_summary(tmp_path: Path) -> None:
+    encounters: list[Any] = [*_examples(), "{broken"]
+    src = _write_jsonl(tmp_path / "in.jsonl", encounters)
+    out = tmp_path / "out.csv"
+    errors = tmp_path / "bad.csv"
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "dexacode",
+            "scrub",
+            str(src),
+            "--out",
+            str(out),
+            "--errors",
+            str(errors),
+            "--no-store",
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 1, proc.stderr
+    assert "reconciles:     yes" in proc.stdout
+    assert "Top problems:" in proc.stdout
+    assert "FREQUENCY" in proc.stdout
+    assert "\x1b[" not in proc.stdout + proc.stderr  # no progress bar off a terminal
+    bad = list(csv.DictReader(errors.open(encoding="utf-8")))
+    assert [b["row"] for b in bad] == [str(len(encounters))]
+
+
+def test_scrub_command_refuses_an_empty_file_with_exit_2(tmp_path: Path) -> None:
+    src = tmp_path / "in.jsonl"
+    src.write_text("")
+    proc = subprocess.run(
+        [sys.executable, "-m", "dexacode", "scrub", str(src), "--out", str(tmp_path / "o.jsonl")],
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 2
+    assert proc.stdout == "" and "empty" in proc.stderr and "Traceback" not in proc.stderr
+
+
+# --- with the history store ----------------------------------------------------------------
+
+
+def _store_options(tmp_path: Path, **changes: Any) -> ScrubOptions:
+    return ScrubOptions(db_url=f"sqlite:///{tmp_path / 'history.sqlite3'}", workers=1, **changes)
+
+
+def test_prior_studies_in_the_store_count_for_frequency(tmp_path: Path) -> None:
+    from datetime import date
+
+    from dexacode.store import HistoryStore, StudyRow
+
+    options = _store_options(tmp_path)
+    with HistoryStore(options.db_url) as store:
+        store.add([StudyRow("P-STORED", date(2025, 2, 3), "77080", provider="other clinic")], "t")
+    visits = [
+        make_encounter(claim_id="KNOWN", patient__id="P-STORED"),
+        make_encounter(claim_id="NEW", patient__id="P-NEW"),
+    ]
+    out = tmp_path / "out.jsonl"
+    scrub(_write_jsonl(tmp_path / "in.jsonl", visits), out, options=options)
+    results = {r["claim_id"]: r for r in _read_jsonl(out)}
+    assert "FREQUENCY" in [f["id"] for f in results["KNOWN"]["findings"]]
+    assert results["KNOWN"]["coverage"]["next_eligible_date"] == "2027-02-01"
+    assert "FREQUENCY" not in [f["id"] for f in results["NEW"]["findings"]]
+
+
+def test_the_encounters_own_history_wins_over_the_store(tmp_path: Path) -> None:
+    from datetime import date
+
+    from dexacode.store import HistoryStore, StudyRow
+
+    options = _store_options(tmp_path)
+    with HistoryStore(options.db_url) as store:
+        store.add([StudyRow("P-OWN", date(2025, 2, 3), "77080")], "t")
+    # The practice knows Medicare denied that study: it does not count.
+    enc = make_encounter(
+        patient__id="P-OWN",
+        history=[{"date_of_service": "2025-02-03", "cpt": "77080", "covered": False}],
+    )
+    out = tmp_path / "out.jsonl"
+    scrub(_write_jsonl(tmp_path / "in.jsonl", [enc]), out, options=options)
+    assert "FREQUENCY" not in [f["id"] for f in _read_jsonl(out)[0]["findings"]]
+
+
+def test_record_adds_the_runs_studies_for_the_next_run(tmp_path: Path) -> None:
+    from dexacode.store import HistoryStore
+
+    first = make_encounter(claim_id="JAN", date_of_service="2025-01-10", patient__id="P-REC")
+    options = _store_options(tmp_path, record=True)
+    summary = scrub(
+        _write_jsonl(tmp_path / "a.jsonl", [first]), tmp_path / "a.out.jsonl", options=options
+    )
+    assert summary.recorded == 1
+    with HistoryStore(options.db_url) as store:
+        assert [(s.date_of_service.isoformat(), s.cpt) for s in store.show("P-REC")] == [
+            ("2025-01-10", "77080")
+        ]
+    # Recording the same run again adds nothing: duplicates are ignored.
+    again = scrub(
+        _write_jsonl(tmp_path / "a.jsonl", [first]), tmp_path / "a2.out.jsonl", options=options
+    )
+    assert again.recorded == 0
+    later = make_encounter(claim_id="MAR", date_of_service="2026-03-02", patient__id="P-REC")
+    out = tmp_path / "b.out.jsonl"
+    scrub(_write_jsonl(tmp_path / "b.jsonl", [later]), out, options=_store_options(tmp_path))
+    assert "FREQUENCY" in [f["id"] for f in _read_jsonl(out)[0]["findings"]]
+
+
+def test_a_denied_study_is_recorded_as_not_covered(tmp_path: Path) -> None:
+    from dexacode.store import HistoryStore
+
+    visits = [
+        make_encounter(claim_id="A", date_of_service="2025-01-10", patient__id="P-DEN"),
+        make_encounter(claim_id="B", date_of_service="2025-06-10", patient__id="P-DEN"),
+    ]
+    options = _store_options(tmp_path, record=True)
+    scrub(_write_jsonl(tmp_path / "in.jsonl", visits), tmp_path / "out.jsonl", options=options)
+    with HistoryStore(options.db_url) as store:
+        assert [(s.date_of_service.isoformat(), s.covered) for s in store.show("P-DEN")] == [
+            ("2025-01-10", True),
+            ("2025-06-10", False),
+        ]
