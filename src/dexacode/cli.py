@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, NoReturn
 
@@ -89,6 +90,14 @@ def code_command(
     ],
     output_format: FormatOption = "text",
     payers: PayersOption = None,
+    report: Annotated[
+        Path | None,
+        typer.Option(
+            "--report",
+            help="A scanner report (Hologic or GE Lunar, text or PDF) whose results table "
+            "fills the encounter's results (see `dexacode read`).",
+        ),
+    ] = None,
 ) -> None:
     """Code one encounter: claim lines, diagnoses, reading, coverage and findings.
 
@@ -105,6 +114,8 @@ def code_command(
     text = _read_input(source)
     book = _rulebook(payers)
     assert isinstance(book, RuleBook)
+    if report is not None:
+        text = _merge_report(text, report)
     try:
         enc = parse_encounter(text)
         rules = book.in_force(enc.date_of_service, enc.payer)
@@ -134,6 +145,192 @@ def code_command(
             nl=False,
         )
     raise typer.Exit(EXIT_ERRORS if result.has_errors else EXIT_CLEAN)
+
+
+DbOption = Annotated[
+    str | None,
+    typer.Option(
+        "--db",
+        help="History store URL: sqlite:///path/history.sqlite3 or "
+        "postgresql+psycopg://user@host/db. Default: a SQLite file in your data folder.",
+    ),
+]
+
+
+@app.command("scrub")
+def scrub_command(
+    source: Annotated[
+        Path,
+        typer.Argument(
+            metavar="INPUT",
+            help="Encounters: .jsonl (one encounter per line), .csv or .parquet (the flat "
+            "layout, see docs/batch.md).",
+        ),
+    ],
+    out: Annotated[
+        Path,
+        typer.Option(
+            "--out",
+            "-o",
+            help="Results: .jsonl (one result per encounter, the contract's shape), or .csv "
+            "/ .parquet (one row per claim line).",
+        ),
+    ],
+    errors: Annotated[
+        Path | None,
+        typer.Option(
+            "--errors",
+            help="Rows that could not be coded (row, claim id, field, reason): .csv or "
+            ".jsonl. Default: OUT's name with .errors.jsonl.",
+        ),
+    ] = None,
+    db: DbOption = None,
+    payers: PayersOption = None,
+    input_format: Annotated[
+        str | None, typer.Option("--format", help="Input format when the ending does not say.")
+    ] = None,
+    output_format: Annotated[
+        str | None, typer.Option("--out-format", help="Output format when the ending does not say.")
+    ] = None,
+    record: Annotated[
+        bool,
+        typer.Option(
+            "--record",
+            help="Add this run's coded studies to the history store, so later runs check "
+            "frequency against them.",
+        ),
+    ] = False,
+    no_store: Annotated[
+        bool, typer.Option("--no-store", help="Do not read or write the history store.")
+    ] = False,
+    workers: Annotated[
+        int | None,
+        typer.Option("--workers", min=1, help="Worker processes (default: one per core)."),
+    ] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+) -> None:
+    """Scrub a batch of encounters: code and check every one, and say what is wrong.
+
+    Every input row ends up in OUT or in the errors file, never lost; the summary at the
+    end reconciles them. Encounters of one patient in the file are checked against each
+    other for frequency, in date order. Exit status: 0 all coded with no error-level
+    finding, 1 some error-level finding or bad row, 2 the file could not be read.
+    """
+    from dexacode.batch import BatchInputError, ScrubOptions, scrub
+    from dexacode.coding import configured_payer_dirs
+    from dexacode.rulebook import RuleBookError
+
+    options = ScrubOptions(
+        input_format=input_format,
+        output_format=output_format,
+        db_url=db,
+        use_store=not no_store,
+        record=record,
+        payer_dirs=tuple([*configured_payer_dirs(), *(payers or [])]),
+        workers=workers,
+    )
+    try:
+        with _progress(source, quiet) as advance:
+            summary = scrub(source, out, errors, options, progress=advance)
+    except BatchInputError as exc:
+        _fail(EXIT_INPUT, f"input error: {exc}")
+    except RuleBookError as exc:
+        _fail(EXIT_DATA, f"rule book error: {exc}")
+    except _store_errors() as exc:
+        _fail(EXIT_DATA, f"history store error: {exc}")
+    _print_summary(summary)
+    raise typer.Exit(summary.exit_code)
+
+
+def _store_errors() -> tuple[type[Exception], ...]:
+    try:
+        from dexacode.store import StoreError
+    except ImportError:  # pragma: no cover - the store is part of the package
+        return ()
+    return (StoreError,)
+
+
+class _progress:
+    """A rich progress bar on a terminal; nothing otherwise (or with --quiet)."""
+
+    def __init__(self, source: Path, quiet: bool) -> None:
+        self.enabled = not quiet and sys.stderr.isatty()
+        self.source = source
+        self._bar: object = None
+
+    def __enter__(self) -> Callable[[int], None] | None:
+        if not self.enabled:
+            return None
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeRemainingColumn,
+        )
+
+        from dexacode.formats.batch_io import size_of
+
+        try:
+            total = size_of(self.source)
+        except (OSError, ValueError):
+            return None
+        bar = Progress(
+            TextColumn("scrubbing {task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            transient=True,
+        )
+        bar.start()
+        task = bar.add_task(self.source.name, total=total)
+        self._bar = bar
+        return lambda step: bar.advance(task, step)
+
+    def __exit__(self, *exc: object) -> None:
+        if self._bar is not None:
+            self._bar.stop()  # type: ignore[attr-defined]
+
+
+def _print_summary(summary: object) -> None:
+    from dexacode.batch import ScrubSummary
+
+    assert isinstance(summary, ScrubSummary)
+    s = summary
+    echo = typer.echo
+    echo(f"Rows read:        {s.rows_read:,}")
+    echo(f"  coded:          {s.results:,}  -> {s.output}")
+    echo(f"  not coded:      {s.bad_rows:,}" + (f"  -> {s.errors_path}" if s.bad_rows else ""))
+    check = "yes" if s.reconciles else "NO - please report"
+    echo(f"  reconciles:     {check} ({s.results:,} + {s.bad_rows:,} = {s.rows_read:,})")
+    echo(f"Clean:            {s.clean:,}")
+    echo(f"With errors:      {s.with_errors:,}")
+    echo(f"Warnings only:    {s.with_warnings:,}")
+    if s.recoded:
+        echo(f"Re-checked for repeat visits in the file: {s.recoded:,}")
+    if s.recorded:
+        echo(f"Studies added to the history store: {s.recorded:,}")
+    if s.finding_counts:
+        echo("Findings:")
+        for fid, count in s.finding_counts.most_common():
+            echo(f"  {fid:<28} {count:>9,}  {s.severities.get(fid, '')}")
+    top = s.top_problems()
+    if top:
+        echo("Top problems:")
+        for line in top:
+            echo(f"  {line}")
+
+
+def _merge_report(text: str, report: Path) -> str:
+    from dexacode.cli_reports import merge_report_into_encounter, parse_report_or_exit
+
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        _fail(EXIT_INPUT, f"input error: not valid JSON: {exc}")
+    if not isinstance(data, dict):
+        _fail(EXIT_INPUT, "input error: the input must be one encounter: a JSON object")
+    return json.dumps(merge_report_into_encounter(data, parse_report_or_exit(report)))
 
 
 @app.command("schema")
@@ -289,6 +486,19 @@ def icd10_load(
     except ValueError as exc:
         _fail(EXIT_INPUT, f"not loaded: {exc}")
     typer.echo(f"Loaded FY{year} into {path}")
+
+
+def _register() -> None:
+    """Commands that live in their own modules."""
+    from dexacode.cli_history import history_app
+    from dexacode.cli_reports import read_command, report_command
+
+    app.command("read")(read_command)
+    app.command("report")(report_command)
+    app.add_typer(history_app, name="history")
+
+
+_register()
 
 
 def main() -> None:

@@ -1,0 +1,282 @@
+"""The ``read`` and ``report`` commands (registered in cli.py), and the merge that
+``code --report FILE`` uses. A thin layer: files in, library calls, files out.
+
+Exit status of ``read``: 0 every results row read, 1 read with items it could not read
+(listed), 2 the file is not a readable report. ``report``: 0 written, 1 written but the
+claim has error-level findings, 2 an input could not be read, 3 dexacode's own data or an
+optional library is missing.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import typer
+
+from dexacode.reports.model import ParsedReport
+
+EXIT_CLEAN, EXIT_PARTIAL, EXIT_INPUT, EXIT_DATA = 0, 1, 2, 3
+
+
+def _fail(code: int, message: str) -> NoReturn:
+    typer.echo(f"dexacode: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def parse_report_or_exit(path: Path) -> ParsedReport:
+    from dexacode.reports import ReportError, read_report_file
+
+    try:
+        return read_report_file(path)
+    except FileNotFoundError:
+        _fail(EXIT_INPUT, f"input error: {path}: no such file")
+    except IsADirectoryError:
+        _fail(EXIT_INPUT, f"input error: {path}: is a folder, not a file")
+    except OSError as exc:
+        _fail(EXIT_INPUT, f"input error: {path}: {exc.strerror}")
+    except ReportError as exc:
+        _fail(EXIT_INPUT, f"input error: {path}: {exc}")
+
+
+def render_parsed_text(parsed: ParsedReport) -> str:
+    """``dexacode read`` for people: what was read, then what was not."""
+    out = [
+        f"Scanner: {parsed.scanner or parsed.vendor or 'not printed'}",
+        f"Scan date: {parsed.scan_date.isoformat() if parsed.scan_date else 'not printed'}",
+    ]
+    out += [f"Reference: {r}" for r in parsed.reference]
+    out += ["", f"RESULTS ({len(parsed.results)})"]
+    out.append(f"  {'site':<15}{'region':<20}{'BMD':>8}{'T':>7}{'Z':>7}")
+
+    def num(value: float | None, fmt: str) -> str:
+        return "-" if value is None else format(value, fmt)
+
+    for r in parsed.results:
+        note = "  (never diagnostic)" if r.region.endswith(("_mean", "_diff")) else ""
+        out.append(
+            f"  {r.site:<15}{r.region:<20}{num(r.bmd, '.3f'):>8}{num(r.t_score, '+.1f'):>7}"
+            f"{num(r.z_score, '+.1f'):>7}{note}"
+        )
+    out += ["", f"NOT READ ({len(parsed.unread)})"]
+    if not parsed.unread:
+        out.append("  Nothing: every results row was read.")
+    for u in parsed.unread:
+        where = f"line {u.line}: " if u.line else ""
+        text = f"{u.text!r} " if u.text else ""
+        out.append(f"  {where}{text}- {u.reason}")
+    return "\n".join(out) + "\n"
+
+
+def read_command(
+    report: Annotated[
+        Path,
+        typer.Argument(
+            metavar="REPORT",
+            help="Scanner report: text (.txt) or a PDF with a text layer (.pdf).",
+            dir_okay=False,
+        ),
+    ],
+    output_format: Annotated[
+        str,
+        typer.Option(
+            "--format",
+            "-f",
+            help="text (for people) or json (results in the contract's shape, rows as "
+            "printed, and what could not be read).",
+        ),
+    ] = "text",
+) -> None:
+    """Read a DXA scanner report (Hologic APEX or GE Lunar enCORE) into results.
+
+    Gives the results in the encounter contract's shape (site, region, BMD, T-score,
+    Z-score), the scan date and scanner when printed, and every row or value it could
+    not read, with the reason. Hip Mean and Diff rows are kept (regions *_mean, *_diff,
+    site left_hip) but never decide a diagnosis.
+
+    Exit status: 0 everything read, 1 read with items listed under NOT READ, 2 the file
+    is not a readable report.
+    """
+    if output_format not in ("text", "json"):
+        _fail(EXIT_INPUT, f"--format must be text or json, not {output_format!r}")
+    parsed = parse_report_or_exit(report)
+    if output_format == "json":
+        typer.echo(parsed.to_json())
+    else:
+        typer.echo(render_parsed_text(parsed), nl=False)
+    raise typer.Exit(EXIT_PARTIAL if parsed.unread else EXIT_CLEAN)
+
+
+def merge_report_into_encounter(encounter: dict[str, Any], parsed: ParsedReport) -> dict[str, Any]:
+    """A copy of the encounter dict with the report's results merged in.
+
+    A parsed result replaces the encounter's result for the same site and region; others
+    are appended. ``exam.sites`` and everything else are left as the encounter says (what
+    is billed is the encounter's business, not the scanner printout's).
+    """
+    merged = copy.deepcopy(encounter)
+    current = merged.get("results")
+    results: list[Any] = list(current) if isinstance(current, list) else []
+    index = {
+        (r.get("site"), r.get("region")): i for i, r in enumerate(results) if isinstance(r, dict)
+    }
+    for r in parsed.results:
+        row = r.model_dump(mode="json")
+        key = (r.site, r.region)
+        if key in index:
+            results[index[key]] = row
+        else:
+            index[key] = len(results)
+            results.append(row)
+    merged["results"] = results
+    return merged
+
+
+def report_command(
+    encounter: Annotated[
+        Path,
+        typer.Argument(metavar="ENCOUNTER", help="Encounter JSON file.", dir_okay=False),
+    ],
+    out: Annotated[
+        Path,
+        typer.Option("--out", "-o", help="Where to write: a .html or .pdf file.", dir_okay=False),
+    ],
+    report: Annotated[
+        Path | None,
+        typer.Option(
+            "--report",
+            help="Scanner report (.txt or text .pdf) whose results are merged into the "
+            "encounter's.",
+            dir_okay=False,
+        ),
+    ] = None,
+    prior: Annotated[
+        Path | None,
+        typer.Option(
+            "--prior",
+            help="The prior study's scanner report, for the comparison against the LSC.",
+            dir_okay=False,
+        ),
+    ] = None,
+    options: Annotated[
+        Path | None,
+        typer.Option(
+            "--options",
+            help="TOML file with what the encounter lacks: [patient] height_loss_cm, "
+            "glucocorticoid_mg_per_day, glucocorticoid_months, vertebral_fracture_reported, "
+            "hyperparathyroidism, over_table_weight_limit; [frax] major, hip (%); "
+            "[precision.REGION] value, unit; [prior] date, report, results; "
+            "excluded_vertebrae.",
+            dir_okay=False,
+        ),
+    ] = None,
+    payers: Annotated[
+        list[Path] | None,
+        typer.Option("--payers", help="Folder of extra payer profiles.", file_okay=False),
+    ] = None,
+) -> None:
+    """Write the DXA report a physician signs: HTML or PDF.
+
+    Results table, a T-score chart per diagnostic region (+2 to −5, green / yellow / red
+    at the WHO borders), the ISCD reading in plain sentences (vertebrae used, lowest
+    region, VFA indication, FRAX thresholds), the comparison with the prior study against
+    the least significant change, and the coding summary for the billing office.
+
+    Exit status: 0 written, 1 written but the claim has error-level findings, 2 an input
+    could not be read, 3 dexacode's own data or an optional library is missing.
+    """
+    from dexacode.coding import configured_payer_dirs, default_library
+    from dexacode.contract import ContractError, parse_encounter
+    from dexacode.engine import code_encounter
+    from dexacode.formats.report_doc import ReportDocError, ReportDocument, render_html
+    from dexacode.iscd import Prior, load_iscd_rules, read_iscd, subject_for
+    from dexacode.reports.options import ReportOptions, parse_options
+    from dexacode.rulebook import InputError, RuleBookError, load_rulebook
+
+    suffix = out.suffix.lower()
+    if suffix not in (".html", ".htm", ".pdf"):
+        _fail(EXIT_INPUT, f"--out must end in .html or .pdf, not {out.name!r}")
+    try:
+        data = json.loads(encounter.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        _fail(EXIT_INPUT, f"input error: {encounter}: no such file")
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        _fail(EXIT_INPUT, f"input error: {encounter}: {exc}")
+    if not isinstance(data, dict):
+        _fail(EXIT_INPUT, f"input error: {encounter}: not one encounter (a JSON object)")
+    opts = ReportOptions()
+    if options is not None:
+        try:
+            opts = parse_options(options.read_text(encoding="utf-8"))
+        except OSError as exc:
+            _fail(EXIT_INPUT, f"input error: {options}: {exc.strerror}")
+        except ValueError as exc:
+            _fail(EXIT_INPUT, f"input error: {options}: {exc}")
+    parsed = parse_report_or_exit(report) if report is not None else None
+    if parsed is not None:
+        data = merge_report_into_encounter(data, parsed)
+    try:
+        book = load_rulebook([*configured_payer_dirs(), *(payers or [])])
+        iscd_book = load_iscd_rules()
+    except RuleBookError as exc:
+        _fail(EXIT_DATA, f"rule book error: {exc}")
+    try:
+        enc = parse_encounter(data)
+        rules = book.in_force(enc.date_of_service, enc.payer)
+        release, exact = default_library().for_date(enc.date_of_service)
+        coding = code_encounter(enc, rules, release, icd_exact=exact)
+    except (ContractError, InputError) as exc:
+        _fail(EXIT_INPUT, f"input error: {exc}")
+    except (LookupError, OSError) as exc:
+        _fail(EXIT_DATA, f"ICD-10-CM index error: {exc}")
+
+    prior_study = None
+    if prior is not None or opts.prior is not None:
+        prior_opts = opts.prior
+        prior_parsed = None
+        prior_path = prior
+        if prior_path is None and prior_opts is not None and prior_opts.report:
+            base = options.parent if options is not None else Path.cwd()
+            prior_path = base / prior_opts.report
+        if prior_path is not None:
+            prior_parsed = parse_report_or_exit(prior_path)
+        prior_results = list(prior_opts.results) if prior_opts else []
+        if prior_parsed is not None:
+            prior_results = list(prior_parsed.results) + prior_results
+        date = prior_opts.date if prior_opts and prior_opts.date else None
+        if date is None and prior_parsed is not None:
+            date = prior_parsed.scan_date
+        scanner = prior_opts.scanner if prior_opts and prior_opts.scanner else None
+        if scanner is None and prior_parsed is not None:
+            scanner = prior_parsed.vendor
+        prior_study = Prior(date, prior_results, scanner)
+
+    extras = opts.patient.model_dump()
+    subject = subject_for(enc, rules, **extras)
+    reading = read_iscd(
+        enc.results,
+        subject,
+        rules,
+        iscd_book.in_force(enc.date_of_service),
+        prior=prior_study,
+        scanner=parsed.vendor if parsed is not None else None,
+        precision=opts.precision,
+        frax=opts.frax,
+        excluded_vertebrae=opts.excluded_vertebrae,
+    )
+    html = render_html(ReportDocument(enc, coding, reading, parsed))
+    try:
+        if suffix == ".pdf":
+            from dexacode.formats.report_doc import render_pdf
+
+            out.write_bytes(render_pdf(html))
+        else:
+            out.write_text(html, encoding="utf-8")
+    except ReportDocError as exc:
+        _fail(EXIT_DATA, str(exc))
+    except OSError as exc:
+        _fail(EXIT_INPUT, f"cannot write {out}: {exc.strerror}")
+    typer.echo(f"Wrote {out}")
+    raise typer.Exit(EXIT_PARTIAL if coding.has_errors else EXIT_CLEAN)
