@@ -501,3 +501,35 @@ def test_services_before_icd10_are_refused_and_the_first_icd10_day_is_coded(
     assert info.value.field == "date_of_service"
     result = code(make_encounter(date_of_service="2015-10-01", patient__birth_date="1940-01-01"))
     assert [line.cpt for line in result.lines] == ["77080"]
+
+
+def test_trusted_build_makes_the_same_models_as_validation() -> None:
+    """contract.build skips validation for the engine's own values; it must still give
+    models equal to validated ones, dumping the same JSON (guards pydantic upgrades)."""
+    from dexacode.contract import Finding, Line, build
+
+    values: dict[str, object] = {
+        "cpt": "77080",
+        "modifiers": ["26"],
+        "units": 1,
+        "diagnosis_pointers": [1],
+    }
+    built = build(Line, **values)
+    checked = Line.model_validate(values)
+    assert built == checked
+    assert built.model_dump_json() == checked.model_dump_json()
+    assert (
+        built.unplaced_modifiers == []
+        and built.unplaced_modifiers
+        is not Line(
+            **values  # type: ignore[arg-type]
+        ).unplaced_modifiers
+    )
+    finding = build(Finding, id="X", severity="info", message="m", sources=["seed"])
+    assert finding.line is None and finding.action == ""
+    assert (
+        finding.model_dump()
+        == Finding.model_validate(
+            {"id": "X", "severity": "info", "message": "m", "sources": ["seed"]}
+        ).model_dump()
+    )

@@ -8,8 +8,9 @@ models are what every door (CLI, batch files, web) writes.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import (
     AfterValidator,
@@ -278,6 +279,32 @@ class CodingResult(_Output):
     @property
     def has_errors(self) -> bool:
         return any(f.severity == "error" for f in self.findings)
+
+
+_OutputT = TypeVar("_OutputT", bound=_Output)
+_set = object.__setattr__
+
+
+@functools.cache
+def _field_names(cls: type[_Output]) -> tuple[str, ...]:
+    return tuple(cls.model_fields)
+
+
+def build(cls: type[_OutputT], /, **values: Any) -> _OutputT:
+    """An output model from values the engine made itself, without validating them again.
+
+    What ``model_construct`` does, minus its per-call bookkeeping, which cost a fifth of
+    the time of coding an encounter. Fields not given take their defaults.
+    """
+    for name in _field_names(cls):
+        if name not in values:
+            values[name] = cls.model_fields[name].get_default(call_default_factory=True)
+    obj = cls.__new__(cls)
+    _set(obj, "__dict__", values)
+    _set(obj, "__pydantic_fields_set__", set(values))
+    _set(obj, "__pydantic_extra__", None)
+    _set(obj, "__pydantic_private__", None)
+    return obj
 
 
 # --- reading input -----------------------------------------------------------------------

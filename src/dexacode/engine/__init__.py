@@ -17,6 +17,7 @@ from dexacode.contract import (
     Interpretation,
     Line,
     PriorStudy,
+    build,
 )
 from dexacode.engine import coverage, diagnoses, interpret, modifiers, procedures
 from dexacode.engine.check import check_submitted
@@ -69,7 +70,8 @@ def code_encounter(
         else []
     )
     lines = [
-        Line.model_construct(
+        build(
+            Line,
             cpt=d.cpt,
             modifiers=d.modifiers,
             units=1,
@@ -94,7 +96,8 @@ def code_encounter(
         )
 
     liability = set(rules.liability_modifier.values())
-    return CodingResult.model_construct(
+    return build(
+        CodingResult,
         claim_id=enc.claim_id,
         rules_version=rules.version,
         icd10cm_release=icd.label,
@@ -102,7 +105,8 @@ def code_encounter(
         lines=lines,
         diagnoses=dx_codes,
         interpretation=_interpretation(reading),
-        coverage=Coverage.model_construct(
+        coverage=build(
+            Coverage,
             medicare_category=cover.medicare_category.name if cover.medicare_category else None,
             guideline_indicated=cover.guideline_indicated,
             next_eligible_date=cover.next_eligible_date,
@@ -110,8 +114,11 @@ def code_encounter(
         ),
         findings=sink.items,
         diagnosis_details=[
-            DiagnosisDetail.model_construct(
-                code=d.code, description=dx.descriptions.get(d.code, ""), reason=d.reason
+            build(
+                DiagnosisDetail,
+                code=d.code,
+                description=dx.descriptions.get(d.code, ""),
+                reason=d.reason,
             )
             for d in dx.codes
         ],
@@ -160,9 +167,13 @@ def _interpretation(reading: interpret.Reading) -> Interpretation:
     basis = None
     if reading.basis is not None:
         r = reading.basis
-        basis = Basis.model_construct(
-            site=r.result.site, region=r.result.region, t_score=r.t_score, z_score=r.z_score
+        basis = build(
+            Basis, site=r.result.site, region=r.result.region, t_score=r.t_score, z_score=r.z_score
         )
-    return Interpretation.model_construct(
-        category=reading.category, basis=basis, scale=reading.scale, label=reading.label
+    return build(
+        Interpretation,
+        category=reading.category,
+        basis=basis,
+        scale=reading.scale,
+        label=reading.label,
     )

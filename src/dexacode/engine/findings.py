@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from dexacode.contract import Finding
+from dexacode.contract import Finding, build
 from dexacode.rulebook import RuleSet
 
 
@@ -32,7 +32,8 @@ class FindingSink:
             return None
         self._seen.add(key)
         # The engine's own values are trusted: construct without re-validating.
-        finding = Finding.model_construct(
+        finding = build(
+            Finding,
             id=finding_id,
             severity=rule.severity,
             message=f"{message} {rule.action.format_map(values)}",
