@@ -16,11 +16,18 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: install
-	@for f in examples/*.json; do \
-		echo "=== $$f"; \
+	@for f in examples/ex*.json; do \
+		echo "=== dexacode code $$f"; \
 		$(BIN)/dexacode code "$$f" --format text; \
 		echo "    (exit status $$?)"; \
 	done
+	@echo "=== dexacode scrub examples/batch.jsonl --out .cache/demo/results.jsonl"
+	@mkdir -p .cache/demo
+	@$(BIN)/dexacode scrub examples/batch.jsonl --out .cache/demo/results.jsonl \
+		--db sqlite:///.cache/demo/history.sqlite3 --quiet; echo "    (exit status $$?)"
+	@echo "=== dexacode read src/dexacode/reports/examples/lunar-spine-dualfemur.txt"
+	@$(BIN)/dexacode read src/dexacode/reports/examples/lunar-spine-dualfemur.txt; \
+		echo "    (exit status $$?)"
 
 lint: install
 	$(BIN)/ruff format --check src tests bench
@@ -36,6 +43,7 @@ test: lint typecheck unit
 
 bench: install
 	$(BIN)/python bench/code_one.py
+	$(BIN)/python bench/scrub.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

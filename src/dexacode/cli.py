@@ -490,9 +490,11 @@ def icd10_load(
 
 def _register() -> None:
     """Commands that live in their own modules."""
+    from dexacode.cli_generate import generate_command
     from dexacode.cli_history import history_app
     from dexacode.cli_reports import read_command, report_command
 
+    app.command("generate")(generate_command)
     app.command("read")(read_command)
     app.command("report")(report_command)
     app.add_typer(history_app, name="history")

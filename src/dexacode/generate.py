@@ -2,9 +2,11 @@
 
 Every value is made up: patient ids are ``P-`` and six or more digits from a seeded
 permutation, birth dates are drawn, names and free text never name a person. The same
-``(count, seed)`` gives the same encounters and byte-identical files: one
-``random.Random(seed)`` drives everything (no clock, no global random state, no iteration
-over sets), and a patient's fixed traits come from an integer hash of (seed, patient).
+``(count, seed)`` gives the same encounters and byte-identical files: each block of
+``BLOCK`` rows has its own ``random.Random`` seeded from (seed, block) (no clock, no global
+random state, no iteration over sets), and who is which patient and a patient's fixed
+traits come from an integer hash of the seed; so blocks can be made in parallel and the
+file does not depend on the number of worker processes.
 
 Proportions (approximate, over many rows; the module's tables below are the truth):
 
@@ -18,9 +20,10 @@ Proportions (approximate, over many rows; the module's tables below are the trut
   93 %, perimenopausal 4 %, unknown (null) 3 %; 45-54 premenopausal 20 %, perimenopausal
   30 %, postmenopausal 45 %, null 5 %; 55 and over postmenopausal 96 %, null 4 %. Men:
   always null.
-- patients: about 10 % of encounters are a second (or later) visit of a patient already in
-  the file, so about count x 0.9 distinct patients; in the default one-year window such
-  a repeat is always less than 23 months after the first.
+- patients: about 10 % of encounters share the patient of another encounter (within
+  20,000 rows), so about count x 0.9 distinct patients (about 10 % of them twice, 0.5 %
+  three times); in the default one-year window two visits are always less than 23 months
+  apart.
 - sites: lumbar spine + one hip (left 70 %) 56 %, spine + both hips 11 %, spine alone 3 %,
   one hip 4 %, both hips 1.5 %, spine + hip + forearm (same-day axial and peripheral) 7 %,
   forearm alone 3.5 %, heel alone 2 %, hand alone 0.5 %, VFA alone 2 %, VFA + forearm 0.5 %.
@@ -73,7 +76,6 @@ import datetime as dt
 import io
 import json
 import multiprocessing
-import os
 import random
 from bisect import bisect
 from collections.abc import Callable, Iterator, Sequence
@@ -1287,7 +1289,7 @@ def write_generated(
     fmt: str | None = None,
     malformed_rate: float = 0.002,
     progress: Callable[[int], None] | None = None,
-    workers: int | None = None,
+    workers: int = 1,
 ) -> int:
     """Write ``count`` generated rows to ``path``; returns the number of rows written.
 
@@ -1295,14 +1297,12 @@ def write_generated(
     Parquet: the flat layout (``dexacode.formats.flat``) with the columns ``FLAT_COLUMNS``
     (CSV with a header; Parquet all string columns, empty cells null, one row group per
     block of ``BLOCK`` rows so memory stays flat). ``progress`` is called with the number
-    of rows written so far after each block. ``workers``: processes making blocks in
-    parallel (default: the CPU count, up to 8, for more than one block); the file is the
-    same byte for byte whatever the number.
+    of rows written so far after each block. ``workers`` > 1 makes blocks in that many
+    processes (``spawn``: call it from an ``if __name__ == "__main__"`` guarded script, as
+    the command line does); the file is the same byte for byte whatever the number.
     """
     kind = format_for(path, fmt)
     _check(count, malformed_rate)
-    if workers is None:
-        workers = min(8, os.cpu_count() or 1)
     tasks: list[_Task] = [
         (kind, seed, block, count, malformed_rate, DEFAULT_START, DEFAULT_END)
         for block in range(-(-count // BLOCK))
