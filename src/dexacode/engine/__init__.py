@@ -12,7 +12,6 @@ from dexacode.contract import (
     Basis,
     CodingResult,
     Coverage,
-    DiagnosisDetail,
     Encounter,
     Interpretation,
     Line,
@@ -113,15 +112,7 @@ def code_encounter(
             abn_advised=any(m in liability for line in lines for m in line.modifiers),
         ),
         findings=sink.items,
-        diagnosis_details=[
-            build(
-                DiagnosisDetail,
-                code=d.code,
-                description=dx.descriptions.get(d.code, ""),
-                reason=d.reason,
-            )
-            for d in dx.codes
-        ],
+        diagnosis_details=list(dx.details),
     )
 
 

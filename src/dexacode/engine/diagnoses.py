@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
-from dexacode.contract import Encounter
+from dexacode.contract import DiagnosisDetail, Encounter, build
 from dexacode.engine.facts import Facts
 from dexacode.engine.findings import FindingSink, listing
 from dexacode.engine.interpret import Reading
@@ -34,6 +34,7 @@ class Diagnosis:
 class DiagnosisList:
     codes: tuple[Diagnosis, ...]
     descriptions: dict[str, str]
+    details: tuple[DiagnosisDetail, ...] = ()  # the output rows, built once with the list
 
 
 def _suppressed(code: str, facts: Facts, rules: RuleSet) -> str | None:
@@ -109,7 +110,58 @@ def _establishes(dx: Diagnosis, category: MedicareCategory | None) -> bool:
     )
 
 
+# The diagnosis list depends on a handful of facts that repeat across a batch; it is
+# worked out once per combination and replayed, findings included. Tables are kept per
+# (rule set, release) and hold those objects, so their id()s stay theirs while cached.
+_MEMO: dict[tuple[int, int], tuple[Any, Any, dict[tuple[Any, ...], Any]]] = {}
+_MEMO_MAX = 100_000
+
+
 def derive(
+    enc: Encounter,
+    facts: Facts,
+    reading: Reading,
+    category: MedicareCategory | None,
+    rules: RuleSet,
+    icd: IcdRelease,
+    sink: FindingSink,
+) -> DiagnosisList:
+    """The claim's diagnoses (memoized on everything they depend on)."""
+    key = (
+        enc.billing.claim_form,
+        facts.sex,
+        facts.menopausal_status,
+        facts.reason,
+        facts.risk_factors,
+        facts.current_classes,
+        facts.completed_classes,
+        tuple(sorted((k, tuple(v)) for k, v in facts.current_drugs_by_class.items())),
+        facts.unknown_drugs,
+        facts.conditions,
+        reading.scale,
+        reading.category,
+        reading.label,
+        reading.low_bone_mass_bones,
+        category.name if category is not None else None,
+    )
+    slot = _MEMO.get((id(rules), id(icd)))
+    if slot is None:
+        slot = _MEMO[(id(rules), id(icd))] = (rules, icd, {})
+    table = slot[2]
+    hit = table.get(key)
+    if hit is not None:
+        result, calls = hit
+        sink.replay(calls)
+        return result  # type: ignore[no-any-return]
+    sink.record()
+    result = _derive(enc, facts, reading, category, rules, icd, sink)
+    if len(table) >= _MEMO_MAX:
+        table.clear()
+    table[key] = (result, sink.recorded())
+    return result
+
+
+def _derive(
     enc: Encounter,
     facts: Facts,
     reading: Reading,
@@ -195,7 +247,13 @@ def derive(
         history = rules.z09.history_prefixes
         if not facts.has_condition(history):
             sink.add("Z09-HISTORY")
-    return DiagnosisList(tuple(kept), descriptions)
+    details = tuple(
+        build(
+            DiagnosisDetail, code=d.code, description=descriptions.get(d.code, ""), reason=d.reason
+        )
+        for d in kept
+    )
+    return DiagnosisList(tuple(kept), descriptions, details)
 
 
 def check_list(

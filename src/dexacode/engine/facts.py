@@ -30,11 +30,7 @@ class Facts:
     fragility_fracture: bool
 
     def has_condition(self, prefixes: tuple[str, ...]) -> bool:
-        return any(
-            c.replace(".", "").startswith(p.replace(".", ""))
-            for c in self.conditions
-            for p in prefixes
-        )
+        return _starts_with_any(self.conditions, prefixes)
 
 
 def gather(enc: Encounter, rules: RuleSet) -> Facts:
@@ -54,7 +50,11 @@ def gather(enc: Encounter, rules: RuleSet) -> Facts:
             completed.add(drug.drug_class)
     conditions = tuple(dict.fromkeys(normalize(c) for c in enc.patient.conditions))
     risks = frozenset(enc.patient.risk_factors)
-    facts = Facts(
+    healed = rules.encounter_codes.healed_fragility_fracture
+    fracture = any(
+        rules.risk_factors[r].code == healed for r in risks if r in rules.risk_factors
+    ) or _starts_with_any(conditions, rules.fragility_fracture.condition_prefixes)
+    return Facts(
         age=age_on(enc.patient.birth_date, enc.date_of_service),
         sex=enc.patient.sex,
         menopausal_status=enc.patient.menopausal_status,
@@ -65,10 +65,10 @@ def gather(enc: Encounter, rules: RuleSet) -> Facts:
         current_drugs_by_class=by_class,
         unknown_drugs=tuple(unknown),
         conditions=conditions,
-        fragility_fracture=False,
+        fragility_fracture=fracture,
     )
-    healed = rules.encounter_codes.healed_fragility_fracture
-    fracture = any(
-        rules.risk_factors[r].code == healed for r in risks if r in rules.risk_factors
-    ) or facts.has_condition(rules.fragility_fracture.condition_prefixes)
-    return Facts(**{**facts.__dict__, "fragility_fracture": fracture})
+
+
+def _starts_with_any(codes: tuple[str, ...], prefixes: tuple[str, ...]) -> bool:
+    """Does any code fall under any prefix (dots ignored: 'M80' covers 'M80.08XA')?"""
+    return any(c.replace(".", "").startswith(p.replace(".", "")) for c in codes for p in prefixes)

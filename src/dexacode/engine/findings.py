@@ -13,6 +13,14 @@ class _Strict(dict[str, Any]):
         raise KeyError(f"finding template needs {{{key}}}")
 
 
+# Findings repeat across encounters word for word (the same id, line and values): each is
+# built once. Entries keep their rule alive, so its id() is never reused while cached.
+_BUILT: dict[tuple[Any, ...], tuple[Any, Finding]] = {}
+_BUILT_MAX = 200_000
+
+Call = tuple[str, str | None, dict[str, Any]]
+
+
 class FindingSink:
     """Collects the findings of one encounter, in the order the rules raise them."""
 
@@ -20,29 +28,59 @@ class FindingSink:
         self._rules = rules
         self._items: list[Finding] = []
         self._seen: set[tuple[str, str | None, str]] = set()
+        self._recording: list[Call] | None = None
 
     def add(self, finding_id: str, line: str | None = None, **context: Any) -> Finding | None:
+        if self._recording is not None:
+            self._recording.append((finding_id, line, context))
         rule = self._rules.findings.get(finding_id)
         if rule is None:  # a finding not in force on this date is not raised
             return None
+        try:
+            key: tuple[Any, ...] | None = (id(rule), line, *sorted(context.items()))
+            hash(key)
+        except TypeError:  # an unhashable value: build it afresh
+            key = None
+        cached = _BUILT.get(key) if key is not None else None
+        finding = cached[1] if cached is not None else self._build(rule, finding_id, line, context)
+        if key is not None and cached is None:
+            if len(_BUILT) >= _BUILT_MAX:
+                _BUILT.clear()
+            _BUILT[key] = (rule, finding)
+        seen = (finding_id, line, finding.message)
+        if seen in self._seen:
+            return None
+        self._seen.add(seen)
+        self._items.append(finding)
+        return finding
+
+    @staticmethod
+    def _build(rule: Any, finding_id: str, line: str | None, context: dict[str, Any]) -> Finding:
         values = _Strict(context)
         message = rule.message.format_map(values)
-        key = (finding_id, line, message)
-        if key in self._seen:
-            return None
-        self._seen.add(key)
+        action = rule.action.format_map(values)
         # The engine's own values are trusted: construct without re-validating.
-        finding = build(
+        return build(
             Finding,
             id=finding_id,
             severity=rule.severity,
-            message=f"{message} {rule.action.format_map(values)}",
-            action=rule.action.format_map(values),
+            message=f"{message} {action}",
+            action=action,
             line=line,
             sources=list(rule.source),
         )
-        self._items.append(finding)
-        return finding
+
+    def record(self) -> None:
+        """Start noting every add() call, so a memoized step can replay them."""
+        self._recording = []
+
+    def recorded(self) -> list[Call]:
+        calls, self._recording = self._recording or [], None
+        return calls
+
+    def replay(self, calls: list[Call]) -> None:
+        for finding_id, line, context in calls:
+            self.add(finding_id, line, **context)
 
     def has(self, finding_id: str) -> bool:
         return any(f.id == finding_id for f in self._items)
