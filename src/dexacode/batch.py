@@ -202,6 +202,31 @@ def _summarize(row: int, enc: Any, rules: RuleSet, result: CodingResult, fmt: st
     )
 
 
+@dataclass(frozen=True, slots=True)
+class _Visit:
+    """What step 2 needs of a coded row: who, when, which family, its lines and tallies."""
+
+    row: int
+    date_of_service: dt.date
+    family: str
+    lines: tuple[tuple[str, bool], ...]
+    has_error: bool
+    has_warning: bool
+    finding_ids: tuple[str, ...]
+
+    @classmethod
+    def of(cls, good: _Good) -> _Visit:
+        return cls(
+            good.row,
+            good.date_of_service,
+            good.family,
+            good.lines,
+            good.has_error,
+            good.has_warning,
+            good.finding_ids,
+        )
+
+
 _WORKER: _Coder | None = None
 
 
@@ -241,8 +266,8 @@ class _Run:
         self.writer = writer
         self.errors = errors
         self.good_rows = array("q")  # the input row of each result, in output order
-        self.first_row: dict[str, int] = {}  # patient -> their first row
-        self.multi: dict[str, list[int]] = defaultdict(list)  # patients seen twice or more
+        self.first_visit: dict[str, _Visit] = {}  # patient -> their first coded row
+        self.multi: dict[str, list[_Visit]] = {}  # patients seen twice or more
         self.recorded: list[tuple[str, dt.date, str, bool]] = []
 
     def take(self, outcomes: list[_Good | _Bad], record: bool) -> None:
@@ -258,12 +283,10 @@ class _Run:
             s.results += 1
             self._count(item, +1)
             self.good_rows.append(item.row)
-            first = self.first_row.setdefault(item.patient_id, item.row)
-            if first != item.row:
-                group = self.multi[item.patient_id]
-                if not group:
-                    group.append(first)
-                group.append(item.row)
+            visit = _Visit.of(item)
+            first = self.first_visit.setdefault(item.patient_id, visit)
+            if first is not visit:
+                self.multi.setdefault(item.patient_id, [first]).append(visit)
             if record:
                 self.recorded += [
                     (item.patient_id, item.date_of_service, cpt, covered)
@@ -278,7 +301,7 @@ class _Run:
         if flat_rows:
             self.writer.write_rows(flat_rows)
 
-    def _count(self, item: _Good, sign: int) -> None:
+    def _count(self, item: _Good | _Visit, sign: int) -> None:
         s = self.summary
         if item.has_error:
             s.with_errors += sign
@@ -288,7 +311,6 @@ class _Run:
             s.clean += sign
         for fid in item.finding_ids:
             s.finding_counts[fid] += sign
-        s.finding_counts += Counter()  # drop ids whose count fell to zero
 
 
 def scrub(
@@ -345,6 +367,7 @@ def scrub(
         writer.close()
         replaced = _recode_repeat_patients(run, input_path, in_fmt, options, out_fmt, coder)
         summary.recoded = len(replaced)
+        summary.finding_counts += Counter()  # drop ids whose count fell to zero
         if replaced:
             _rewrite(spool, out_fmt, run.good_rows, replaced)
         os.replace(spool, output_path)
@@ -386,47 +409,51 @@ def _recode_repeat_patients(
     out_fmt: str,
     coder: _Coder | None,
 ) -> dict[int, _Good]:
-    """Code the encounters of patients seen more than once again, in date order, each
-    seeing the earlier ones; return the results that changed, by input row."""
+    """Code again, in date order, the visits of patients seen more than once that have an
+    earlier visit of the same payer family in the file; return their new results by row."""
     if not run.multi:
         return {}
-    wanted = {row for rows in run.multi.values() for row in rows}
-    raws = [raw for raw, _ in read_rows(input_path, in_fmt) if raw.row in wanted]
+    groups = [sorted(v, key=lambda x: (x.date_of_service, x.row)) for v in run.multi.values()]
+    # A visit can only be changed by an earlier visit of the same family.
+    wanted: set[int] = set()
+    for visits in groups:
+        earliest: dict[str, dt.date] = {}
+        for visit in visits:
+            first_day = earliest.setdefault(visit.family, visit.date_of_service)
+            if visit.date_of_service > first_day:
+                wanted.add(visit.row)
+    if not wanted:
+        return {}
+    by_row = {raw.row: raw for raw, _ in read_rows(input_path, in_fmt) if raw.row in wanted}
     coder = coder or _Coder(options, out_fmt)
-    alone = {g.row: g for g in coder.code_rows(raws) if isinstance(g, _Good)}
-    by_row = {raw.row: raw for raw in raws}
     changed: dict[int, _Good] = {}
-    for rows in run.multi.values():
-        visits = sorted(
-            (alone[r] for r in rows if r in alone), key=lambda g: (g.date_of_service, g.row)
-        )
+    for visits in groups:
         # Prior studies by payer family, built up visit by visit; a visit sees only
         # studies of earlier dates (one date is one study, never its own prior).
-        prior: dict[str, dict[tuple[dt.date, str, bool], PriorStudy]] = defaultdict(dict)
-        pending: list[_Good] = []
+        prior: dict[str, dict[tuple[dt.date, str], PriorStudy]] = defaultdict(dict)
+        pending: deque[_Visit] = deque()
         for visit in visits:
             while pending and pending[0].date_of_service < visit.date_of_service:
-                done = pending.pop(0)
+                done = pending.popleft()
                 for cpt, covered in done.lines:
                     prior[done.family].setdefault(
-                        (done.date_of_service, cpt, covered),
+                        (done.date_of_service, cpt),
                         PriorStudy.model_construct(
                             date_of_service=done.date_of_service, cpt=cpt, covered=covered
                         ),
                     )
             history = list(prior[visit.family].values())
             current = visit
-            if history:
+            if history and visit.row in by_row:
                 redone = coder.code_rows([by_row[visit.row]], {visit.row: history})[0]
                 if isinstance(redone, _Good):
-                    current = redone
-                    if redone.output != visit.output:
-                        changed[visit.row] = redone
-                        run._count(visit, -1)
-                        run._count(redone, +1)
+                    changed[visit.row] = redone
+                    run._count(visit, -1)
+                    run._count(redone, +1)
+                    current = _Visit.of(redone)
             pending.append(current)
     if changed and options.record:
-        updated = {(g.patient_id, g.date_of_service): g for g in changed.values()}
+        updated = {(g.patient_id, g.date_of_service) for g in changed.values()}
         run.recorded = [rec for rec in run.recorded if (rec[0], rec[1]) not in updated] + [
             (g.patient_id, g.date_of_service, cpt, covered)
             for g in changed.values()
