@@ -232,15 +232,32 @@ def test_some_patients_come_twice() -> None:
         )
 
 
+def _as_claim(result: CodingResult) -> dict[str, Any]:
+    """A coding result in the shape of a submitted claim."""
+    return {
+        "lines": [
+            {"cpt": line.cpt, "modifiers": list(line.modifiers), "units": line.units}
+            for line in result.lines
+        ],
+        "diagnoses": list(result.diagnoses),
+    }
+
+
 def test_submitted_claims_raise_the_typical_findings(code: Code) -> None:
     submitted = [r for r in encounters() if r["submitted"] is not None]
     seen: collections.Counter[str] = collections.Counter()
-    clean = 0
+    clean = correct = 0
     for enc in submitted:
+        alone = code({**enc, "submitted": None})
         with_claim = {f.id for f in code(enc).findings}
-        without = {f.id for f in code({**enc, "submitted": None}).findings}
+        without = {f.id for f in alone.findings}
         seen.update(with_claim - without)
         clean += with_claim == without
+        # A correct claim is the engine's own coding of the encounter alone: it raises
+        # nothing of its own (by construction).
+        if enc["submitted"] == _as_claim(alone):
+            correct += 1
+            assert with_claim == without, enc["claim_id"]
     for expected in (
         "PTP-AXIAL-VFA",
         "MUE-EXCEEDED",
@@ -251,5 +268,46 @@ def test_submitted_claims_raise_the_typical_findings(code: Code) -> None:
         "DISTINCT-MODIFIER-MISSING",
     ):
         assert seen[expected] > 0, (expected, seen)
-    # Half are written as the rules give them (and a few mistakes are harmless).
+    # Half are written as the engine gives them, half with a mistake (every mistake
+    # changes the claim; a few, such as undotted codes, are harmless).
+    assert 0.42 < correct / len(submitted) < 0.58
+    assert correct <= clean
     assert 0.45 < clean / len(submitted) < 0.65
+
+
+def test_correct_claims_in_a_batch_are_flagged_only_on_repeat_visits(
+    tmp_path: Path, code: Code
+) -> None:
+    """The generator codes each encounter alone. A batch scrub also shows a visit the
+    patient's earlier visits in the file as prior studies (frequency, a confirmatory
+    baseline), which the generator cannot see: there, and only there, a correct claim can
+    draw a finding of its own."""
+    from dexacode.batch import ScrubOptions, scrub
+
+    rows = encounters(2000)
+    options = ScrubOptions(use_store=False, workers=1)
+    results: dict[str, list[dict[str, Any]]] = {}
+    for name, batch in (("with", rows), ("without", [{**r, "submitted": None} for r in rows])):
+        src, out = tmp_path / f"{name}.jsonl", tmp_path / f"{name}-out.jsonl"
+        src.write_text("".join(json.dumps(r) + "\n" for r in batch), encoding="utf-8")
+        scrub(src, out, options=options)
+        results[name] = [json.loads(x) for x in out.read_text(encoding="utf-8").splitlines()]
+    earliest: dict[str, str] = {}
+    for r in rows:
+        pid, day = r["patient"]["id"], r["date_of_service"]
+        earliest[pid] = min(earliest.get(pid, day), day)
+    correct = flagged = 0
+    for enc, got, bare in zip(rows, results["with"], results["without"], strict=True):
+        assert got["claim_id"] == bare["claim_id"] == enc["claim_id"]
+        if enc["submitted"] is None:
+            continue
+        if enc["submitted"] != _as_claim(code({**enc, "submitted": None})):
+            continue  # one with a mistake
+        correct += 1
+        own = {f["id"] for f in got["findings"]} - {f["id"] for f in bare["findings"]}
+        if own:
+            flagged += 1
+            repeat = enc["date_of_service"] > earliest[enc["patient"]["id"]]
+            assert repeat, (enc["claim_id"], own)
+    assert correct > 200
+    assert flagged < 0.05 * correct

@@ -53,13 +53,24 @@ def generate_command(
     therapy, prior studies, submitted claims (half with a typical coder's mistake) and a
     few malformed rows. Seeded: the same count and seed give a byte-identical file.
     """
-    from dexacode.generate import format_for, write_generated
+    from dexacode.cli import EXIT_DATA
+    from dexacode.generate import format_for, prepare, write_generated
+    from dexacode.rulebook import RuleBookError
 
     try:
         format_for(out, fmt)
     except ValueError as exc:
         typer.echo(f"dexacode: {exc}", err=True)
         raise typer.Exit(2) from None
+    # Submitted claims are coded by the engine: the rule book and ICD-10-CM must load.
+    try:
+        prepare()
+    except RuleBookError as exc:
+        typer.echo(f"dexacode: rule book error: {exc}", err=True)
+        raise typer.Exit(EXIT_DATA) from None
+    except (OSError, ValueError, LookupError) as exc:
+        typer.echo(f"dexacode: ICD-10-CM index error: {exc}", err=True)
+        raise typer.Exit(EXIT_DATA) from None
     workers = min(8, os.cpu_count() or 1)
     try:
         if sys.stdout.isatty():

@@ -6,7 +6,8 @@ permutation, birth dates are drawn, names and free text never name a person. The
 ``BLOCK`` rows has its own ``random.Random`` seeded from (seed, block) (no clock, no global
 random state, no iteration over sets), and who is which patient and a patient's fixed
 traits come from an integer hash of the seed; so blocks can be made in parallel and the
-file does not depend on the number of worker processes.
+file does not depend on the number of worker processes. It does depend on the shipped rule
+book and ICD-10-CM release (never on the user's payer folders or config).
 
 Proportions (approximate, over many rows; the module's tables below are the truth):
 
@@ -43,7 +44,9 @@ Proportions (approximate, over many rows; the module's tables below are the trut
   diagnostic 45 %, glucocorticoid_monitoring 25 %, monitoring 10 %.
 - risk factors: none 45 %, one 35 %, two 15 %, three 5 %, from the facts.toml vocabulary
   (family history and prior fracture most common); glucocorticoid_monitoring adds
-  glucocorticoid_therapy 85 % of the time.
+  glucocorticoid_therapy 85 % of the time. Vocabularies (risk factors, drugs and their
+  classes, site groups, procedure codes, the component of a billing arrangement) are read
+  from the rule book; this module keeps only how often each is drawn.
 - medications: monitoring orders carry an osteoporosis drug (bisphosphonates 55 %,
   denosumab 20 %, then raloxifene, teriparatide, estrogens, ...), completed 20 % of the
   time; other orders 10 %; aromatase inhibitors 4 % of women; a glucocorticoid with most
@@ -59,11 +62,15 @@ Proportions (approximate, over many rows; the module's tables below are the trut
   monitoring 60 %, confirm_baseline 90 %) have a prior study 12-60 months before (1-6
   months for a confirmatory baseline), a second one 25 % of the time; 5 % of rows are
   covered: false.
-- submitted claims: 25 % of encounters; half are what the rules give (lines, modifiers,
-  diagnoses), half carry one typical mistake chosen among those that fit the encounter:
+- submitted claims: 25 % of encounters; half are what the engine gives (``dexacode.engine``
+  with the shipped rule book and ICD-10-CM, loaded once per process: lines, modifiers,
+  units, diagnoses), half carry one typical mistake chosen among those that fit the claim:
   77080 + 77086 instead of 77085, 2 units, 26 or TC missing, 59 instead of XU on the
   Medicare family, the distinct-service modifier missing, Z13.820 alone, M85.80 instead
   of M85.8x, undotted diagnosis codes (harmless: codes are normalized), an extra 77081.
+  The engine codes each encounter alone: a batch scrub, which also shows a repeat visit the
+  patient's earlier visits in the file, may find a correct claim of such a visit due for
+  an ABN modifier (frequency).
 - malformed rows at ``malformed_rate`` (default 0.2 %): a ``Malformed`` carrying both a
   broken JSON line and a broken flat row (see its docstring).
 - claim ids ``C-<seed>-<n>`` (n from 1), dates of service uniform in 2025-10-01..2026-09-30.
@@ -80,12 +87,16 @@ import random
 from bisect import bisect
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from decimal import ROUND_HALF_UP, Decimal
+from functools import cache
 from pathlib import Path
 from statistics import NormalDist
 from typing import Any, Final, Generic, TypeVar
 
+from dexacode.contract import parse_encounter
+from dexacode.engine import code_encounter
 from dexacode.formats.flat import COLUMNS, RESULT_FIELDS, encounter_to_row
+from dexacode.icd10 import Icd10Library, open_library
+from dexacode.rulebook import DrugClass, RuleBook, RuleBookError, RuleSet, load_rulebook
 
 __all__ = [
     "BLOCK",
@@ -97,6 +108,7 @@ __all__ = [
     "Malformed",
     "format_for",
     "generate_encounters",
+    "prepare",
     "write_generated",
 ]
 
@@ -201,69 +213,58 @@ _REASON_YOUNG = _Table(
     ]
 )
 _RISK_COUNT = _Table([(0, 45), (1, 35), (2, 15), (3, 5)])
-_RISKS_F = _Table(
-    [
-        ("family_history_osteoporosis", 20),
-        ("fragility_fracture_history", 12),
-        ("low_calcium_intake", 8),
-        ("small_thin_frame", 10),
-        ("bilateral_oophorectomy", 4),
-        ("unilateral_oophorectomy", 2),
-        ("ovarian_failure", 2),
-        ("primary_hyperparathyroidism", 3),
-        ("loss_of_height", 8),
-        ("vertebral_abnormality_on_xray", 4),
-        ("bone_loss_condition", 8),
-        ("high_risk_medication", 8),
-        ("glucocorticoid_therapy", 6),
-        ("glucocorticoid_therapy_planned", 2),
-    ]
-)
-_RISKS_M = _Table(
-    [
-        ("family_history_osteoporosis", 14),
-        ("fragility_fracture_history", 14),
-        ("low_calcium_intake", 6),
-        ("small_thin_frame", 6),
-        ("primary_hyperparathyroidism", 3),
-        ("loss_of_height", 10),
-        ("vertebral_abnormality_on_xray", 6),
-        ("bone_loss_condition", 12),
-        ("high_risk_medication", 14),
-        ("glucocorticoid_therapy", 10),
-        ("glucocorticoid_therapy_planned", 3),
-    ]
-)
-_OSTEO_DRUGS = _Table(
-    [
-        ("alendronate", 30),
-        ("risedronate", 10),
-        ("ibandronate", 6),
-        ("zoledronic acid", 9),
-        ("denosumab", 20),
-        ("raloxifene", 6),
-        ("bazedoxifene", 1),
-        ("teriparatide", 5),
-        ("abaloparatide", 2),
-        ("romosozumab", 2),
-        ("estradiol", 4),
-        ("conjugated estrogens", 1.5),
-        ("estrogen", 1),
-        ("calcitonin", 1),
-        ("Alendronate", 1.5),  # names are case-insensitive
-    ]
-)
-_AROMATASE = _Table([("anastrozole", 50), ("letrozole", 35), ("exemestane", 15)])
-_GLUCOCORTICOIDS = _Table(
-    [
-        ("prednisone", 70),
-        ("prednisolone", 8),
-        ("methylprednisolone", 8),
-        ("dexamethasone", 8),
-        ("hydrocortisone", 6),
-    ]
-)
-# Names outside the drug table (DRUG-UNRECOGNISED): supplements, brands, other drugs.
+# How often each risk factor is drawn, for (women, men): the generator's proportions. The
+# names are the rule book's (facts.toml [[risk_factor]]): a name it does not know fails at
+# load, one it adds is drawn with weight 1.
+_RISK_WEIGHTS: Final[dict[str, tuple[float, float]]] = {
+    "family_history_osteoporosis": (20, 14),
+    "fragility_fracture_history": (12, 14),
+    "low_calcium_intake": (8, 6),
+    "small_thin_frame": (10, 6),
+    "bilateral_oophorectomy": (4, 0),
+    "unilateral_oophorectomy": (2, 0),
+    "ovarian_failure": (2, 0),
+    "primary_hyperparathyroidism": (3, 3),
+    "loss_of_height": (8, 10),
+    "vertebral_abnormality_on_xray": (4, 6),
+    "bone_loss_condition": (8, 12),
+    "high_risk_medication": (8, 14),
+    "glucocorticoid_therapy": (6, 10),
+    "glucocorticoid_therapy_planned": (2, 3),
+}
+# How often each drug is written within its group: the generator's proportions. Names and
+# classes are the rule book's (facts.toml [[drug]], [[drug_class]]), and so are the groups,
+# by class: osteoporosis therapy (monitoring orders), a drug confirmed by a risk factor
+# (glucocorticoids), another bone-loss drug (aromatase inhibitors, for women). A name the
+# book does not know fails at load; a drug it adds is written with weight 1. "Alendronate"
+# is alendronate as a chart may spell it (names are case-insensitive).
+_DRUG_WEIGHTS: Final[dict[str, float]] = {
+    "alendronate": 30,
+    "risedronate": 10,
+    "ibandronate": 6,
+    "zoledronic acid": 9,
+    "denosumab": 20,
+    "raloxifene": 6,
+    "bazedoxifene": 1,
+    "teriparatide": 5,
+    "abaloparatide": 2,
+    "romosozumab": 2,
+    "estradiol": 4,
+    "conjugated estrogens": 1.5,
+    "estrogen": 1,
+    "calcitonin": 1,
+    "Alendronate": 1.5,
+    "anastrozole": 50,
+    "letrozole": 35,
+    "exemestane": 15,
+    "prednisone": 70,
+    "prednisolone": 8,
+    "methylprednisolone": 8,
+    "dexamethasone": 8,
+    "hydrocortisone": 6,
+}
+# Names outside the drug table (DRUG-UNRECOGNISED): supplements, brands, other drugs; a
+# name the book knows fails at load.
 _UNKNOWN_DRUGS = _Table(
     [
         ("vitamin d3", 30),
@@ -335,7 +336,10 @@ _HISTORY_P: Final = {
     "glucocorticoid_monitoring": 0.60,
     "confirm_baseline": 0.90,
 }
-_HISTORY_CPT = _Table([("77080", 85), ("77085", 8), ("77081", 5), ("77086", 2)])
+# Prior studies by the code's role in procedures.toml [choice].
+_HISTORY_CHOICE = _Table(
+    [("axial", 85), ("axial_with_vfa", 8), ("peripheral", 5), ("vfa_alone", 2)]
+)
 _ARRANGEMENT = _Table(
     [
         (("billing_provider", True), 72),
@@ -344,11 +348,6 @@ _ARRANGEMENT = _Table(
         (("other", False), 0.3),
     ]
 )
-_COMPONENT_OF: Final = {
-    ("billing_provider", True): "global",
-    ("other", True): "professional",
-    ("billing_provider", False): "technical",
-}
 _STATUS = _Table([("completed", 98), ("discontinued", 1.2), ("reduced", 0.8)])
 _MISTAKES: Final = {
     "axial_plus_vfa": 30,  # 77080 + 77086 instead of 77085
@@ -361,6 +360,8 @@ _MISTAKES: Final = {
     "undotted": 6,
     "extra_77081": 8,
 }
+# The distinct-procedure modifier coders reach for out of habit (the mistake 59_not_xu).
+_GENERIC_DISTINCT: Final = "59"
 _MALFORMED_KINDS = (
     "truncated",
     "wrong_type",
@@ -375,89 +376,6 @@ _MALFORMED_KINDS = (
     "date_format",
 )
 
-# Reading rules the submitted-claim writer mirrors (rules/diagnoses.toml, interpretation).
-_RISK_CODES: Final = {
-    "family_history_osteoporosis": "Z82.62",
-    "fragility_fracture_history": "Z87.310",
-    "glucocorticoid_therapy": "Z79.52",
-    "bilateral_oophorectomy": "Z90.722",
-    "unilateral_oophorectomy": "Z90.721",
-    "primary_hyperparathyroidism": "E21.0",
-    "loss_of_height": "R29.890",
-    "vertebral_abnormality_on_xray": "R93.7",
-}
-_DRUG_CLASS: Final = {
-    "alendronate": "bisphosphonate",
-    "risedronate": "bisphosphonate",
-    "ibandronate": "bisphosphonate",
-    "zoledronic acid": "bisphosphonate",
-    "raloxifene": "serm",
-    "bazedoxifene": "serm",
-    "anastrozole": "aromatase_inhibitor",
-    "letrozole": "aromatase_inhibitor",
-    "exemestane": "aromatase_inhibitor",
-    "estrogen": "estrogen",
-    "estradiol": "estrogen",
-    "conjugated estrogens": "estrogen",
-    "denosumab": "other_osteoporosis_drug",
-    "teriparatide": "other_osteoporosis_drug",
-    "abaloparatide": "other_osteoporosis_drug",
-    "romosozumab": "other_osteoporosis_drug",
-    "calcitonin": "other_osteoporosis_drug",
-    "prednisone": "glucocorticoid",
-    "prednisolone": "glucocorticoid",
-    "methylprednisolone": "glucocorticoid",
-    "dexamethasone": "glucocorticoid",
-    "hydrocortisone": "glucocorticoid",
-}
-_CLASS_CODES: Final = {
-    "bisphosphonate": "Z79.83",
-    "serm": "Z79.810",
-    "aromatase_inhibitor": "Z79.811",
-    "estrogen": "Z79.890",
-    "other_osteoporosis_drug": "Z79.899",
-}
-_THERAPY_CLASSES: Final = ("bisphosphonate", "serm", "estrogen", "other_osteoporosis_drug")
-_FACT_ORDER: Final = (
-    "postmenopausal",
-    "family_history_osteoporosis",
-    "fragility_fracture_history",
-    "glucocorticoid_therapy",
-    "bisphosphonate",
-    "serm",
-    "aromatase_inhibitor",
-    "estrogen",
-    "other_osteoporosis_drug",
-    "bilateral_oophorectomy",
-    "unilateral_oophorectomy",
-    "primary_hyperparathyroidism",
-    "loss_of_height",
-    "vertebral_abnormality_on_xray",
-    "drug_therapy_completed",
-)
-_LOW_BONE_CODES: Final = {
-    "right_hip": "M85.851",
-    "left_hip": "M85.852",
-    "lumbar_spine": "M85.88",
-    "right_forearm": "M85.831",
-    "left_forearm": "M85.832",
-}
-# Excludes1 pairs among the codes this module can produce (ICD-10-CM FY2026).
-_EXCLUDES1: Final = frozenset(
-    pair
-    for a, b in (
-        ("M81.0", "R29.890"),
-        ("M81.0", "M80.08XA"),
-        ("R29.890", "M80.08XA"),
-        ("Z79.810", "Z79.890"),
-        ("Z79.811", "Z79.890"),
-    )
-    for pair in ((a, b), (b, a))
-)
-_AXIAL_SITES: Final = frozenset(
-    ("lumbar_spine", "thoracic_spine", "left_hip", "right_hip", "pelvis")
-)
-_BMM_CODES: Final = ("77080", "77081", "77085")
 _MASK: Final = (1 << 64) - 1
 _SHARE: Final = 7406  # 11.3 % of 65536: x (1 - 11.3 %) gives 10 % return visits
 
@@ -470,33 +388,6 @@ def _mix(x: int) -> int:
     return x ^ (x >> 31)
 
 
-def _round1(value: float) -> float:
-    """One decimal, half away from zero, as the engine rounds scores."""
-    return float(Decimal(repr(value)).quantize(Decimal("0.1"), rounding=ROUND_HALF_UP))
-
-
-def _vertebrae(region: str) -> tuple[int, ...] | None:
-    found: set[int] = set()
-    for part in region.split(","):
-        part = part.strip()
-        if part[:1] != "L":
-            return None
-        first, _, last = part[1:].partition("-L")
-        if not first.isdigit() or (last and not last.isdigit()):
-            return None
-        found.update(range(int(first), int(last or first) + 1))
-    return tuple(sorted(found))
-
-
-def _age_on(born: dt.date, day: dt.date) -> int:
-    return day.year - born.year - ((day.month, day.day) < (born.month, born.day))
-
-
-def _next_eligible(last: dt.date) -> dt.date:
-    index = last.month - 1 + 24
-    return dt.date(last.year + index // 12, index % 12 + 1, 1)
-
-
 @dataclass(frozen=True, slots=True)
 class _Person:
     number: int
@@ -505,6 +396,113 @@ class _Person:
     birth_iso: str
     u_status: float
     bone: float  # latent T-score offset, standard normal
+
+
+# --- the rule book: vocabularies, and the engine that codes the submitted claims ---------
+
+
+@cache
+def _book() -> RuleBook:
+    """The shipped rule book, once per process. No user payer folders or config: the file
+    a (count, seed) gives must not depend on the machine."""
+    return load_rulebook()
+
+
+@cache
+def _library() -> Icd10Library:
+    """The ICD-10-CM releases, once per process (the shipped one indexed if missing)."""
+    return open_library()
+
+
+@dataclass(frozen=True)
+class _Vocab:
+    """The generator's draws over the rule book's vocabularies."""
+
+    therapy_drugs: _Table[str]  # osteoporosis therapy (monitoring orders)
+    risk_drugs: _Table[str]  # other bone-loss drugs (aromatase inhibitors), women
+    steroid_drugs: _Table[str]  # drugs a risk factor confirms (glucocorticoids)
+    risks_f: _Table[str]
+    risks_m: _Table[str]
+    steroid_risk: str  # the risk factor that confirms them (glucocorticoid_therapy)
+    steroid_risks: frozenset[str]  # its Medicare category's risk factors (current, planned)
+    axial_sites: frozenset[str]
+
+
+def _weighted(names: Sequence[str], weights: dict[str, float]) -> _Table[str]:
+    """``names`` drawn by ``weights``: in the weights' order, then a name without a weight
+    (weight 1); a weight of 0 is never drawn."""
+    ordered = [n for n in weights if n in names] + [n for n in names if n not in weights]
+    pairs = [(n, weights.get(n, 1.0)) for n in ordered]
+    return _Table([(n, w) for n, w in pairs if w > 0])
+
+
+@cache
+def _vocab() -> _Vocab:
+    book = _book()
+    classes = {c.name: c for c in book.drug_classes}
+    class_of = {d.name.lower(): classes[d.drug_class] for d in book.drugs}
+    risk_names = list(dict.fromkeys(r.name for r in book.risk_factors))
+    unknown = [n for n in _DRUG_WEIGHTS if n.lower() not in class_of]
+    unknown += [n for n in _RISK_WEIGHTS if n not in risk_names]
+    known = [n for n in _UNKNOWN_DRUGS.values if n.lower() in class_of]
+    confirms = [c.confirm_with_risk_factor for c in classes.values() if c.confirm_with_risk_factor]
+    if unknown or known or not confirms:
+        raise RuleBookError(
+            "the generator's tables do not match the rule book: "
+            + "; ".join(
+                [f"{n!r} is not in facts.toml" for n in unknown]
+                + [f"{n!r} is in facts.toml's drug table" for n in known]
+                + ([] if confirms else ["no drug class is confirmed by a risk factor"])
+            )
+        )
+    weighted = {n.lower() for n in _DRUG_WEIGHTS}
+    drugs = [*_DRUG_WEIGHTS, *dict.fromkeys(d for d in class_of if d not in weighted)]
+
+    def group(test: Callable[[DrugClass], bool]) -> _Table[str]:
+        return _weighted([d for d in drugs if test(class_of[d.lower()])], _DRUG_WEIGHTS)
+
+    steroid_risk = confirms[0]
+    kin = [c.risk_factors for c in book.medicare_categories if steroid_risk in c.risk_factors]
+    return _Vocab(
+        therapy_drugs=group(lambda c: c.osteoporosis_therapy),
+        risk_drugs=group(
+            lambda c: (
+                c.bone_loss_risk and not c.osteoporosis_therapy and not c.confirm_with_risk_factor
+            )
+        ),
+        steroid_drugs=group(lambda c: c.confirm_with_risk_factor is not None),
+        risks_f=_weighted(risk_names, {n: w for n, (w, _) in _RISK_WEIGHTS.items()}),
+        risks_m=_weighted(risk_names, {n: w for n, (_, w) in _RISK_WEIGHTS.items()}),
+        steroid_risk=steroid_risk,
+        steroid_risks=frozenset([steroid_risk, *(kin[0] if kin else ())]),
+        axial_sites=frozenset(s.name for s in book.sites if s.group == "axial"),
+    )
+
+
+def prepare() -> None:
+    """Load the rule book and open the ICD-10-CM library for this process (indexing the
+    shipped release if it is missing). Generating does it on first need; call it first to
+    meet a broken rule book (``RuleBookError``) or index (``OSError``, ``ValueError``,
+    ``LookupError``) before any file is written."""
+    _vocab()
+    _library()
+
+
+def _coded_claim(enc: dict[str, Any], rules: RuleSet) -> dict[str, Any] | None:
+    """The claim the engine gives for ``enc`` coded alone (lines with their modifiers and
+    units, diagnoses), or None when there is nothing to bill."""
+    parsed = parse_encounter(enc)
+    release, exact = _library().for_date(parsed.date_of_service)
+    result = code_encounter(parsed, rules, release, icd_exact=exact)
+    if not result.lines:
+        return None
+    return {
+        "lines": [
+            {"cpt": line.cpt, "modifiers": list(line.modifiers), "units": line.units}
+            for line in result.lines
+        ],
+        "diagnoses": list(result.diagnoses),
+    }
 
 
 # --- the generator -----------------------------------------------------------------------
@@ -523,6 +521,8 @@ class _Generator:
         self.start = start.toordinal()
         self.days = [start + dt.timedelta(days=i) for i in range((end - start).days + 1)]
         self.iso = [d.isoformat() for d in self.days]
+        self.book = _book()
+        self.vocab = _vocab()
 
     def patient_of(self, i: int) -> int:
         """The patient of encounter ``i`` (0-based), as an encounter index.
@@ -591,19 +591,21 @@ class _Generator:
 
         payer = (_PAYER_65 if age >= 65 else _PAYER_UNDER_65).pick(rng)
         reason = (_REASON_50 if age >= 50 else _REASON_YOUNG).pick(rng)
+        rules = self.book.in_force(dos, payer)
+        vocab = self.vocab
 
         # risk factors
         risks: list[str] = []
-        table = _RISKS_F if woman else _RISKS_M
+        table = vocab.risks_f if woman else vocab.risks_m
         for _ in range(_RISK_COUNT.pick(rng)):
             name = table.pick(rng)
             if name not in risks:
                 risks.append(name)
+        on_steroids, steroid_risks = vocab.steroid_risk, vocab.steroid_risks
         if reason == "glucocorticoid_monitoring" and rand() < 0.85:
-            if "glucocorticoid_therapy" not in risks:
-                risks.append("glucocorticoid_therapy")
-            if "glucocorticoid_therapy_planned" in risks:
-                risks.remove("glucocorticoid_therapy_planned")
+            if on_steroids not in risks:
+                risks.append(on_steroids)
+            risks = [r for r in risks if r == on_steroids or r not in steroid_risks]
 
         # medications
         meds: list[dict[str, str]] = []
@@ -611,14 +613,17 @@ class _Generator:
         if reason == "monitoring" or rand() < 0.10:
             completed = reason == "monitoring" and rand() < 0.2
             meds.append(
-                {"name": _OSTEO_DRUGS.pick(rng), "status": "completed" if completed else "current"}
+                {
+                    "name": vocab.therapy_drugs.pick(rng),
+                    "status": "completed" if completed else "current",
+                }
             )
         if woman and rand() < 0.04:
-            meds.append({"name": _AROMATASE.pick(rng), "status": "current"})
-        steroid = "glucocorticoid_therapy" in risks or "glucocorticoid_therapy_planned" in risks
+            meds.append({"name": vocab.risk_drugs.pick(rng), "status": "current"})
+        steroid = any(r in steroid_risks for r in risks)
         # Most steroid risk factors come with the drug; 1 % of others take one unconfirmed.
         if rand() < (0.7 if steroid else 0.01):
-            meds.append({"name": _GLUCOCORTICOIDS.pick(rng), "status": "current"})
+            meds.append({"name": vocab.steroid_drugs.pick(rng), "status": "current"})
         if rand() < 0.015:
             meds.append({"name": _UNKNOWN_DRUGS.pick(rng), "status": "current"})
 
@@ -665,7 +670,7 @@ class _Generator:
         else:
             owner, interprets = _ARRANGEMENT.pick(rng)
             if rand() < 0.15:
-                component = _COMPONENT_OF.get((owner, interprets))
+                component = rules.arrangements.get((owner, interprets))
             u = rand()
             if u < 0.015:
                 substitute = "fee_for_time" if u < 0.009 else "reciprocal"
@@ -675,12 +680,13 @@ class _Generator:
         # history
         history: list[dict[str, Any]] = []
         if rand() < _HISTORY_P[reason]:
+            choice = rules.choice
             if reason == "confirm_baseline":
                 back = 30 + int(rand() * 151)
-                cpt = "77081" if rand() < 0.5 else "77080"
+                cpt = choice.peripheral if rand() < 0.5 else choice.axial
             else:
                 back = 365 + int(rand() * 1462)
-                cpt = _HISTORY_CPT.pick(rng)
+                cpt = getattr(choice, _HISTORY_CHOICE.pick(rng))
             first = dos - dt.timedelta(days=back)
             history.append(
                 {"date_of_service": first.isoformat(), "cpt": cpt, "covered": rand() >= 0.05}
@@ -691,7 +697,7 @@ class _Generator:
                     0,
                     {
                         "date_of_service": earlier.isoformat(),
-                        "cpt": _HISTORY_CPT.pick(rng),
+                        "cpt": getattr(choice, _HISTORY_CHOICE.pick(rng)),
                         "covered": rand() >= 0.05,
                     },
                 )
@@ -731,10 +737,10 @@ class _Generator:
             "submitted": None,
         }
         if rand() < 0.25:
-            claim = _rules_claim(enc, dos, age)
+            claim = _coded_claim(enc, rules)
             if claim is not None:
                 if rand() < 0.5:
-                    claim = _with_mistake(claim, enc, rng)
+                    claim = _with_mistake(claim, rules, rng)
                 enc["submitted"] = claim
         return enc
 
@@ -744,7 +750,6 @@ class _Generator:
         hip = "left_hip" if u < 0.7 else "right_hip"
         forearm = "left_forearm" if u < 0.85 else "right_forearm"
         reason: str | None = None
-        axial = True
         if pattern == "spine_hip":
             sites = ["lumbar_spine", hip]
         elif pattern == "spine_both_hips":
@@ -760,21 +765,21 @@ class _Generator:
             v = rand()
             if v < 0.6:
                 reason = _PERIPHERAL_WITH_AXIAL[int(v * 5)]
-        else:
-            axial = False
-            if pattern == "forearm":
-                sites = [forearm]
-                v = rand()
-                if v < 0.5:
-                    reason = _PERIPHERAL_ALONE[int(v * 4)]
-            elif pattern == "heel":
-                sites = ["left_heel" if u < 0.5 else "right_heel"]
-            elif pattern == "hand":
-                sites = ["left_hand" if u < 0.7 else "right_hand"]
-            elif pattern == "vfa_forearm":
-                return [forearm], True, None
-            else:  # vfa_alone
-                return [], True, None
+        elif pattern == "forearm":
+            sites = [forearm]
+            v = rand()
+            if v < 0.5:
+                reason = _PERIPHERAL_ALONE[int(v * 4)]
+        elif pattern == "heel":
+            sites = ["left_heel" if u < 0.5 else "right_heel"]
+        elif pattern == "hand":
+            sites = ["left_hand" if u < 0.7 else "right_hand"]
+        elif pattern == "vfa_forearm":
+            return [forearm], True, None
+        else:  # vfa_alone
+            return [], True, None
+        # VFA is added to axial exams (the site groups of sites.toml).
+        axial = any(s in self.vocab.axial_sites for s in sites)
         return sites, axial and rand() < _AXIAL_VFA, reason
 
     def _results(
@@ -901,248 +906,44 @@ class _Generator:
         return Malformed(kind, text, row)
 
 
-# --- the claim as the rules give it (a light mirror of the engine, for submitted claims) --
+def _with_mistake(claim: dict[str, Any], rules: RuleSet, rng: random.Random) -> dict[str, Any]:
+    """The claim with one typical coder's mistake that fits it.
 
-
-def _reading_codes(enc: dict[str, Any], age: int) -> tuple[list[str], bool]:
-    """The reading's diagnosis codes, and whether the reading is osteoporosis."""
-    patient = enc["patient"]
-    status = patient["menopausal_status"]
-    if patient["sex"] == "F" and status is not None:
-        t_scale = status in ("postmenopausal", "perimenopausal")
-    else:
-        t_scale = age >= 50
-    if not t_scale:
-        return [], False
-    chosen: list[tuple[str, float]] = []
-    lumbar: list[tuple[tuple[int, ...], float]] = []
-    for r in enc["results"]:
-        t = r["t_score"]
-        if t is None:
-            continue
-        site, region = r["site"], r["region"]
-        if site == "lumbar_spine":
-            verts = _vertebrae(region)
-            if verts is not None and len(verts) >= 2:
-                lumbar.append((verts, _round1(t)))
-        elif (region in ("total_hip", "femoral_neck") and site.endswith("_hip")) or (
-            region == "radius_33" and site.endswith("_forearm")
-        ):
-            chosen.append((site, _round1(t)))
-    if lumbar:
-        best = [x for x in lumbar if x[0] == (1, 2, 3, 4)] or sorted(
-            lumbar, key=lambda x: (-len(x[0]), x[0][0])
-        )
-        chosen.insert(0, ("lumbar_spine", best[0][1]))
-    if not chosen:
-        return [], False
-    low = min(t for _, t in chosen)
-    conditions = [c.replace(".", "") for c in patient["conditions"]]
-    has_m80 = any(c.startswith("M80") for c in conditions)
-    has_m81 = any(c.startswith("M81") for c in conditions)
-    if low <= -2.5:
-        if has_m80:
-            return [], True
-        codes = ["M81.0"]
-        if "fragility_fracture_history" in patient["risk_factors"]:
-            codes.append("Z87.310")
-        return codes, True
-    if low < -1.0 and not (has_m80 or has_m81):
-        bones = list(dict.fromkeys(site for site, t in chosen if t < -1.0))
-        code = _LOW_BONE_CODES[bones[0]] if len(bones) == 1 else "M85.89"
-        return [code], False
-    return [], False
-
-
-def _medicare_category(enc: dict[str, Any]) -> str | None:
-    patient, reason = enc["patient"], enc["order"]["reason"]
-    risks = patient["risk_factors"]
-    classes = [_DRUG_CLASS.get(m["name"].lower()) for m in patient["medications"]]
-    found: list[str] = []
-    if patient["sex"] == "F" and (
-        patient["menopausal_status"] == "postmenopausal"
-        or "bilateral_oophorectomy" in risks
-        or "ovarian_failure" in risks
-    ):
-        found.append("estrogen")
-    if "vertebral_abnormality_on_xray" in risks:
-        found.append("vertebral")
-    if "glucocorticoid_therapy" in risks or "glucocorticoid_therapy_planned" in risks:
-        found.append("glucocorticoid")
-    if "primary_hyperparathyroidism" in risks:
-        found.append("hyperparathyroidism")
-    if reason == "monitoring" and any(c in _THERAPY_CLASSES for c in classes):
-        found.append("monitoring")
-    if reason == "monitoring" and "monitoring" in found:
-        return "monitoring"
-    if reason == "glucocorticoid_monitoring" and "glucocorticoid" in found:
-        return "glucocorticoid"
-    return found[0] if found else None
-
-
-def _fact_codes(enc: dict[str, Any], category: str | None) -> list[str]:
-    patient = enc["patient"]
-    available: dict[str, str] = {}
-    if patient["sex"] == "F" and patient["menopausal_status"] == "postmenopausal":
-        available["postmenopausal"] = "Z78.0"
-    for name in patient["risk_factors"]:
-        if name in _RISK_CODES:
-            available[name] = _RISK_CODES[name]
-    done = False
-    for med in patient["medications"]:
-        cls = _DRUG_CLASS.get(med["name"].lower())
-        if cls is None:
-            continue
-        if med["status"] == "current" and cls in _CLASS_CODES:
-            available[cls] = _CLASS_CODES[cls]
-        elif med["status"] == "completed" and cls in _THERAPY_CLASSES:
-            done = True
-    if done and enc["order"]["reason"] == "monitoring":
-        available["drug_therapy_completed"] = "Z09"
-    establishing = {
-        "estrogen": ("postmenopausal", "bilateral_oophorectomy"),
-        "vertebral": ("vertebral_abnormality_on_xray",),
-        "glucocorticoid": ("glucocorticoid_therapy",),
-        "hyperparathyroidism": ("primary_hyperparathyroidism",),
-        "monitoring": (*_THERAPY_CLASSES, "drug_therapy_completed"),
-    }.get(category or "", ())
-    ordered = [name for name in _FACT_ORDER if name in available]
-    first = [available[n] for n in ordered if n in establishing]
-    return first + [available[n] for n in ordered if n not in establishing]
-
-
-def _rules_claim(enc: dict[str, Any], dos: dt.date, age: int) -> dict[str, Any] | None:
-    """The claim the rules give (lines, modifiers, diagnoses), or None if nothing to bill.
-
-    A close mirror of the engine for the encounters this module writes, so that "correct"
-    submitted claims come back clean in nearly every case (not a second implementation
-    of the rules: the engine remains the truth).
+    The codes and modifiers are the rule set's (the procedure choice, the payer's distinct
+    modifier, the reading's codes); only the mistakes themselves are spelled here.
     """
-    exam, billing, patient = enc["exam"], enc["billing"], enc["patient"]
-    payer, reason = enc["payer"], enc["order"]["reason"]
-    medicare_family = payer in ("medicare", "medicare_advantage")
-    sites = exam["sites"]
-    axial = any(s in _AXIAL_SITES for s in sites)
-    peripheral = any(s not in _AXIAL_SITES for s in sites)
-    codes: list[str] = []
-    if axial:
-        codes.append("77085" if exam["vfa"] else "77080")
-    if peripheral:
-        codes.append("77081")
-    if exam["vfa"] and not axial:
-        codes.append("77086")
-    professional = billing["claim_form"] == "professional"
-    component = billing["component"] or _COMPONENT_OF.get(
-        (billing["equipment_owner"], billing["interprets"])
-    )
-    if professional and component is None:
-        return None
-    mods: dict[str, list[str]] = {c: [] for c in codes}
-    if professional and component != "global":
-        for c in codes:
-            mods[c].append("26" if component == "professional" else "TC")
-    if exam["status"] != "completed":
-        status_mod = "53" if professional and exam["status"] == "discontinued" else "52"
-        for c in codes:
-            mods[c].append(status_mod)
-    distinct = "XU" if medicare_family else "59"
-    if "77080" in mods and "77081" in mods:
-        mods["77080"].append(distinct)
-    if "77085" in mods and "77081" in mods:
-        mods["77081"].append(distinct)
-    if billing["substitute"] and professional and component in ("global", "professional"):
-        for c in codes:
-            mods[c].append("Q6" if billing["substitute"] == "fee_for_time" else "Q5")
-
-    category = _medicare_category(enc) if medicare_family else None
-    if payer == "medicare":
-        denied = _expected_denials(enc, codes, category, dos)
-        for c in codes:
-            if c in denied:
-                mods[c].append("GA" if billing["abn_signed"] else "GZ")
-
-    derived: list[str] = ["Z13.820"] if reason == "screening" else []
-    reading, _ = _reading_codes(enc, age)
-    derived += reading
-    derived += _fact_codes(enc, category)
-    conditions = [
-        c if "." in c or len(c) <= 3 else f"{c[:3]}.{c[3:]}" for c in patient["conditions"]
-    ]
-    diagnoses: list[str] = []
-    for code in derived:
-        # A derived code never creates an Excludes1 pair: the earlier or documented one wins.
-        rivals = [*conditions, *diagnoses]
-        if code not in diagnoses and not any((code, r) in _EXCLUDES1 for r in rivals):
-            diagnoses.append(code)
-    for code in conditions:
-        if code not in diagnoses and not (code == "M85.80" and reading):
-            diagnoses.append(code)
-    diagnoses = diagnoses[: 12 if professional else 25]
-    return {
-        "lines": [{"cpt": c, "modifiers": mods[c][:4], "units": 1} for c in codes],
-        "diagnoses": diagnoses,
-    }
-
-
-def _expected_denials(
-    enc: dict[str, Any], codes: list[str], category: str | None, dos: dt.date
-) -> set[str]:
-    bmm = [c for c in codes if c in _BMM_CODES]
-    denied: set[str] = set()
-    if category is None:
-        denied.update(bmm)
-    reason = enc["order"]["reason"]
-    if reason == "monitoring":
-        denied.update(c for c in bmm if c not in ("77080", "77085"))
-    history = enc["history"]
-    earlier = [
-        (dt.date.fromisoformat(h["date_of_service"]), h["cpt"], h["covered"]) for h in history
-    ]
-    earlier = [h for h in earlier if h[0] < dos and h[1] in _BMM_CODES]
-    covered = [h for h in earlier if h[2]]
-    exception = False
-    if reason == "glucocorticoid_monitoring":
-        exception = "glucocorticoid_therapy" in enc["patient"]["risk_factors"]
-    elif reason == "confirm_baseline":
-        exception = True
-        if earlier and bmm:
-            last = max(earlier)
-            axial_now = [c for c in codes if c in ("77080", "77085")]
-            if not axial_now or last[1] in ("77080", "77085"):
-                exception = False
-                denied.update(bmm)
-    if covered and bmm and not exception:
-        last_covered = max(covered)[0]
-        if dos < _next_eligible(last_covered):
-            denied.update(bmm)
-    return denied
-
-
-def _with_mistake(claim: dict[str, Any], enc: dict[str, Any], rng: random.Random) -> dict[str, Any]:
-    """The claim with one typical coder's mistake that fits this encounter."""
     lines: list[dict[str, Any]] = claim["lines"]
     dx: list[str] = claim["diagnoses"]
+    choice, reading, payer = rules.choice, rules.reading, rules.payer
     codes = [line["cpt"] for line in lines]
-    all_mods = [m for line in lines for m in line["modifiers"]]
+    all_mods = {m for line in lines for m in line["modifiers"]}
+    components = {m for m in rules.component_modifier.values() if m}
+    distinct = {payer.distinct_modifier, *payer.distinct_modifiers_accepted}
+    low_bone = {*reading.low_bone_mass_by_bone.values(), reading.multiple_sites}
+    low_bone.add(reading.unspecified)
+    screening = rules.encounter_codes.screening
     fits = {
-        "axial_plus_vfa": "77085" in codes,
+        "axial_plus_vfa": choice.axial_with_vfa in codes,
         "two_units": True,
-        "component_missing": "26" in all_mods or "TC" in all_mods,
-        "59_not_xu": "XU" in all_mods,
-        "distinct_missing": "XU" in all_mods or "59" in all_mods,
-        "z13820_alone": enc["order"]["reason"] == "screening" and len(dx) > 1,
-        "m8580": any(c.startswith("M85.8") for c in dx),
+        "component_missing": bool(all_mods & components),
+        # The old generic 59 where the payer takes only its own (XU on the Medicare family).
+        "59_not_xu": payer.distinct_modifier in all_mods
+        and _GENERIC_DISTINCT not in payer.distinct_modifiers_accepted,
+        "distinct_missing": bool(all_mods & distinct),
+        "z13820_alone": screening in dx and len(dx) > 1,
+        "m8580": any(c in low_bone for c in dx),
         "undotted": any("." in c for c in dx),
-        "extra_77081": "77081" not in codes and ("77080" in codes or "77085" in codes),
+        "extra_77081": choice.peripheral not in codes
+        and (choice.axial in codes or choice.axial_with_vfa in codes),
     }
     choices = _Table([(k, w) for k, w in _MISTAKES.items() if fits[k]])
     mistake = choices.pick(rng)
     if mistake == "axial_plus_vfa":
         new: list[dict[str, Any]] = []
         for line in lines:
-            if line["cpt"] == "77085":
-                new.append({**line, "cpt": "77080"})
-                new.append({**line, "cpt": "77086"})
+            if line["cpt"] == choice.axial_with_vfa:
+                new.append({**line, "cpt": choice.axial})
+                new.append({**line, "cpt": choice.vfa_alone})
             else:
                 new.append(line)
         lines = new
@@ -1151,27 +952,31 @@ def _with_mistake(claim: dict[str, Any], enc: dict[str, Any], rng: random.Random
         lines = [{**line, "units": 2} if j == i else line for j, line in enumerate(lines)]
     elif mistake == "component_missing":
         lines = [
-            {**line, "modifiers": [m for m in line["modifiers"] if m not in ("26", "TC")]}
+            {**line, "modifiers": [m for m in line["modifiers"] if m not in components]}
             for line in lines
         ]
     elif mistake == "59_not_xu":
+        mine = payer.distinct_modifier
         lines = [
-            {**line, "modifiers": ["59" if m == "XU" else m for m in line["modifiers"]]}
+            {
+                **line,
+                "modifiers": [_GENERIC_DISTINCT if m == mine else m for m in line["modifiers"]],
+            }
             for line in lines
         ]
     elif mistake == "distinct_missing":
         lines = [
-            {**line, "modifiers": [m for m in line["modifiers"] if m not in ("XU", "59")]}
+            {**line, "modifiers": [m for m in line["modifiers"] if m not in distinct]}
             for line in lines
         ]
     elif mistake == "z13820_alone":
-        dx = ["Z13.820"]
+        dx = [screening]
     elif mistake == "m8580":
-        dx = ["M85.80" if c.startswith("M85.8") else c for c in dx]
+        dx = [reading.unspecified if c in low_bone else c for c in dx]
     elif mistake == "undotted":
         dx = [c.replace(".", "") for c in dx]
     else:  # extra_77081
-        lines = [*lines, {"cpt": "77081", "modifiers": [], "units": 1}]
+        lines = [*lines, {"cpt": choice.peripheral, "modifiers": [], "units": 1}]
     return {"lines": lines, "diagnoses": dx}
 
 
@@ -1307,6 +1112,8 @@ def write_generated(
         (kind, seed, block, count, malformed_rate, DEFAULT_START, DEFAULT_END)
         for block in range(-(-count // BLOCK))
     ]
+    if tasks:
+        prepare()  # before the file, and before worker processes would each index ICD-10-CM
     written = 0
     if kind == "parquet":
         import pyarrow.parquet as pq
