@@ -14,6 +14,7 @@ and reason; ``rows read = results + bad rows`` always holds.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import uuid
 from array import array
@@ -25,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from dexacode.contract import CodingResult, ContractError, PriorStudy, parse_encounter
+from dexacode.data import with_loaded_data
 from dexacode.engine import code_encounter
 from dexacode.formats.batch_io import (
     BatchInputError,
@@ -53,6 +55,7 @@ class ScrubOptions:
     payer_dirs: tuple[Path, ...] = ()
     workers: int | None = None  # None: one per core
     chunk_size: int = 1000
+    fhir: bool = False  # JSON Lines output as FHIR Bundles (Claim + DiagnosticReport)
 
 
 @dataclass
@@ -123,9 +126,9 @@ class _Coder:
     """What a worker needs, loaded once per process."""
 
     def __init__(self, options: ScrubOptions, out_fmt: str) -> None:
-        self.book: RuleBook = load_rulebook(list(options.payer_dirs))
+        self.book: RuleBook = with_loaded_data(load_rulebook(list(options.payer_dirs)))
         self.library: Icd10Library = open_library()
-        self.out_fmt = out_fmt
+        self.out_fmt = "fhir" if options.fhir else out_fmt
         self.store: Any = None
         if options.use_store:
             from dexacode.store import HistoryStore
@@ -188,7 +191,15 @@ class _Coder:
 
 def _summarize(row: int, enc: Any, rules: RuleSet, result: CodingResult, fmt: str) -> _Good:
     denied = {f.line for f in result.findings if f.line and rules.findings[f.id].expected_denial}
-    output: Any = result.model_dump_json() if fmt == "jsonl" else result_rows(row, result)
+    output: Any
+    if fmt == "jsonl":
+        output = result.model_dump_json()
+    elif fmt == "fhir":
+        from dexacode.formats.fhir import result_to_fhir
+
+        output = json.dumps(result_to_fhir(result, enc))
+    else:
+        output = result_rows(row, result)
     return _Good(
         row=row,
         patient_id=enc.patient.id,
@@ -324,7 +335,9 @@ def scrub(
     (default: beside the output, ``<name>.errors.jsonl``)."""
     options = options or ScrubOptions()
     in_fmt = format_of(input_path, options.input_format)
-    out_fmt = format_of(output_path, options.output_format)
+    out_fmt = format_of(output_path, options.output_format, output=True)
+    if options.fhir and out_fmt != "jsonl":
+        raise BatchInputError("FHIR output is written as JSON Lines: give OUT a .jsonl name")
     if input_path.resolve() == output_path.resolve():
         raise BatchInputError("the output file must not be the input file")
     errors_path = errors_path or output_path.with_name(output_path.stem + ".errors.jsonl")

@@ -90,6 +90,14 @@ def code_command(
     ],
     output_format: FormatOption = "text",
     payers: PayersOption = None,
+    fhir: Annotated[
+        bool,
+        typer.Option(
+            "--fhir",
+            help="Print the result as a FHIR R4 Bundle (Claim, DiagnosticReport, "
+            "Observations) instead of the contract's JSON or the text report.",
+        ),
+    ] = False,
     report: Annotated[
         Path | None,
         typer.Option(
@@ -130,7 +138,11 @@ def code_command(
     except InputError as exc:
         _fail(EXIT_INPUT, f"input error: {exc}")
 
-    if output_format == "json":
+    if fhir:
+        from dexacode.formats.fhir import result_to_fhir
+
+        typer.echo(json.dumps(result_to_fhir(result, enc), indent=2))
+    elif output_format == "json":
         typer.echo(dump_result(result))
     else:
         from dexacode.formats.text import render
@@ -164,7 +176,8 @@ def scrub_command(
         typer.Argument(
             metavar="INPUT",
             help="Encounters: .jsonl (one encounter per line), .csv or .parquet (the flat "
-            "layout, see docs/batch.md).",
+            "layout, see docs/batch.md); or claims and records: .837 (X12 837P), "
+            ".fhir.json / NDJSON of FHIR Bundles.",
         ),
     ],
     out: Annotated[
@@ -207,6 +220,14 @@ def scrub_command(
         int | None,
         typer.Option("--workers", min=1, help="Worker processes (default: one per core)."),
     ] = None,
+    fhir: Annotated[
+        bool,
+        typer.Option(
+            "--fhir",
+            help="Write each result as a FHIR R4 Bundle (Claim, DiagnosticReport, "
+            "Observations), one per line of a .jsonl OUT.",
+        ),
+    ] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
     """Scrub a batch of encounters: code and check every one, and say what is wrong.
@@ -228,6 +249,7 @@ def scrub_command(
         record=record,
         payer_dirs=tuple([*configured_payer_dirs(), *(payers or [])]),
         workers=workers,
+        fhir=fhir,
     )
     try:
         with _progress(source, quiet) as advance:
@@ -490,11 +512,14 @@ def icd10_load(
 
 def _register() -> None:
     """Commands that live in their own modules."""
+    from dexacode.cli_formats import fhir_import_command, x12_command
     from dexacode.cli_generate import generate_command
     from dexacode.cli_history import history_app
     from dexacode.cli_reports import read_command, report_command
 
     app.command("generate")(generate_command)
+    app.command("x12")(x12_command)
+    app.command("fhir-import")(fhir_import_command)
     app.command("read")(read_command)
     app.command("report")(report_command)
     app.add_typer(history_app, name="history")

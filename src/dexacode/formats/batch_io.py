@@ -18,6 +18,8 @@ from dexacode.contract import CodingResult
 from dexacode.formats.flat import COLUMNS, RESULT_COLUMN
 
 FORMATS = ("jsonl", "csv", "parquet")
+# Claims and clinical records can be scrubbed but are not written by scrub.
+INPUT_ONLY_FORMATS = ("x12", "fhir")
 _ENDINGS = {
     ".jsonl": "jsonl",
     ".ndjson": "jsonl",
@@ -25,6 +27,8 @@ _ENDINGS = {
     ".csv": "csv",
     ".parquet": "parquet",
     ".pq": "parquet",
+    ".837": "x12",
+    ".x12": "x12",
 }
 # An encounter is a few kilobytes; a line far beyond that is not one, and is refused
 # without being parsed.
@@ -46,20 +50,40 @@ class RawRow:
     problem: str | None = None
 
 
-def format_of(path: Path, override: str | None = None) -> str:
+def format_of(path: Path, override: str | None = None, *, output: bool = False) -> str:
+    """The file's format from ``override`` or its ending; FHIR is told from JSON Lines
+    by its name (``.fhir.json``) or its first line (a ``resourceType``)."""
+    allowed = FORMATS if output else FORMATS + INPUT_ONLY_FORMATS
     if override:
         fmt = override.lower().lstrip(".")
-        fmt = {"ndjson": "jsonl", "json": "jsonl"}.get(fmt, fmt)
-        if fmt not in FORMATS:
-            raise BatchInputError(f"unknown format {override!r}; expected {', '.join(FORMATS)}")
+        fmt = {"ndjson": "jsonl", "json": "jsonl", "837": "x12"}.get(fmt, fmt)
+        if fmt not in allowed:
+            raise BatchInputError(f"unknown format {override!r}; expected {', '.join(allowed)}")
         return fmt
-    fmt_found = _ENDINGS.get(path.suffix.lower())
-    if fmt_found is None:
+    name = path.name.lower()
+    fmt_found = "fhir" if name.endswith(".fhir.json") else _ENDINGS.get(path.suffix.lower())
+    if fmt_found == "jsonl" and not output and _looks_like_fhir(path):
+        fmt_found = "fhir"
+    if fmt_found is None or fmt_found not in allowed:
+        endings = (
+            ".jsonl, .csv or .parquet" if output else ".jsonl, .csv, .parquet, .837 or .fhir.json"
+        )
         raise BatchInputError(
             f"{path.name}: cannot tell the format from the ending {path.suffix!r}; "
-            f"use .jsonl, .csv or .parquet, or --format"
+            f"use {endings}, or --format"
         )
     return fmt_found
+
+
+def _looks_like_fhir(path: Path) -> bool:
+    """A JSON file whose first record is a FHIR resource rather than an encounter."""
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(4096)
+    except OSError:
+        return False
+    first = head.lstrip().split(b"\n", 1)[0]
+    return b'"resourceType"' in first
 
 
 def size_of(path: Path) -> int:
@@ -84,6 +108,14 @@ def read_rows(path: Path, fmt: str) -> Iterator[tuple[RawRow, int]]:
         yield from _read_jsonl(path)
     elif fmt == "csv":
         yield from _read_csv(path)
+    elif fmt == "x12":
+        from dexacode.formats.x12 import read_837_rows
+
+        yield from read_837_rows(path)
+    elif fmt == "fhir":
+        from dexacode.formats.fhir import read_fhir_rows
+
+        yield from read_fhir_rows(path)
     else:
         yield from _read_parquet(path)
 
