@@ -44,6 +44,8 @@ test: lint typecheck unit
 bench: install
 	$(BIN)/python bench/code_one.py
 	$(BIN)/python bench/scrub.py
+	$(BIN)/python bench/x12.py
+	$(BIN)/python bench/serve.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

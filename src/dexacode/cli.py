@@ -516,6 +516,7 @@ def _register() -> None:
     from dexacode.cli_generate import generate_command
     from dexacode.cli_history import history_app
     from dexacode.cli_reports import read_command, report_command
+    from dexacode.cli_web import keys_app, serve_command
 
     app.command("generate")(generate_command)
     app.command("x12")(x12_command)
@@ -523,6 +524,8 @@ def _register() -> None:
     app.command("read")(read_command)
     app.command("report")(report_command)
     app.add_typer(history_app, name="history")
+    app.command("serve")(serve_command)
+    app.add_typer(keys_app, name="keys")
 
 
 _register()

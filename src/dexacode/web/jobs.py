@@ -1,0 +1,217 @@
+"""Batch jobs: an uploaded file scrubbed in the background, its progress and summary kept.
+
+Each job runs ``dexacode.batch.scrub`` in a child process started with ``spawn`` (a fresh
+interpreter, never a fork of the threaded server), so a large file neither holds the
+server's interpreter lock nor inherits its locks; the child reports progress through a
+shared counter and leaves its summary as JSON beside the results. Jobs run one at a time,
+in upload order; each may use every core for its own worker pool.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import multiprocessing as mp
+import queue
+import shutil
+import threading
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from dexacode.batch import ScrubOptions
+
+__all__ = ["Job", "JobRunner", "JobState"]
+
+log = logging.getLogger("dexacode.web")
+
+JobState = Literal["queued", "running", "done", "failed"]
+_SMALL_FILE = 1024 * 1024  # below this a worker pool costs more than it saves
+_POLL = 0.1
+
+
+@dataclass
+class Job:
+    id: str
+    owner: str  # the API key name that uploaded it
+    input_path: Path
+    output_path: Path
+    errors_path: Path
+    input_format: str
+    output_format: str
+    total: int  # progress units: bytes of a text file, rows of a Parquet file
+    created_at: dt.datetime
+    input_sha256: str = ""
+    state: JobState = "queued"
+    done: int = 0
+    summary: dict[str, Any] | None = None
+    error: str | None = None
+    finished_at: dt.datetime | None = None
+    _counter: Any = field(default=None, repr=False)
+
+    @property
+    def progress(self) -> float:
+        if self.state == "done":
+            return 1.0
+        return min(1.0, self.done / self.total) if self.total else 0.0
+
+    def refresh(self) -> None:
+        if self._counter is not None and self.state == "running":
+            self.done = int(self._counter.value)
+
+
+def _run_scrub(
+    job_dir: str,
+    input_path: str,
+    output_path: str,
+    errors_path: str,
+    options: ScrubOptions,
+    counter: Any,
+) -> None:
+    """The child process: scrub, then write summary.json (or the reason it could not)."""
+    from dexacode.batch import BatchInputError, scrub
+    from dexacode.rulebook import RuleBookError
+
+    def advance(step: int) -> None:
+        counter.value += step
+
+    out: dict[str, Any]
+    try:
+        s = scrub(Path(input_path), Path(output_path), Path(errors_path), options, advance)
+        out = {
+            "rows_read": s.rows_read,
+            "coded": s.results,
+            "not_coded": s.bad_rows,
+            "reconciles": s.reconciles,
+            "clean": s.clean,
+            "with_errors": s.with_errors,
+            "warnings_only": s.with_warnings,
+            "rechecked_repeat_visits": s.recoded,
+            "finding_counts": dict(s.finding_counts.most_common()),
+            "top_problems": s.top_problems(),
+            "errors_file": s.errors_path is not None and s.errors_path.exists(),
+        }
+    except BatchInputError as exc:
+        out = {"error": str(exc)}
+    except RuleBookError:
+        out = {"error": "dexacode's rule book could not be loaded; ask your administrator"}
+    except Exception as exc:  # the message may quote a row: only the type is kept
+        out = {"error": f"internal error ({type(exc).__name__}); please report it"}
+    Path(job_dir, "summary.json").write_text(json.dumps(out), encoding="utf-8")
+
+
+class JobRunner:
+    """Queues jobs and runs them one at a time on a background thread."""
+
+    def __init__(
+        self,
+        root: Path,
+        options: ScrubOptions,
+        on_finish: Callable[[Job], None] | None = None,
+    ) -> None:
+        self.root = root
+        self.options = options
+        self.on_finish = on_finish
+        self._jobs: dict[str, Job] = {}
+        self._queue: queue.Queue[Job | None] = queue.Queue()
+        self._ctx = mp.get_context("spawn")
+        self._current: Any = None
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="dexacode-jobs", daemon=True)
+        self._thread.start()
+
+    def new_dir(self) -> tuple[str, Path]:
+        job_id = uuid.uuid4().hex
+        path = self.root / job_id
+        path.mkdir(parents=True)
+        return job_id, path
+
+    def discard(self, job_id: str) -> None:
+        """Forget a job that was never submitted, and its folder."""
+        self._jobs.pop(job_id, None)
+        shutil.rmtree(self.root / job_id, ignore_errors=True)
+
+    def submit(self, job: Job) -> None:
+        self._jobs[job.id] = job
+        self._queue.put(job)
+
+    def get(self, job_id: str, owner: str) -> Job | None:
+        """The job, if it exists and ``owner`` uploaded it (others see nothing)."""
+        job = self._jobs.get(job_id)
+        if job is None or job.owner != owner:
+            return None
+        job.refresh()
+        return job
+
+    def close(self) -> None:
+        self._stopping.set()
+        self._queue.put(None)
+        current = self._current
+        if current is not None and current.is_alive():
+            current.terminate()
+        self._thread.join(timeout=10)
+        shutil.rmtree(self.root, ignore_errors=True)
+
+    def _loop(self) -> None:
+        while True:
+            job = self._queue.get()
+            if job is None or self._stopping.is_set():
+                return
+            self._run(job)
+
+    def _run(self, job: Job) -> None:
+        counter = self._ctx.RawValue("q", 0)
+        options = ScrubOptions(
+            input_format=job.input_format,
+            output_format=job.output_format,
+            db_url=self.options.db_url,
+            use_store=self.options.use_store,
+            record=self.options.record,
+            payer_dirs=self.options.payer_dirs,
+            workers=1 if job.input_path.stat().st_size < _SMALL_FILE else self.options.workers,
+        )
+        job._counter = counter
+        job.state = "running"
+        process = self._ctx.Process(
+            target=_run_scrub,
+            args=(
+                str(job.input_path.parent),
+                str(job.input_path),
+                str(job.output_path),
+                str(job.errors_path),
+                options,
+                counter,
+            ),
+            name=f"dexacode-job-{job.id[:8]}",
+            daemon=True,
+        )
+        self._current = process
+        process.start()
+        while process.is_alive():
+            process.join(_POLL)
+            job.done = int(counter.value)
+        self._current = None
+        job.done = int(counter.value)
+        summary_path = job.input_path.parent / "summary.json"
+        if summary_path.exists():
+            found = json.loads(summary_path.read_text(encoding="utf-8"))
+            if "error" in found:
+                job.state, job.error = "failed", str(found["error"])
+            else:
+                job.state, job.summary = "done", found
+        else:
+            job.state = "failed"
+            job.error = (
+                "the scrub stopped before it finished (the server was shutting down)"
+                if self._stopping.is_set()
+                else f"the scrub stopped unexpectedly (exit status {process.exitcode})"
+            )
+        job.finished_at = dt.datetime.now(dt.UTC)
+        if self.on_finish is not None:
+            try:
+                self.on_finish(job)
+            except Exception as exc:  # the job has run; a lost audit row must not hide it
+                log.error("could not record the end of job %s (%s)", job.id, type(exc).__name__)
