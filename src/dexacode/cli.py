@@ -512,6 +512,7 @@ def icd10_load(
 
 def _register() -> None:
     """Commands that live in their own modules."""
+    from dexacode.cli_data import data_app
     from dexacode.cli_formats import fhir_import_command, x12_command
     from dexacode.cli_generate import generate_command
     from dexacode.cli_history import history_app
@@ -524,6 +525,7 @@ def _register() -> None:
     app.command("read")(read_command)
     app.command("report")(report_command)
     app.add_typer(history_app, name="history")
+    app.add_typer(data_app, name="data")
     app.command("serve")(serve_command)
     app.add_typer(keys_app, name="keys")
 

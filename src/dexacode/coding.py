@@ -46,6 +46,13 @@ def configured_payer_dirs() -> list[Path]:
     return dirs
 
 
+def _default_book() -> RuleBook:
+    """The configured rule book with the CMS data loaded in the data folder."""
+    from dexacode.data import with_loaded_data
+
+    return with_loaded_data(load_rulebook(configured_payer_dirs()))
+
+
 @cache
 def default_library() -> Icd10Library:
     return open_library()
@@ -65,7 +72,7 @@ def code(
     the rule book does not cover). ``history`` adds prior studies to the encounter's own.
     """
     enc = encounter if isinstance(encounter, Encounter) else parse_encounter(encounter)
-    book = rulebook if rulebook is not None else load_rulebook(configured_payer_dirs())
+    book = rulebook if rulebook is not None else _default_book()
     library = icd if icd is not None else default_library()
     rules = book.in_force(enc.date_of_service, enc.payer)
     release, exact = library.for_date(enc.date_of_service)

@@ -275,6 +275,8 @@ class CodingResult(_Output):
     findings: list[Finding]
     diagnosis_details: list[DiagnosisDetail] = Field(default_factory=list)
     payer: str = ""
+    # The editions the result was checked against: rule book, ICD-10-CM, loaded CMS data.
+    editions: list[str] = Field(default_factory=list)
 
     @property
     def has_errors(self) -> bool:

@@ -264,6 +264,57 @@ class FindingRule(Dated):
     expected_denial: bool = False
 
 
+class CoveredListInfo(Dated):
+    """A covered-diagnosis list: its name, what it is, and the procedures it governs."""
+
+    name: str
+    label: str
+    procedures: tuple[str, ...]
+
+
+class CoveredCode(Dated):
+    """One entry of a covered list: a code (``M81.0``), a code and everything under it
+    (``M80.-``), or with ``noncovered`` a code the list names as not covered."""
+
+    list_name: str = Field(alias="list")
+    code: str
+    except_codes: tuple[str, ...] = Field(default=(), alias="except")
+    group: int = 0
+    noncovered: bool = False
+    # False where the code's place on the list is inferred, not read in the source.
+    confirmed: bool = True
+
+    model_config = ConfigDict(populate_by_name=True)
+
+
+class PairingRule(Dated):
+    """ "Must be billed with": a claim carrying one of ``codes`` must also carry one of
+    ``with_codes`` (patterns as in ``CoveredCode``; ``A..B`` is a range)."""
+
+    list_name: str = Field(alias="list")
+    group: int = 0
+    codes: tuple[str, ...]
+    with_codes: tuple[str, ...]
+    text: str
+
+    model_config = ConfigDict(populate_by_name=True)
+
+
+class CoveredAttachment(Dated):
+    """A loaded coverage article attached to a payer: it replaces the profile's list."""
+
+    payer: str
+    list_name: str
+
+
+class Edition(Dated):
+    """A loaded dataset edition, in force over the dates it governs."""
+
+    kind: str
+    label: str
+    payer: str | None = None  # an article's edition counts only for its payer
+
+
 class ProfileChange(Dated):
     """Profile settings that change from a date on (python-holidays style)."""
 
@@ -274,6 +325,8 @@ class ProfileChange(Dated):
     frequency_months: int | None = None
     same_day_warning: bool | None = None
     severity: dict[str, Severity] | None = None
+    # Which covered-diagnosis list applies ("" for none); inherited, optional.
+    covered_list: str | None = None
 
 
 class PayerProfile(Dated):
@@ -287,6 +340,7 @@ class PayerProfile(Dated):
     frequency_months: int | None = Field(default=None, ge=1)
     same_day_warning: bool | None = None
     severity: dict[str, Severity] = Field(default_factory=dict)
+    covered_list: str | None = None
     change: tuple[ProfileChange, ...] = ()
 
 
@@ -304,6 +358,7 @@ class PayerSettings:
     same_day_warning: bool
     severity: Mapping[str, Severity]
     sources: tuple[str, ...]
+    covered_list: str | None = None
 
 
 _SETTING_DEFAULTS: dict[str, Any] = {
@@ -372,6 +427,7 @@ _FILES = (
     "interpretation",
     "diagnoses",
     "coverage",
+    "covered_dx",
     "findings",
 )
 
@@ -417,6 +473,12 @@ class RuleBook:
     findings: tuple[FindingRule, ...]
     payers: Mapping[str, PayerProfile]
     payer_files: Mapping[str, str]
+    covered_lists: tuple[CoveredListInfo, ...] = ()
+    covered_codes: tuple[CoveredCode, ...] = ()
+    pairings: tuple[PairingRule, ...] = ()
+    # Rows only loaded data adds (dexacode.data.overlay): attachments and editions.
+    covered_attachments: tuple[CoveredAttachment, ...] = ()
+    editions: tuple[Edition, ...] = ()
 
     # -- asking -------------------------------------------------------------------------
 
@@ -490,6 +552,101 @@ def _ruleset_for(book: RuleBook, stretch: int, payer: str) -> RuleSet:
     return RuleSet.build(book, max(day, book.covers_from), payer)
 
 
+@dataclass(frozen=True)
+class CodePatterns:
+    """ICD-10-CM code patterns: exact codes, ``X-`` prefixes (with their exceptions) and
+    ``A..B`` ranges, all written dotted (``M85.8-``); ``matches`` takes a dotted code."""
+
+    exact: frozenset[str] = frozenset()
+    prefixes: tuple[tuple[str, frozenset[str]], ...] = ()
+    ranges: tuple[tuple[str, str], ...] = ()
+
+    @classmethod
+    def of(cls, patterns: Iterable[tuple[str, Iterable[str]]]) -> CodePatterns:
+        exact: set[str] = set()
+        prefixes: list[tuple[str, frozenset[str]]] = []
+        ranges: list[tuple[str, str]] = []
+        for pattern, excluded in patterns:
+            text = pattern.strip().upper()
+            if ".." in text:
+                low, high = text.split("..", 1)
+                ranges.append((low.strip(), high.strip()))
+            elif text.endswith("-"):
+                prefixes.append((text.rstrip("-").rstrip("."), frozenset(excluded)))
+            else:
+                exact.add(text)
+        return cls(frozenset(exact), tuple(prefixes), tuple(ranges))
+
+    def matches(self, code: str) -> bool:
+        if code in self.exact:
+            return True
+        for prefix, excluded in self.prefixes:
+            if code.startswith(prefix) and code not in excluded:
+                return True
+        return any(low <= code <= high or code.startswith(high) for low, high in self.ranges)
+
+    def __bool__(self) -> bool:
+        return bool(self.exact or self.prefixes or self.ranges)
+
+
+@dataclass(frozen=True)
+class Pairing:
+    """A "must be billed with" rule in force: ``codes`` need one of ``partners`` beside."""
+
+    group: int
+    codes: CodePatterns
+    partners: CodePatterns
+    partner_text: str
+    text: str
+
+
+@dataclass(frozen=True)
+class CoveredDx:
+    """The covered-diagnosis list that applies to one payer on one date."""
+
+    name: str
+    label: str
+    sources: tuple[str, ...]
+    procedures: frozenset[str]
+    covered: CodePatterns
+    noncovered: CodePatterns
+    pairings: tuple[Pairing, ...]
+    examples: tuple[str, ...]
+
+
+def _covered_for(book: RuleBook, settings: PayerSettings, day: dt.date) -> CoveredDx | None:
+    attached = [a for a in _live(book.covered_attachments, day) if a.payer == settings.name]
+    name = max(attached, key=lambda a: a.effective).list_name if attached else None
+    name = name or settings.covered_list
+    if not name:
+        return None
+    infos = [i for i in _live(book.covered_lists, day) if i.name == name]
+    if not infos:
+        return None
+    info = infos[-1]
+    rows = [c for c in _live(book.covered_codes, day) if c.list_name == name]
+    pairings = [p for p in _live(book.pairings, day) if p.list_name == name]
+    return CoveredDx(
+        name=name,
+        label=info.label,
+        sources=tuple(dict.fromkeys(k for r in (info, *rows) for k in r.source)),
+        procedures=frozenset(info.procedures),
+        covered=CodePatterns.of((r.code, r.except_codes) for r in rows if not r.noncovered),
+        noncovered=CodePatterns.of((r.code, r.except_codes) for r in rows if r.noncovered),
+        pairings=tuple(
+            Pairing(
+                group=p.group,
+                codes=CodePatterns.of((c, ()) for c in p.codes),
+                partners=CodePatterns.of((c, ()) for c in p.with_codes),
+                partner_text=", ".join(p.with_codes),
+                text=p.text,
+            )
+            for p in pairings
+        ),
+        examples=tuple(r.code for r in rows if not r.noncovered),
+    )
+
+
 def _pick(rows: Sequence[M], day: dt.date, what: str) -> M:
     live = [r for r in rows if isinstance(r, Dated) and r.in_force(day)]
     if len(live) != 1:
@@ -545,6 +702,8 @@ class RuleSet:
     confirm_baseline: ConfirmBaselineRule
     findings: Mapping[str, FindingRule]
     payer: PayerSettings
+    covered: CoveredDx | None = None
+    editions: tuple[str, ...] = ()
 
     @classmethod
     def build(cls, book: RuleBook, day: dt.date, payer: str) -> RuleSet:
@@ -601,6 +760,12 @@ class RuleSet:
             confirm_baseline=_pick(book.confirm_baseline, day, "coverage.toml [confirm_baseline]"),
             findings=findings,
             payer=settings,
+            covered=_covered_for(book, settings, day),
+            editions=tuple(
+                e.label
+                for e in sorted(_live(book.editions, day), key=lambda e: e.kind)
+                if e.payer is None or e.payer == payer
+            ),
         )
 
     # Small conveniences the engine uses in many places.
@@ -621,6 +786,7 @@ def _payer_settings(book: RuleBook, name: str, day: dt.date) -> PayerSettings:
         chain.append(profile)
         current = profile.extends
     values: dict[str, Any] = dict(_SETTING_DEFAULTS)
+    covered_list: str | None = None
     severity: dict[str, Severity] = {}
     sources: list[str] = []
     for profile in reversed(chain):  # base first, the named profile last
@@ -632,6 +798,8 @@ def _payer_settings(book: RuleBook, name: str, day: dt.date) -> PayerSettings:
                 if value is not None:
                     values[key] = value
             severity.update(layer.severity or {})
+            if layer.covered_list is not None:
+                covered_list = layer.covered_list
             sources += [s for s in layer.source if s not in sources]
     accepted = tuple(values["distinct_modifiers_accepted"])
     if values["distinct_modifier"] not in accepted:
@@ -647,6 +815,7 @@ def _payer_settings(book: RuleBook, name: str, day: dt.date) -> PayerSettings:
         same_day_warning=values["same_day_warning"],
         severity=severity,
         sources=tuple(sources),
+        covered_list=covered_list or None,
     )
 
 
@@ -745,6 +914,11 @@ def _load(payer_dirs: tuple[Path, ...]) -> RuleBook:
         findings=rows(FindingRule, "findings", "finding"),
         payers=payers,
         payer_files=payer_files,
+        covered_lists=rows(CoveredListInfo, "covered_dx", "list"),
+        covered_codes=rows(CoveredCode, "covered_dx", "code"),
+        pairings=(
+            rows(PairingRule, "covered_dx", "pairing") if "pairing" in raw["covered_dx"] else ()
+        ),
     )
     _cross_check(book)
     return book
@@ -790,8 +964,17 @@ def _cross_check(book: RuleBook) -> None:
             for name in codes.fact_order
             if name not in fact_names
         ]
+    list_names = {i.name for i in book.covered_lists}
+    listed: list[CoveredCode | PairingRule] = [*book.covered_codes, *book.pairings]
+    for row in listed:
+        if row.list_name not in list_names:
+            problems.append(f"covered_dx.toml: {_name(row)} names unknown list {row.list_name!r}")
     for profile in book.payers.values():
         where = book.payer_files.get(profile.name, profile.name)
+        own_layers: list[PayerProfile | ProfileChange] = [profile, *profile.change]
+        for layer in own_layers:
+            if layer.covered_list and layer.covered_list not in list_names:
+                problems.append(f"{where}: unknown covered_list {layer.covered_list!r}")
         if profile.extends is not None and profile.extends not in book.payers:
             problems.append(f"{where}: extends unknown profile {profile.extends!r}")
         layers: list[PayerProfile | ProfileChange] = [profile, *profile.change]

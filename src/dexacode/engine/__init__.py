@@ -18,7 +18,7 @@ from dexacode.contract import (
     PriorStudy,
     build,
 )
-from dexacode.engine import coverage, diagnoses, interpret, modifiers, procedures
+from dexacode.engine import coverage, covered, diagnoses, interpret, modifiers, procedures
 from dexacode.engine.check import check_submitted
 from dexacode.engine.diagnoses import IcdRelease
 from dexacode.engine.facts import gather
@@ -61,6 +61,7 @@ def code_encounter(
     cover = coverage.assess(enc, facts, rules, codes, prior, sink)
     dx = diagnoses.derive(enc, facts, reading, cover.medicare_category, rules, icd, sink)
     dx_codes = [d.code for d in dx.codes]
+    covered.check(codes, dx_codes, rules, sink)
     drafts = modifiers.place(enc, codes, component, sink.expected_denials(), rules, sink)
 
     pointers = (
@@ -101,6 +102,7 @@ def code_encounter(
         rules_version=rules.version,
         icd10cm_release=icd.label,
         payer=rules.payer.name,
+        editions=[f"rule book {rules.version}", f"ICD-10-CM {icd.label}", *rules.editions],
         lines=lines,
         diagnoses=dx_codes,
         interpretation=_interpretation(reading),

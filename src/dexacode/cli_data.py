@@ -1,0 +1,234 @@
+"""``dexacode data``: load CMS's own files and see which editions are in force.
+
+A thin layer over ``dexacode.data``. Exit status of ``data import``: 0 the files were
+loaded (or were already), 2 they were refused (one line on stderr names the file, the line
+and what is wrong; nothing was stored), 3 the stored data cannot be read.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, NoReturn
+
+import typer
+
+if TYPE_CHECKING:
+    from dexacode.data import DataStatus, EditionStatus, ImportReport
+
+__all__ = ["data_app"]
+
+EXIT_OK, EXIT_REFUSED, EXIT_DATA = 0, 2, 3
+
+data_app = typer.Typer(
+    help=(
+        "CMS's own files: load this quarter's edits and see what is in force.\n\n"
+        "The rule book shipped with dexacode is a starting point. NCCI pair edits and MUE "
+        "values change every quarter, contractors revise their coverage articles, and "
+        "ICD-10-CM changes every 1 October. Load the files as CMS publishes them with "
+        "`dexacode data import`; every claim is then checked against the edition in force "
+        "on its date of service, and each result lists the editions it used. `dexacode "
+        "data status` shows what is loaded and warns when it is out of date.\n\n"
+        "Loaded data lives in your data folder ($DEXACODE_DATA_DIR or the per-user data "
+        "folder), under cms/; the installed package is never changed."
+    ),
+    no_args_is_help=True,
+)
+
+_IMPORT_HELP = (
+    "Load CMS files of one KIND, as downloaded (the zip, or the files taken out of it).\n\n"
+    "KIND is one of:\n\n"
+    "ncci-ptp: the practitioner PTP edit tables (ccipra-v321r0-f1.txt ... -f4.txt, "
+    "tab-separated text). The quarter is read from the version in the name (v32.1 = "
+    "2026-04-01); the files of one quarter may be loaded together or one at a time.\n\n"
+    "mue: the practitioner MUE table (MCR_MUE_PractitionerServices_Eff_04-01-2026.csv).\n\n"
+    "mcd-article: a billing and coding article from the Medicare Coverage Database export "
+    "(current_article_csv.zip or its article_x_*.csv tables), with --article (e.g. 57132) "
+    "and --payer (the profile whose covered-diagnosis list it replaces).\n\n"
+    "icd10cm: an ICD-10-CM release: icd10cm-order-YYYY.txt and icd10cm-tabular-YYYY.xml.\n\n"
+    "Every line of every file is checked first: a malformed file is refused whole, naming "
+    "the file and line, and nothing is stored. Loading the same files again changes nothing."
+)
+
+
+def _fail(code: int, message: str) -> NoReturn:
+    typer.echo(f"dexacode: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def _day(text: str | None, option: str) -> dt.date | None:
+    if text is None:
+        return None
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        _fail(EXIT_REFUSED, f"input error: {option} {text!r} is not a date (YYYY-MM-DD)")
+
+
+@data_app.command("import", help=_IMPORT_HELP)
+def import_command(
+    kind: Annotated[
+        str,
+        typer.Argument(metavar="KIND", help="ncci-ptp, mue, mcd-article or icd10cm."),
+    ],
+    files: Annotated[
+        list[Path],
+        typer.Argument(metavar="FILE...", help="The files (or zips) CMS publishes."),
+    ],
+    article: Annotated[
+        str | None,
+        typer.Option(help="mcd-article: the article number, e.g. 57132 (A57132)."),
+    ] = None,
+    payer: Annotated[
+        str | None,
+        typer.Option(help="mcd-article: the payer profile the article's list applies to."),
+    ] = None,
+    edition: Annotated[
+        str | None,
+        typer.Option(
+            help="A label for this edition (default: from the files, e.g. v32.1r0); "
+            "2026Q2 or a date also sets its first day."
+        ),
+    ] = None,
+    effective: Annotated[
+        str | None,
+        typer.Option(
+            metavar="YYYY-MM-DD",
+            help="The first day this edition governs, when the file names do not say it.",
+        ),
+    ] = None,
+) -> None:
+    """Load CMS files (see _IMPORT_HELP)."""
+    from dexacode.data import CatalogError, DataImportError, import_files
+    from dexacode.rulebook import RuleBookError
+
+    try:
+        report = import_files(
+            kind,
+            files,
+            edition=edition,
+            effective=_day(effective, "--effective"),
+            article=article,
+            payer=payer,
+        )
+    except DataImportError as exc:
+        _fail(EXIT_REFUSED, f"not imported: {exc}")
+    except (CatalogError, RuleBookError) as exc:
+        _fail(EXIT_DATA, f"data error: {exc}")
+    typer.echo(describe_import(report))
+
+
+def describe_import(report: ImportReport) -> str:
+    what = f"{report.kind} {report.edition} (governs from {report.effective.isoformat()})"
+    if not report.changed:
+        return f"{what}: already loaded from these files; nothing changed."
+    if report.kind == "icd10cm":
+        out = [f"{what}: {report.rows_kept:,} codes indexed."]
+    else:
+        kept = (
+            "those of this article and version"
+            if report.kind == "mcd-article"
+            else "those about the codes dexacode codes"
+        )
+        out = [
+            f"{what}: {len(report.files)} file(s), {report.rows_read:,} rows read, "
+            f"{report.rows_kept:,} kept ({kept})."
+        ]
+    if report.replaced:
+        out.append(f"It replaces edition {report.replaced}, which started on the same day.")
+    out += [f"note: {n}" for n in report.notes]
+    out.append(f"Stored in {report.path}")
+    return "\n".join(out)
+
+
+@data_app.command("status")
+def status_command(
+    date: Annotated[
+        str | None,
+        typer.Option(
+            "--date",
+            metavar="YYYY-MM-DD",
+            help="The date of service to check the editions against (default: today).",
+        ),
+    ] = None,
+    output: Annotated[
+        str, typer.Option("--format", "-f", help="text (for people) or json.")
+    ] = "text",
+) -> None:
+    """List the loaded CMS data: each edition, the dates it governs, its rows; warn when a
+    date of service falls after the newest edition of a kind."""
+    from dexacode.data import CatalogError, status
+
+    try:
+        report = status(_day(date, "--date"))
+    except CatalogError as exc:
+        _fail(EXIT_DATA, f"data error: {exc}")
+    if output == "json":
+        typer.echo(json.dumps(_as_json(report), indent=2))
+    elif output == "text":
+        typer.echo(format_status(report))
+    else:
+        _fail(EXIT_REFUSED, f"input error: --format {output!r}: expected text or json")
+
+
+def _span(e: EditionStatus) -> str:
+    start = e.governs_from.isoformat()
+    span = f"{start} to {e.governs_to.isoformat()}" if e.governs_to else f"from {start} on"
+    if e.dates_before:
+        span += " (and earlier dates, by its rows' own dates)"
+    return span
+
+
+def format_status(report: DataStatus) -> str:
+    out = [f"CMS data in {report.catalog} (checked for {report.day.isoformat()})", ""]
+    titles = {
+        "ncci-ptp": "NCCI PTP edits (practitioner)",
+        "mue": "MUE values (practitioner)",
+        "mcd-article": "MCD coverage articles",
+    }
+    for kind, title in titles.items():
+        rows = report.of(kind)
+        out.append(f"{title}:")
+        if not rows:
+            out.append("  none loaded: the shipped rule book's rows are used")
+        for e in rows:
+            who = f" for {e.payer}" if e.payer else ""
+            meant = f" (its quarter ends {e.meant_until.isoformat()})" if e.meant_until else ""
+            out.append(
+                f"  {e.edition}{who}: governs {_span(e)}{meant}; {e.rows_kept:,} of "
+                f"{e.rows_read:,} rows kept; {len(e.files)} file(s)"
+            )
+            out += [f"    note: {n}" for n in e.notes]
+        out.append("")
+    years = ", ".join(f"FY{y}" for y in report.icd10cm_years) or "none indexed yet"
+    out.append(f"ICD-10-CM releases: {years}")
+    if report.warnings:
+        out.append("")
+        out += [f"WARNING {w}" for w in report.warnings]
+    return "\n".join(out)
+
+
+def _as_json(report: DataStatus) -> dict[str, object]:
+    return {
+        "day": report.day.isoformat(),
+        "catalog": str(report.catalog),
+        "editions": [
+            {
+                "kind": e.kind,
+                "edition": e.edition,
+                "payer": e.payer,
+                "article": e.article,
+                "governs_from": e.governs_from.isoformat(),
+                "governs_to": e.governs_to.isoformat() if e.governs_to else None,
+                "meant_until": e.meant_until.isoformat() if e.meant_until else None,
+                "rows_kept": e.rows_kept,
+                "rows_read": e.rows_read,
+                "files": list(e.files),
+                "notes": list(e.notes),
+            }
+            for e in report.editions
+        ],
+        "icd10cm": [f"FY{y}" for y in report.icd10cm_years],
+        "warnings": list(report.warnings),
+    }

@@ -1,0 +1,258 @@
+"""Loaded datasets as rule book rows: the engine stays pure and reads them like any rule.
+
+Each edition governs from its first day until the next edition of its kind (for an
+article: the next one loaded for the same payer). Within that stretch:
+
+- NCCI PTP: the edition's rows, with their own effective and deletion dates, replace the
+  shipped rows of every pair the edition mentions (modifier indicator 9 = no edit); pairs it
+  never mentions keep the shipped rows (CPT conventions and CMS's XU placement that NCCI
+  does not hold). The oldest PTP edition also governs the dates before it, because its rows
+  carry the edits' history back to 1996.
+- MUE: the edition's value replaces each known code's shipped one. MUE rows carry no dates,
+  so before the oldest edition the shipped values stand.
+- MCD article: its covered list replaces the payer profile's list for the payer it was
+  loaded for; "must be billed with" rules come with it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from dexacode.data._catalog import Dataset
+from dexacode.rulebook import (
+    CoveredAttachment,
+    CoveredCode,
+    CoveredListInfo,
+    Edition,
+    PairingRule,
+    Procedure,
+    PtpPair,
+    RuleBook,
+)
+
+Span = tuple[dt.date, dt.date | None]  # first and last day (None: open-ended)
+_DAY = dt.timedelta(days=1)
+
+
+def overlay(book: RuleBook, datasets: Sequence[Dataset]) -> RuleBook:
+    """``book`` with the datasets' rows in force on the dates each edition governs."""
+    by_kind: dict[str, list[Dataset]] = defaultdict(list)
+    for dataset in datasets:
+        by_kind[dataset.kind].append(dataset)
+    if not any(by_kind.get(k) for k in ("ncci-ptp", "mue", "mcd-article")):
+        return book
+    editions: list[Edition] = []
+    changes: dict[str, Any] = {}
+    ptp = by_kind.get("ncci-ptp", [])
+    if ptp:
+        windows = governing(ptp, first_from=book.covers_from)
+        changes["ptp"] = _ptp(book, windows)
+        editions += _editions(windows, "NCCI PTP")
+    mue = by_kind.get("mue", [])
+    if mue:
+        windows = governing(mue)
+        changes["procedures"] = _mue(book, windows)
+        editions += _editions(windows, "MUE")
+    articles = by_kind.get("mcd-article", [])
+    if articles:
+        lists: list[CoveredListInfo] = []
+        codes: list[CoveredCode] = []
+        pairings: list[PairingRule] = []
+        attachments: list[CoveredAttachment] = []
+        by_payer: dict[str, list[Dataset]] = defaultdict(list)
+        for article in articles:
+            if article.payer in book.payers:
+                by_payer[str(article.payer)].append(article)
+        for payer, loaded in sorted(by_payer.items()):
+            windows = governing(loaded)
+            editions += _editions(windows, "MCD article", for_payer=payer)
+            for dataset, span in windows:
+                _article_rows(dataset, span, lists, codes, pairings, attachments)
+        changes["covered_lists"] = (*book.covered_lists, *lists)
+        changes["covered_codes"] = (*book.covered_codes, *codes)
+        changes["pairings"] = (*book.pairings, *pairings)
+        changes["covered_attachments"] = (*book.covered_attachments, *attachments)
+    changes["editions"] = (*book.editions, *editions)
+    return dataclasses.replace(book, **changes)
+
+
+def governing(
+    editions: Sequence[Dataset], first_from: dt.date | None = None
+) -> list[tuple[Dataset, Span]]:
+    """Each edition with the stretch it governs: from its first day to the day before the
+    next one's (the newest: open-ended); ``first_from`` extends the oldest backwards."""
+    ordered = sorted(editions, key=lambda d: d.effective)
+    out: list[tuple[Dataset, Span]] = []
+    for i, dataset in enumerate(ordered):
+        start = dataset.effective
+        if i == 0 and first_from is not None:
+            start = min(start, first_from)
+        end = ordered[i + 1].effective - _DAY if i + 1 < len(ordered) else None
+        if end is None or end >= start:
+            out.append((dataset, (start, end)))
+    return out
+
+
+def clip(a: Span, b: Span) -> Span | None:
+    start = max(a[0], b[0])
+    ends = [e for e in (a[1], b[1]) if e is not None]
+    end = min(ends) if ends else None
+    return None if end is not None and end < start else (start, end)
+
+
+def subtract(span: Span, holes: Iterable[Span]) -> list[Span]:
+    """``span`` minus every hole: what is left, in order."""
+    pieces = [span]
+    for hole in holes:
+        nxt: list[Span] = []
+        for start, end in pieces:
+            if clip((start, end), hole) is None:
+                nxt.append((start, end))
+                continue
+            if start < hole[0]:
+                nxt.append((start, hole[0] - _DAY))
+            if hole[1] is not None and (end is None or end > hole[1]):
+                nxt.append((hole[1] + _DAY, end))
+        pieces = nxt
+    return pieces
+
+
+def _dated(row: Any, span: Span) -> Any:
+    if (row.effective, row.ends) == span:
+        return row
+    return row.model_copy(update={"effective": span[0], "ends": span[1]})
+
+
+def _editions(
+    windows: list[tuple[Dataset, Span]], what: str, for_payer: str | None = None
+) -> list[Edition]:
+    suffix = f" for {for_payer}" if for_payer else ""
+    return [
+        Edition(
+            kind=dataset.kind,
+            label=f"{what} {dataset.edition}{suffix}",
+            effective=span[0],
+            ends=span[1],
+            source=_SOURCE[dataset.kind],
+            payer=for_payer,
+        )
+        for dataset, span in windows
+    ]
+
+
+_SOURCE = {"ncci-ptp": ("ncci-ptp",), "mue": ("ncci-mue",), "mcd-article": ("mcd-article",)}
+
+
+def _ptp(book: RuleBook, windows: list[tuple[Dataset, Span]]) -> tuple[PtpPair, ...]:
+    # A shipped row's finding and replacement say what a pair means (e.g. "report 77085");
+    # they carry over when NCCI lists the pair in the same column order with indicator 0.
+    meaning = {
+        (p.column1, p.column2): (p.finding, p.replace_with)
+        for p in sorted(book.ptp, key=lambda p: p.effective)
+        if p.finding is not None
+    }
+    loaded: list[PtpPair] = []
+    holes: dict[frozenset[str], list[Span]] = defaultdict(list)
+    for dataset, window in windows:
+        mentioned: set[frozenset[str]] = set()
+        for rows in dataset.tables.values():
+            for column1, column2, _prior, effective, deletion, modifier, _why in rows:
+                mentioned.add(frozenset((column1, column2)))
+                if modifier == 9:
+                    continue  # deleted back to its first day: never in force
+                end = dt.date.fromisoformat(deletion) if deletion else None
+                span = clip((dt.date.fromisoformat(effective), end), window)
+                if span is None:
+                    continue
+                finding, replace_with = (None, None)
+                if modifier == 0:
+                    finding, replace_with = meaning.get((column1, column2), ("PTP-NCCI", None))
+                loaded.append(
+                    PtpPair(
+                        column1=column1,
+                        column2=column2,
+                        modifier_indicator=modifier,
+                        finding=finding,
+                        replace_with=replace_with,
+                        effective=span[0],
+                        ends=span[1],
+                        source=("ncci-ptp",),
+                    )
+                )
+        for pair in mentioned:
+            holes[pair].append(window)
+    shipped = [
+        _dated(row, span)
+        for row in book.ptp
+        for span in subtract(
+            (row.effective, row.ends), holes.get(frozenset((row.column1, row.column2)), [])
+        )
+    ]
+    return (*shipped, *loaded)
+
+
+def _mue(book: RuleBook, windows: list[tuple[Dataset, Span]]) -> tuple[Procedure, ...]:
+    values = [
+        ({str(row[0]): int(row[1]) for rows in d.tables.values() for row in rows}, span)
+        for d, span in windows
+    ]
+    out: list[Procedure] = []
+    for row in book.procedures:
+        own: Span = (row.effective, row.ends)
+        holes: list[Span] = []
+        for by_code, window in values:
+            value = by_code.get(row.cpt)
+            span = clip(own, window) if value is not None else None
+            if span is None:
+                continue
+            holes.append(window)
+            out.append(row.model_copy(update={"mue": value, "effective": span[0], "ends": span[1]}))
+        out += [_dated(row, span) for span in subtract(own, holes)]
+    return tuple(out)
+
+
+def _article_rows(
+    dataset: Dataset,
+    span: Span,
+    lists: list[CoveredListInfo],
+    codes: list[CoveredCode],
+    pairings: list[PairingRule],
+    attachments: list[CoveredAttachment],
+) -> None:
+    name = f"mcd-{dataset.slug}"
+    dates = {"effective": span[0], "ends": span[1], "source": ("mcd-article",)}
+    title = dataset.meta.get("title", "")
+    label = f"article {dataset.article} version {dataset.meta.get('version', '?')}"
+    lists.append(
+        CoveredListInfo(
+            name=name,
+            label=f"{label} ({title})" if title else label,
+            procedures=tuple(row[0] for row in dataset.tables.get("hcpcs", [])),
+            **dates,
+        )
+    )
+    for table, noncovered in (("covered", False), ("noncovered", True)):
+        for code, group, *_ in dataset.tables.get(table, []):
+            codes.append(
+                CoveredCode.model_validate(
+                    {"list": name, "code": code, "group": group, "noncovered": noncovered, **dates}
+                )
+            )
+    for group, subject, partners, text in dataset.tables.get("pairings", []):
+        pairings.append(
+            PairingRule.model_validate(
+                {
+                    "list": name,
+                    "group": group,
+                    "codes": subject,
+                    "with_codes": partners,
+                    "text": text,
+                    **dates,
+                }
+            )
+        )
+    attachments.append(CoveredAttachment(payer=str(dataset.payer), list_name=name, **dates))
