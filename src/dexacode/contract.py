@@ -81,6 +81,19 @@ Component = Literal["global", "professional", "technical"]
 EquipmentOwner = Literal["billing_provider", "other"]
 Substitute = Literal["fee_for_time", "reciprocal"]
 SeverityName = Literal["error", "warning", "info"]
+# Facts a source format cannot carry (an 837 claim has no results or risk factors): the
+# encounter fills them with placeholders and names them, and rules that need them are
+# reported as not judged instead of firing on the placeholders.
+UnknownFact = Literal[
+    "exam.sites",
+    "results",
+    "patient.risk_factors",
+    "patient.medications",
+    "patient.conditions",
+    "patient.menopausal_status",
+    "order.reason",
+    "billing.equipment_owner",
+]
 
 
 class _Input(BaseModel):
@@ -192,6 +205,11 @@ class Encounter(_Input):
     results: list[Result] = Field(default_factory=list)
     history: list[PriorStudy] = Field(default_factory=list)
     submitted: SubmittedClaim | None = None
+    unknown: list[UnknownFact] = Field(
+        default_factory=list,
+        description="Facts the source could not carry (e.g. an 837 claim has no results); "
+        "rules that need them are not judged (finding NOT-JUDGED).",
+    )
 
     @model_validator(mode="after")
     def _dates_make_sense(self) -> Encounter:

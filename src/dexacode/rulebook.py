@@ -262,6 +262,9 @@ class FindingRule(Dated):
     message: str
     action: str
     expected_denial: bool = False
+    # Encounter facts the rule judges; when the source could not carry one of them
+    # (Encounter.unknown), the rule is reported as not judged instead of firing.
+    needs: tuple[str, ...] = ()
 
 
 class CoveredListInfo(Dated):
@@ -934,6 +937,17 @@ def _cross_check(book: RuleBook) -> None:
         if row.ends is not None and row.ends < row.effective:
             problems.append(f"{label} ends before it takes effect")
     finding_ids = set(book.finding_ids())
+    from typing import get_args
+
+    from dexacode.contract import UnknownFact  # here: contract imports this module
+
+    facts = set(get_args(UnknownFact))
+    for rule in book.findings:
+        problems += [
+            f"finding {rule.id}: 'needs' names {fact!r}, not one of {sorted(facts)}"
+            for fact in rule.needs
+            if fact not in facts
+        ]
     for pair in book.ptp:
         if pair.finding is not None and pair.finding not in finding_ids:
             problems.append(f"ptp pair {pair.column1}/{pair.column2}: unknown finding")

@@ -22,7 +22,7 @@ from dexacode.engine import coverage, covered, diagnoses, interpret, modifiers, 
 from dexacode.engine.check import check_submitted
 from dexacode.engine.diagnoses import IcdRelease
 from dexacode.engine.facts import gather
-from dexacode.engine.findings import FindingSink
+from dexacode.engine.findings import FindingSink, listing
 from dexacode.icd10 import fiscal_year_of
 from dexacode.rulebook import InputError, RuleSet
 
@@ -42,7 +42,7 @@ def code_encounter(
     for i, site in enumerate(enc.exam.sites):
         if site not in rules.sites:
             raise InputError(f"exam.sites[{i}]", f"site {site!r} is not in force on this date")
-    sink = FindingSink(rules)
+    sink = FindingSink(rules, frozenset(enc.unknown))
     if not icd_exact:
         sink.add("ICD10-VINTAGE", year=fiscal_year_of(enc.date_of_service), release=icd.label)
     facts = gather(enc, rules)
@@ -94,6 +94,18 @@ def code_encounter(
             icd,
             sink,
         )
+
+    if enc.unknown:
+        # Every rule that needs a missing fact, whether or not it would have fired on the
+        # placeholders: none of them was really judged.
+        missing = set(enc.unknown)
+        unjudged = [fid for fid, rule in rules.findings.items() if missing.intersection(rule.needs)]
+        if unjudged:
+            sink.add(
+                "NOT-JUDGED",
+                rules=listing(unjudged),
+                facts=listing([fact.replace("_", " ") for fact in enc.unknown]),
+            )
 
     liability = set(rules.liability_modifier.values())
     return build(

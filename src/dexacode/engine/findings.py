@@ -24,17 +24,20 @@ Call = tuple[str, str | None, dict[str, Any]]
 class FindingSink:
     """Collects the findings of one encounter, in the order the rules raise them."""
 
-    def __init__(self, rules: RuleSet) -> None:
+    def __init__(self, rules: RuleSet, unknown: frozenset[str] = frozenset()) -> None:
         self._rules = rules
         self._items: list[Finding] = []
         self._seen: set[tuple[str, str | None, str]] = set()
         self._recording: list[Call] | None = None
+        self._unknown = unknown  # facts the input lacks: rules needing them stay silent
 
     def add(self, finding_id: str, line: str | None = None, **context: Any) -> Finding | None:
         if self._recording is not None:
             self._recording.append((finding_id, line, context))
         rule = self._rules.findings.get(finding_id)
         if rule is None:  # a finding not in force on this date is not raised
+            return None
+        if self._unknown and self._unknown.intersection(rule.needs):
             return None
         try:
             key: tuple[Any, ...] | None = (id(rule), line, *sorted(context.items()))
