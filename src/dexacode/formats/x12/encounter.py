@@ -17,32 +17,24 @@ the rules run and says which facts stand in:
   Z78.0 is among them, else unknown;
 - ``results``, risk factors, medications: empty (unknown).
 
-``UNKNOWN_FACTS`` names them; when the contract gains ``Encounter.unknown`` the list is
-put there so the engine can say which rules it could not judge.
+``UNKNOWN_FACTS`` names them in ``Encounter.unknown``, so the engine reports the rules
+that need them as not judged (NOT-JUDGED) instead of firing on the placeholders.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, get_args
 
-from dexacode.contract import Encounter
+from dexacode.contract import UnknownFact
 from dexacode.formats.x12.model import Claim837
 from dexacode.icd10 import normalize
 from dexacode.rulebook import RuleBook, RuleSet
 
 # Facts an 837P cannot carry, as contract paths.
-UNKNOWN_FACTS = (
-    "exam.sites",
-    "results",
-    "patient.risk_factors",
-    "patient.medications",
-    "patient.conditions",
-    "patient.menopausal_status",
-    "order.reason",
-    "billing.equipment_owner",
-)
+# All of them: an 837 claim carries none of these facts (the contract's vocabulary).
+UNKNOWN_FACTS: tuple[str, ...] = get_args(UnknownFact)
 _GROUP_OF_SITE = {"axial": "axial", "peripheral": "appendicular"}
 
 
@@ -132,6 +124,5 @@ def claim_to_encounter(claim: Claim837, book: RuleBook) -> dict[str, Any]:
             "diagnoses": diagnoses,
         },
     }
-    if "unknown" in Encounter.model_fields:  # the proposed contract addition, when present
-        encounter["unknown"] = list(UNKNOWN_FACTS)
+    encounter["unknown"] = list(UNKNOWN_FACTS)
     return encounter
