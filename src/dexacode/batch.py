@@ -13,9 +13,12 @@ and reason; ``rows read = results + bad rows`` always holds.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import gc
 import json
 import os
+import shutil
 import uuid
 from array import array
 from collections import Counter, defaultdict, deque
@@ -33,9 +36,13 @@ from dexacode.formats.batch_io import (
     ErrorWriter,
     RawRow,
     ResultWriter,
+    Span,
     claim_id_of,
     format_of,
+    join_parts,
+    jsonl_spans,
     read_rows,
+    read_span,
     result_rows,
 )
 from dexacode.formats.flat import FlatRowError, row_to_encounter
@@ -129,6 +136,8 @@ class _Coder:
         self.book: RuleBook = with_loaded_data(load_rulebook(list(options.payer_dirs)))
         self.library: Icd10Library = open_library()
         self.out_fmt = "fhir" if options.fhir else out_fmt
+        # FHIR Bundles are JSON text, one per line, like the contract's results.
+        self.part_fmt = "jsonl" if self.out_fmt == "fhir" else out_fmt
         self.store: Any = None
         if options.use_store:
             from dexacode.store import HistoryStore
@@ -218,6 +227,7 @@ class _Visit:
     """What step 2 needs of a coded row: who, when, which family, its lines and tallies."""
 
     row: int
+    patient_id: str
     date_of_service: dt.date
     family: str
     lines: tuple[tuple[str, bool], ...]
@@ -229,6 +239,7 @@ class _Visit:
     def of(cls, good: _Good) -> _Visit:
         return cls(
             good.row,
+            good.patient_id,
             good.date_of_service,
             good.family,
             good.lines,
@@ -238,53 +249,126 @@ class _Visit:
         )
 
 
-_WORKER: _Coder | None = None
+@dataclass(frozen=True, slots=True)
+class _Job:
+    """A chunk of the input: a span of a JSON Lines file the worker reads itself, or rows
+    the main process read (CSV, Parquet, X12, FHIR). ``steps`` is its progress."""
+
+    index: int
+    span: Span | None
+    rows: list[RawRow] | None
+    steps: int
 
 
-def _init_worker(options: ScrubOptions, out_fmt: str) -> None:
+def _run_job(coder: _Coder, job: _Job, input_path: Path, parts: Path) -> list[_Visit | _Bad]:
+    """Code a chunk and write its results to its own part file; the main process gets
+    back only what it counts and remembers, never the results themselves."""
+    rows = read_span(input_path, job.span) if job.span is not None else job.rows or []
+    outcomes = coder.code_rows(rows)
+    writer = ResultWriter(_part(parts, job.index), coder.part_fmt, header=False)
+    try:
+        goods = [o for o in outcomes if isinstance(o, _Good)]
+        if coder.part_fmt == "jsonl":
+            writer.write_json(g.output for g in goods)
+        elif goods:
+            writer.write_rows([row for g in goods for row in g.output])
+    finally:
+        writer.close()
+    return [o if isinstance(o, _Bad) else _Visit.of(o) for o in outcomes]
+
+
+def _part(parts: Path, index: int) -> Path:
+    return parts / f"{index:09d}.part"
+
+
+_WORKER: tuple[_Coder, Path, Path] | None = None
+
+
+def _init_worker(options: ScrubOptions, out_fmt: str, input_path: Path, parts: Path) -> None:
     global _WORKER
-    _WORKER = _Coder(options, out_fmt)
+    _WORKER = (_Coder(options, out_fmt), input_path, parts)
+    _quiet_gc()
 
 
-def _work(rows: list[RawRow]) -> list[_Good | _Bad]:
+# Coding allocates many short-lived objects and creates next to no reference cycles, while
+# the rule book, the ICD cache and the memo tables are large and live for the whole run:
+# Python's default collector kept rescanning them, a third of a scrub's time.
+_GC_THRESHOLDS = (100_000, 50, 100)
+
+
+def _quiet_gc() -> tuple[int, int, int]:
+    """Freeze what is loaded so far and collect rarely; returns the old thresholds."""
+    old = gc.get_threshold()
+    gc.freeze()  # no collect first: on a large heap it costs more than it saves
+    gc.set_threshold(*_GC_THRESHOLDS)
+    return old
+
+
+@contextlib.contextmanager
+def _lean_gc() -> Iterator[None]:
+    """The quiet collector for a run in this process, put back as it was afterwards."""
+    old = _quiet_gc()
+    try:
+        yield
+    finally:
+        gc.set_threshold(*old)
+        gc.unfreeze()
+
+
+def _work(job: _Job) -> list[_Visit | _Bad]:
     assert _WORKER is not None
-    return _WORKER.code_rows(rows)
+    coder, input_path, parts = _WORKER
+    return _run_job(coder, job, input_path, parts)
 
 
 # --- the run -------------------------------------------------------------------------------
 
 
-def _chunks(
-    rows: Iterator[tuple[RawRow, int]], size: int, progress: Callable[[int], None] | None
-) -> Iterator[list[RawRow]]:
+def _jobs(
+    input_path: Path, in_fmt: str, size: int, progress: Callable[[int], None] | None
+) -> Iterator[_Job]:
+    """The input cut into chunks; the first is cut before any output is written, so an
+    empty or unreadable file is refused cleanly."""
+    if in_fmt == "jsonl":
+        for span in jsonl_spans(input_path, size):
+            if progress is not None:
+                progress(span.end - span.start)
+            yield _Job(span.index, span, None, span.end - span.start)
+        return
     chunk: list[RawRow] = []
-    for raw, step in rows:
+    steps = 0
+    index = 0
+    for raw, step in read_rows(input_path, in_fmt):
         chunk.append(raw)
-        if progress is not None:
-            progress(step)
+        steps += step
         if len(chunk) >= size:
-            yield chunk
-            chunk = []
+            if progress is not None:
+                progress(steps)
+            yield _Job(index, None, chunk, steps)
+            index += 1
+            chunk, steps = [], 0
     if chunk:
-        yield chunk
+        if progress is not None:
+            progress(steps)
+        yield _Job(index, None, chunk, steps)
+        index += 1
+    if index == 0:
+        raise BatchInputError(f"{input_path.name}: no encounters to scrub")
 
 
 class _Run:
     """State of one scrub run in the main process."""
 
-    def __init__(self, summary: ScrubSummary, writer: ResultWriter, errors: ErrorWriter) -> None:
+    def __init__(self, summary: ScrubSummary, errors: ErrorWriter) -> None:
         self.summary = summary
-        self.writer = writer
         self.errors = errors
         self.good_rows = array("q")  # the input row of each result, in output order
         self.first_visit: dict[str, _Visit] = {}  # patient -> their first coded row
         self.multi: dict[str, list[_Visit]] = {}  # patients seen twice or more
         self.recorded: list[tuple[str, dt.date, str, bool]] = []
 
-    def take(self, outcomes: list[_Good | _Bad], record: bool) -> None:
+    def take(self, outcomes: list[_Visit | _Bad], record: bool) -> None:
         s = self.summary
-        json_lines: list[str] = []
-        flat_rows: list[dict[str, Any]] = []
         for item in outcomes:
             s.rows_read += 1
             if isinstance(item, _Bad):
@@ -294,23 +378,14 @@ class _Run:
             s.results += 1
             self._count(item, +1)
             self.good_rows.append(item.row)
-            visit = _Visit.of(item)
-            first = self.first_visit.setdefault(item.patient_id, visit)
-            if first is not visit:
-                self.multi.setdefault(item.patient_id, [first]).append(visit)
+            first = self.first_visit.setdefault(item.patient_id, item)
+            if first is not item:
+                self.multi.setdefault(item.patient_id, [first]).append(item)
             if record:
                 self.recorded += [
                     (item.patient_id, item.date_of_service, cpt, covered)
                     for cpt, covered in item.lines
                 ]
-            if isinstance(item.output, str):
-                json_lines.append(item.output)
-            else:
-                flat_rows += item.output
-        if json_lines:
-            self.writer.write_json(json_lines)
-        if flat_rows:
-            self.writer.write_rows(flat_rows)
 
     def _count(self, item: _Good | _Visit, sign: int) -> None:
         s = self.summary
@@ -341,15 +416,12 @@ def scrub(
     if input_path.resolve() == output_path.resolve():
         raise BatchInputError("the output file must not be the input file")
     errors_path = errors_path or output_path.with_name(output_path.stem + ".errors.jsonl")
-    rows = read_rows(input_path, in_fmt)
-    first = next(rows, None)  # surfaces an unreadable or empty file before any output
-    if first is None:
-        raise BatchInputError(f"{input_path.name}: no encounters to scrub")
+    jobs = _jobs(input_path, in_fmt, options.chunk_size, progress)
+    first = next(jobs)  # an unreadable or empty file is refused before any output
 
-    def all_rows() -> Iterator[tuple[RawRow, int]]:
-        assert first is not None
+    def all_jobs() -> Iterator[_Job]:
         yield first
-        yield from rows
+        yield from jobs
 
     summary = ScrubSummary(output=output_path, errors_path=errors_path)
     book = load_rulebook(list(options.payer_dirs))
@@ -363,32 +435,39 @@ def scrub(
             if severity == "error":
                 summary.severities[fid] = "error"
 
-    spool = output_path.with_name(f".{output_path.name}.{uuid.uuid4().hex[:8]}.part")
-    writer = ResultWriter(spool, out_fmt)
+    tag = uuid.uuid4().hex[:8]
+    spool = output_path.with_name(f".{output_path.name}.{tag}.part")
+    parts = output_path.with_name(f".{output_path.name}.{tag}.parts")
+    parts.mkdir()
     errors = ErrorWriter(errors_path)
-    run = _Run(summary, writer, errors)
+    run = _Run(summary, errors)
     try:
         workers = options.workers or os.cpu_count() or 1
-        chunks = _chunks(all_rows(), options.chunk_size, progress)
         coder: _Coder | None = None
+        count = 0
         if workers <= 1:
             coder = _Coder(options, out_fmt)
-            for chunk in chunks:
-                run.take(coder.code_rows(chunk), options.record)
+            with _lean_gc():
+                for job in all_jobs():
+                    run.take(_run_job(coder, job, input_path, parts), options.record)
+                    count += 1
         else:
-            _run_pool(run, chunks, workers, options, out_fmt)
-        writer.close()
-        replaced = _recode_repeat_patients(run, input_path, in_fmt, options, out_fmt, coder)
+            count = _run_pool(run, all_jobs(), workers, options, out_fmt, input_path, parts)
+        part_fmt = "jsonl" if options.fhir else out_fmt
+        join_parts([_part(parts, i) for i in range(count)], spool, part_fmt)
+        shutil.rmtree(parts)
+        with _lean_gc():
+            replaced = _recode_repeat_patients(run, input_path, in_fmt, options, out_fmt, coder)
         summary.recoded = len(replaced)
         summary.finding_counts += Counter()  # drop ids whose count fell to zero
         if replaced:
-            _rewrite(spool, out_fmt, run.good_rows, replaced)
+            _rewrite(spool, part_fmt, run.good_rows, replaced)
         os.replace(spool, output_path)
     finally:
-        writer.close()
         errors.close()
         if spool.exists():
             spool.unlink()
+        shutil.rmtree(parts, ignore_errors=True)
     if errors.count == 0 and errors_path.exists():
         errors_path.unlink()  # a stale file from an earlier run would mislead
     if options.record and options.use_store:
@@ -397,21 +476,33 @@ def scrub(
 
 
 def _run_pool(
-    run: _Run, chunks: Iterator[list[RawRow]], workers: int, options: ScrubOptions, out_fmt: str
-) -> None:
+    run: _Run,
+    jobs: Iterator[_Job],
+    workers: int,
+    options: ScrubOptions,
+    out_fmt: str,
+    input_path: Path,
+    parts: Path,
+) -> int:
+    """Chunks through a process pool, taken back in order; returns how many chunks."""
     # At most a few chunks in flight per worker: reading never runs ahead of coding,
     # so memory stays flat however large the file.
     window = workers * 3
+    count = 0
     with ProcessPoolExecutor(
-        max_workers=workers, initializer=_init_worker, initargs=(options, out_fmt)
+        max_workers=workers,
+        initializer=_init_worker,
+        initargs=(options, out_fmt, input_path, parts),
     ) as pool:
-        pending: deque[Future[list[_Good | _Bad]]] = deque()
-        for chunk in chunks:
-            pending.append(pool.submit(_work, chunk))
+        pending: deque[Future[list[_Visit | _Bad]]] = deque()
+        for job in jobs:
+            pending.append(pool.submit(_work, job))
+            count += 1
             if len(pending) >= window:
                 run.take(pending.popleft().result(), options.record)
         while pending:
             run.take(pending.popleft().result(), options.record)
+    return count
 
 
 def _recode_repeat_patients(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import json
+import shutil
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -120,40 +121,80 @@ def read_rows(path: Path, fmt: str) -> Iterator[tuple[RawRow, int]]:
         yield from _read_parquet(path)
 
 
+def jsonl_row(number: int, raw: bytes) -> RawRow:
+    """One line of a JSON Lines file as a row (a problem when it cannot be an encounter)."""
+    if number == 1 and raw.startswith(b"\xef\xbb\xbf"):
+        raw = raw[3:]
+    if not raw.strip():
+        # Blank lines are not rows, but they are counted as read so nothing hides.
+        return RawRow(number, problem="blank line (no encounter)")
+    if len(raw) > MAX_ROW_BYTES:
+        return RawRow(
+            number,
+            problem=f"line is {len(raw):,} bytes; an encounter is at most {MAX_ROW_BYTES:,} bytes",
+        )
+    try:
+        text = raw.decode("utf-8").rstrip("\r\n")
+    except UnicodeDecodeError as exc:
+        return RawRow(number, problem=f"not UTF-8 text (byte {exc.start + 1} of the line)")
+    return RawRow(number, text=text)
+
+
 def _read_jsonl(path: Path) -> Iterator[tuple[RawRow, int]]:
     seen = 0
     with path.open("rb") as fh:
         for number, raw in enumerate(fh, 1):
-            step = len(raw)
-            if number == 1 and raw.startswith(b"\xef\xbb\xbf"):
-                raw = raw[3:]
-            if not raw.strip():
-                # Blank lines are not rows, but they are counted as read so nothing hides.
-                yield RawRow(number, problem="blank line (no encounter)"), step
-                seen += 1
-                continue
             seen += 1
-            if len(raw) > MAX_ROW_BYTES:
-                yield (
-                    RawRow(
-                        number,
-                        problem=f"line is {len(raw):,} bytes; an encounter is at most "
-                        f"{MAX_ROW_BYTES:,} bytes",
-                    ),
-                    step,
-                )
-                continue
-            try:
-                text = raw.decode("utf-8").rstrip("\r\n")
-            except UnicodeDecodeError as exc:
-                yield (
-                    RawRow(number, problem=f"not UTF-8 text (byte {exc.start + 1} of the line)"),
-                    step,
-                )
-                continue
-            yield RawRow(number, text=text), step
+            yield jsonl_row(number, raw), len(raw)
     if seen == 0:
         raise BatchInputError(f"{path.name}: the file is empty: no encounters to scrub")
+
+
+@dataclass(frozen=True, slots=True)
+class Span:
+    """A stretch of whole lines of a JSON Lines file: rows ``first_row`` on, bytes
+    ``start`` to ``end``. Workers read spans themselves, so lines never cross processes."""
+
+    index: int
+    first_row: int
+    start: int
+    end: int
+
+
+def jsonl_spans(path: Path, lines_per_span: int) -> Iterator[Span]:
+    """Cut a JSON Lines file into spans of at most ``lines_per_span`` lines."""
+    if not path.exists():
+        raise BatchInputError(f"{path}: no such file")
+    if path.is_dir():
+        raise BatchInputError(f"{path}: is a folder, not a file")
+    index = 0
+    row = 1
+    start = 0
+    with path.open("rb") as fh:
+        while True:
+            count = 0
+            end = start
+            for raw in fh:
+                end += len(raw)
+                count += 1
+                if count >= lines_per_span:
+                    break
+            if count == 0:
+                break
+            yield Span(index, row, start, end)
+            index += 1
+            row += count
+            start = end
+    if index == 0:
+        raise BatchInputError(f"{path.name}: the file is empty: no encounters to scrub")
+
+
+def read_span(path: Path, span: Span) -> list[RawRow]:
+    with path.open("rb") as fh:
+        fh.seek(span.start)
+        data = fh.read(span.end - span.start)
+    lines = data.splitlines(keepends=True)
+    return [jsonl_row(span.first_row + i, raw) for i, raw in enumerate(lines)]
 
 
 def _check_header(header: Sequence[str], where: str) -> None:
@@ -306,7 +347,7 @@ def result_rows(row: int, result: CodingResult) -> list[dict[str, Any]]:
 class ResultWriter:
     """Writes results in the output's format; JSON Lines keeps the contract's shape."""
 
-    def __init__(self, path: Path, fmt: str) -> None:
+    def __init__(self, path: Path, fmt: str, *, header: bool = True) -> None:
         self.path = path
         self.fmt = fmt
         self._fh: IO[str] | None = None
@@ -316,7 +357,8 @@ class ResultWriter:
             self._fh = path.open("w", encoding="utf-8", newline="")
             if fmt == "csv":
                 self._csv = csv.DictWriter(self._fh, fieldnames=RESULT_COLUMNS)
-                self._csv.writeheader()
+                if header:
+                    self._csv.writeheader()
 
     def write_json(self, lines: Iterable[str]) -> None:
         assert self._fh is not None
@@ -347,6 +389,30 @@ class ResultWriter:
                 pq.write_table(pa.Table.from_pylist([], schema=_parquet_schema()), self.path)
             else:
                 self._parquet.close()
+
+
+def join_parts(parts: Sequence[Path], dest: Path, fmt: str) -> None:
+    """The output from the parts the workers wrote, in order (CSV parts have no header)."""
+    if fmt == "parquet":
+        import pyarrow.parquet as pq
+
+        writer = ResultWriter(dest, fmt)
+        try:
+            for part in parts:
+                table = pq.read_table(part)
+                if table.num_rows:
+                    if writer._parquet is None:
+                        writer._parquet = pq.ParquetWriter(dest, table.schema)
+                    writer._parquet.write_table(table)
+        finally:
+            writer.close()
+        return
+    with dest.open("wb") as out:
+        if fmt == "csv":
+            out.write((",".join(RESULT_COLUMNS) + "\r\n").encode())
+        for part in parts:
+            with part.open("rb") as fh:
+                shutil.copyfileobj(fh, out, 1 << 20)
 
 
 def _parquet_schema() -> Any:
