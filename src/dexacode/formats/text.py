@@ -31,7 +31,10 @@ def render(
         head += f" - {payer_label}"
     if date_of_service:
         head += f" - date of service {date_of_service}"
-    out += [head, f"Rule book {result.rules_version}, ICD-10-CM {result.icd10cm_release}", ""]
+    editions = ", ".join(result.editions) or (
+        f"rule book {result.rules_version}, ICD-10-CM {result.icd10cm_release}"
+    )
+    out += [head, f"Checked against: {editions}", ""]
 
     out.append("CLAIM LINES")
     if not result.lines:

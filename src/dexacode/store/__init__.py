@@ -1,10 +1,10 @@
 """The claim-history store: prior DXA studies by patient, kept across runs and providers.
 
-Frequency rules (a DXA every 23 months, a VFA once a year, ...) need the patient's earlier
-studies. An encounter can carry them in its ``history`` field; the store remembers them
-instead, so a batch run finds the studies that another run, another provider or an imported
-claims file recorded. SQLite by default (one file in the user's data folder), PostgreSQL by
-URL (``postgresql+psycopg://user@host/db``) for a shared, multi-user store.
+The frequency rule (a covered bone density study once in 23 whole months) needs the
+patient's earlier studies. An encounter can carry them in its ``history`` field; the store
+remembers them instead, so a batch run finds the studies that another run, another provider
+or an imported claims file recorded. SQLite by default (one file in the user's data folder),
+PostgreSQL by URL (``postgresql+psycopg://user@host/db``) for a shared, multi-user store.
 
 >>> from dexacode.store import HistoryStore, read_history_file   # doctest: +SKIP
 >>> with HistoryStore() as store:
@@ -21,7 +21,7 @@ from dexacode.store._model import (
     StudyRow,
 )
 from dexacode.store._schema import SCHEMA_VERSION
-from dexacode.store._store import HistoryStore, default_db_url, merge_history
+from dexacode.store._store import HistoryStore, default_db_url, merge_history, open_engine
 
 __all__ = [
     "COLUMNS",
@@ -36,5 +36,6 @@ __all__ = [
     "StudyRow",
     "default_db_url",
     "merge_history",
+    "open_engine",
     "read_history_file",
 ]

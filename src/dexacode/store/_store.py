@@ -315,6 +315,13 @@ def merge_history(own: Sequence[PriorStudy], stored: Sequence[PriorStudy]) -> li
 # --- opening ---------------------------------------------------------------------------------
 
 
+def open_engine(url: str, *, busy_timeout: float = 30.0) -> Engine:
+    """A SQLAlchemy engine on a store URL, set up as the store sets up its own (WAL and a
+    busy timeout for SQLite, a connect timeout for PostgreSQL), for modules that keep
+    tables of their own in the same database (the web app's keys and audit)."""
+    return _make_engine(_parse_url(url), busy_timeout)
+
+
 def _parse_url(text: str) -> URL:
     text = text.strip()
     if not text:

@@ -11,8 +11,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from dexacode.store import HistoryStore
-from dexacode.store._store import _make_engine, _parse_url
+from dexacode.store import HistoryStore, open_engine
 
 __all__ = ["api_key", "audit_event", "open_database"]
 
@@ -58,7 +57,7 @@ def open_database(url: str | None) -> tuple[Engine, str]:
     with HistoryStore(url) as store:
         shown = store.url
         resolved = url if url is not None else _default_url()
-    engine = _make_engine(_parse_url(resolved), busy_timeout=30.0)
+    engine = open_engine(resolved, busy_timeout=30.0)
     _metadata.create_all(engine)
     return engine, shown
 
