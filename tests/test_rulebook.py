@@ -450,12 +450,13 @@ def _load_error(folder: Path, text: str, filename: str = "broken-plan.toml") -> 
             id="extends itself",
         ),
         pytest.param(
+            # frequency_months may be left out (coverage.toml's default); the others not.
             GOOD_HEAD
             + DATED
             + "medicare_family = false\n"
             + 'abn_modifiers = false\ndistinct_modifier = "59"\n'
-            + 'distinct_modifiers_accepted = ["59"]\nsame_day_warning = false\n',
-            ["extends", "frequency_months"],
+            + 'distinct_modifiers_accepted = ["59"]\n',
+            ["extends", "same_day_warning"],
             id="missing setting without extends",
         ),
         pytest.param(

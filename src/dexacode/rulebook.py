@@ -106,6 +106,7 @@ class Modifier(Dated):
     code: str
     kind: str
     meaning: str
+    subset_of: str | None = None  # an X modifier names 59: never both on one line
 
 
 class Arrangement(Dated):
@@ -364,14 +365,17 @@ class PayerSettings:
     covered_list: str | None = None
 
 
-_SETTING_DEFAULTS: dict[str, Any] = {
-    "medicare_family": False,
-    "abn_modifiers": False,
-    "distinct_modifier": "59",
-    "distinct_modifiers_accepted": ("59",),
-    "frequency_months": 23,
-    "same_day_warning": False,
-}
+# The settings a payer profile makes. A profile without `extends` sets every one of them,
+# except frequency_months, which defaults to coverage.toml's [frequency] default_months.
+_SETTINGS = (
+    "medicare_family",
+    "abn_modifiers",
+    "distinct_modifier",
+    "distinct_modifiers_accepted",
+    "frequency_months",
+    "same_day_warning",
+)
+_DEFAULTED_SETTINGS = ("frequency_months",)
 
 # --- loading -----------------------------------------------------------------------------
 
@@ -450,6 +454,7 @@ class RuleBook:
     modifiers: tuple[Modifier, ...]
     max_modifiers_per_line: int
     substitute_max_days: int
+    substitute_components: tuple[str, ...]
     modifier_map: Mapping[str, Any]
     arrangements: tuple[Arrangement, ...]
     risk_factors: tuple[RiskFactor, ...]
@@ -677,6 +682,7 @@ class RuleSet:
     modifiers: Mapping[str, Modifier]
     max_modifiers_per_line: int
     substitute_max_days: int
+    substitute_components: tuple[str, ...]
     component_modifier: Mapping[str, str]
     arrangements: Mapping[tuple[str, bool], str]
     status_modifier: Mapping[str, Mapping[str, str]]
@@ -728,6 +734,7 @@ class RuleSet:
             modifiers={m.code: m for m in _live(book.modifiers, day)},
             max_modifiers_per_line=book.max_modifiers_per_line,
             substitute_max_days=book.substitute_max_days,
+            substitute_components=book.substitute_components,
             component_modifier=mm["component"],
             arrangements={
                 (a.equipment_owner, a.interprets): a.component
@@ -788,7 +795,9 @@ def _payer_settings(book: RuleBook, name: str, day: dt.date) -> PayerSettings:
         profile = book.payers[current]
         chain.append(profile)
         current = profile.extends
-    values: dict[str, Any] = dict(_SETTING_DEFAULTS)
+    values: dict[str, Any] = {
+        "frequency_months": _pick(book.frequency, day, "coverage.toml [frequency]").default_months
+    }
     covered_list: str | None = None
     severity: dict[str, Severity] = {}
     sources: list[str] = []
@@ -796,7 +805,7 @@ def _payer_settings(book: RuleBook, name: str, day: dt.date) -> PayerSettings:
         layers: list[ProfileChange | PayerProfile] = [profile]
         layers += sorted((c for c in profile.change if c.in_force(day)), key=lambda c: c.effective)
         for layer in layers:
-            for key in _SETTING_DEFAULTS:
+            for key in _SETTINGS:
                 value = getattr(layer, key)
                 if value is not None:
                     values[key] = value
@@ -805,7 +814,8 @@ def _payer_settings(book: RuleBook, name: str, day: dt.date) -> PayerSettings:
                 covered_list = layer.covered_list
             sources += [s for s in layer.source if s not in sources]
     accepted = tuple(values["distinct_modifiers_accepted"])
-    if values["distinct_modifier"] not in accepted:
+    # An empty distinct_modifier means the payer wants none on these pairs.
+    if values["distinct_modifier"] and values["distinct_modifier"] not in accepted:
         accepted = (values["distinct_modifier"], *accepted)
     return PayerSettings(
         name=name,
@@ -889,8 +899,9 @@ def _load(payer_dirs: tuple[Path, ...]) -> RuleBook:
         ptp=rows(PtpPair, "ptp", "pair"),
         modifier_kinds=rows(ModifierKind, "modifiers", "kind"),
         modifiers=rows(Modifier, "modifiers", "modifier"),
-        max_modifiers_per_line=int(mod_raw.get("max_per_line", 4)),
-        substitute_max_days=int(mod_raw.get("substitute_max_days", 60)),
+        max_modifiers_per_line=int(mod_raw["max_per_line"]),
+        substitute_max_days=int(mod_raw["substitute_max_days"]),
+        substitute_components=tuple(mod_raw["substitute_components"]),
         modifier_map=modifier_map,
         arrangements=rows(Arrangement, "modifiers", "arrangement"),
         risk_factors=rows(RiskFactor, "facts", "risk_factor"),
@@ -1005,7 +1016,9 @@ def _cross_check(book: RuleBook) -> None:
             seen.add(parent)
             parent = book.payers[parent].extends
         if profile.extends is None:
-            missing = [k for k in _SETTING_DEFAULTS if getattr(profile, k) is None]
+            missing = [
+                k for k in _SETTINGS if k not in _DEFAULTED_SETTINGS and getattr(profile, k) is None
+            ]
             if missing:
                 problems.append(f"{where}: a profile without 'extends' must set {missing}")
     if problems:

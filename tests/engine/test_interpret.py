@@ -301,9 +301,18 @@ def test_z13820_alone_lists_the_facts_that_would_supply_a_reason(code: Code, pay
     found = _finding(result, "Z13820-ALONE")
     assert found.severity == "error"
     text = f"{found.message} {found.action}"
-    for supplier in ("Z78.0", "Z82.62", "Z87.310", "Z79.52", "Z79.83", "E21.0", "R93.7"):
+    for supplier in ("Z82.62", "Z87.310", "Z79.52", "Z79.83", "E21.0", "R93.7"):
         assert supplier in text, f"{supplier} not named: {text}"
     assert "M81.0" in text
+    # A man has no menopausal state to document: Z78.0 is not offered to him.
+    assert "Z78.0" not in text
+    woman = code(
+        make_encounter(
+            payer=payer, patient__menopausal_status=None, patient__birth_date="1954-01-15"
+        )
+    )
+    if woman.diagnoses == ["Z13.820"]:
+        assert "Z78.0" in _finding(woman, "Z13820-ALONE").message
 
 
 def test_no_diagnosis_tells_what_to_document(code: Code) -> None:

@@ -61,7 +61,9 @@ def code_encounter(
     cover = coverage.assess(enc, facts, rules, codes, prior, sink)
     dx = diagnoses.derive(enc, facts, reading, cover.medicare_category, rules, icd, sink)
     dx_codes = [d.code for d in dx.codes]
-    covered.check(codes, dx_codes, rules, sink)
+    # A professional line is judged by the diagnoses it points to (the first four).
+    pointed = dx_codes[: rules.diagnosis_limits.pointers_per_line] if professional else dx_codes
+    covered.check(codes, pointed, rules, sink)
     drafts = modifiers.place(enc, codes, component, sink.expected_denials(), rules, sink)
 
     pointers = (

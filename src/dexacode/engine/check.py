@@ -6,7 +6,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 
 from dexacode.contract import Line, SubmittedClaim, SubmittedLine
-from dexacode.engine.diagnoses import IcdRelease, check_list
+from dexacode.engine.diagnoses import IcdRelease, check_list, site_code_hint
 from dexacode.engine.findings import FindingSink, listing
 from dexacode.icd10 import normalize
 from dexacode.rulebook import RuleSet
@@ -102,7 +102,8 @@ def _distinct_modifiers(
             continue
         want = [m for m in want_line.modifiers if m in distinct_mods]
         found = [m.upper() for m in line.modifiers if m.upper() in distinct_mods]
-        both = "59" in found and any(m.startswith("X") for m in found)
+        # An X modifier beside the 59 it is a subset of: never both on one line.
+        both = any(rules.modifiers[m].subset_of in found for m in found)
         if want and not found:
             column1, column2 = pair_of.get(cpt, ("", cpt))
             sink.add(
@@ -113,17 +114,30 @@ def _distinct_modifiers(
                 column2=column2,
                 modifier=want[0],
             )
-        elif found and (
-            both or not want or any(m not in payer.distinct_modifiers_accepted for m in found)
-        ):
-            sink.add(
-                "DISTINCT-MODIFIER-WRONG",
-                line=cpt,
-                cpt=cpt,
-                found=listing(found),
-                modifier=payer.distinct_modifier if pair_of else "no distinct-service modifier",
-                column2=expected_on,
+            continue
+        if not found:
+            continue
+        if not want:
+            expected = (
+                f"{payer.label} takes no distinct-service modifier on these codes"
+                if pair_of and not payer.distinct_modifier
+                else "no pair on this claim needs a distinct-service modifier on this line"
             )
+            fix = f"Remove {listing(found)} from the {cpt} line."
+        elif both or any(m not in payer.distinct_modifiers_accepted for m in found):
+            wrong = [m for m in found if m != want[0]]
+            expected = f"this payer expects {want[0]} on {expected_on}"
+            fix = f"Use {want[0]} alone on the {cpt} line (remove {listing(wrong)})."
+        else:
+            continue
+        sink.add(
+            "DISTINCT-MODIFIER-WRONG",
+            line=cpt,
+            cpt=cpt,
+            found=listing(found),
+            expected=expected,
+            fix=fix,
+        )
 
 
 def _lines_against_derived(
@@ -220,8 +234,12 @@ def _diagnoses(
             valid.append(code)
             if code == rules.reading.unspecified:
                 better = [c for c in derived_dx if c.startswith(code[:5]) and c != code]
-                suggestion = f" ({better[0]})" if better else ""
-                sink.add("M8580-UNSPECIFIED", code=code, where="submitted", suggestion=suggestion)
+                sink.add(
+                    "M8580-UNSPECIFIED",
+                    code=code,
+                    where="submitted",
+                    suggestion=site_code_hint(better[0] if better else None),
+                )
     check_list(valid, "submitted claim", rules, icd, sink)
     screening_code = rules.encounter_codes.screening
     if screening and screening_code in codes and codes[0] != screening_code:

@@ -109,11 +109,13 @@ def assess(
     if facts.reason == "screening":
         indicated = guideline_indicated(facts, rules)
         if not indicated:
+            reason, fix = _why_not_indicated(facts, rules)
             sink.add(
                 "GUIDELINE-NOT-MET",
                 sex_label="woman" if facts.sex == "F" else "man",
                 age=facts.age,
-                facts=_facts_phrase(facts),
+                reason=reason,
+                fix=fix,
             )
 
     category = reported_category(facts, rules) if payer.medicare_family else None
@@ -218,11 +220,26 @@ def _confirm_baseline_problem(
     return problem
 
 
-def _facts_phrase(facts: Facts) -> str:
-    if facts.risk_factors:
-        return "risk factors " + ", ".join(sorted(facts.risk_factors))
-    if facts.sex == "F" and facts.menopausal_status is None:
-        return "no documented menopausal status or risk factor"
+def _why_not_indicated(facts: Facts, rules: RuleSet) -> tuple[str, str]:
+    """(why the guideline does not indicate screening, what would change that)."""
+    ind = rules.indication
     if facts.sex == "F":
-        return f"{facts.menopausal_status} status and no documented risk factor"
-    return "no documented risk factor"
+        if facts.menopausal_status not in ind.women_with_risk_statuses:
+            status = facts.menopausal_status or "not documented"
+            return (
+                f"under {ind.women_from_age}, screening needs a postmenopausal woman with a "
+                f"risk factor, and her menopausal status is {status}",
+                "Document the menopausal status if she is postmenopausal; otherwise the "
+                "payer may deny the screening.",
+            )
+    elif facts.age < ind.men_with_risk_from_age:
+        return (
+            f"screening is for men from {ind.men_with_risk_from_age} with a risk factor and "
+            f"all men from {ind.men_from_age}",
+            "Order a diagnostic study if there is a reason for one; otherwise the payer may "
+            "deny the screening.",
+        )
+    return (
+        "at this age screening needs at least one risk factor, and none is documented",
+        "Document a risk factor if there is one; otherwise the payer may deny the screening.",
+    )

@@ -206,10 +206,11 @@ def _derive(
             )
             continue
         if code == rules.reading.unspecified:
-            suggestion = f" ({reading_code})" if reading_code else ""
-            sink.add("M8580-UNSPECIFIED", code=code, where=where, suggestion=suggestion)
-            if reading_code:
-                continue
+            # Never on the corrected claim: the reading's site code, or the coder's.
+            sink.add(
+                "M8580-UNSPECIFIED", code=code, where=where, suggestion=site_code_hint(reading_code)
+            )
+            continue
         if where == "derived":
             # A code dexacode derives never creates an Excludes1 pair: a documented
             # condition wins over it, and so does a code placed earlier in the list.
@@ -244,8 +245,8 @@ def _derive(
     codes = [d.code for d in kept]
     check_list(codes, "corrected claim", rules, icd, sink, facts)
     if facts.reason == "monitoring" and enc_codes.drug_therapy_completed in codes:
-        history = rules.z09.history_prefixes
-        if not facts.has_condition(history):
+        history = tuple(p.replace(".", "") for p in rules.z09.history_prefixes)
+        if not any(c.replace(".", "").startswith(history) for c in codes):
             sink.add("Z09-HISTORY")
     details = tuple(
         build(
@@ -270,14 +271,21 @@ def check_list(
         return
     screening = rules.encounter_codes.screening
     if codes == [screening]:
-        sink.add("Z13820-ALONE", where=where, facts=_reason_hint(rules))
+        sink.add("Z13820-ALONE", where=where, facts=_reason_hint(rules, facts))
     for i, first in enumerate(codes):
         for second in codes[i + 1 :]:
             if icd.excludes1_conflict(first, second):
                 sink.add("ICD10-EXCLUDES1", first=first, second=second, release=icd.label)
 
 
-def _reason_hint(rules: RuleSet) -> str:
+def site_code_hint(reading_code: str | None) -> str:
+    """What to put in place of M85.80."""
+    if reading_code:
+        return f"the reading's site code {reading_code}"
+    return "the site-specific M85.8- code of the site the record documents (the reading gives none)"
+
+
+def _reason_hint(rules: RuleSet, facts: Facts | None) -> str:
     enc = rules.encounter_codes
     risks = [r.code for r in rules.risk_factors.values() if r.code]
     drugs = [c.code for c in rules.drug_classes.values() if c.code]
@@ -288,10 +296,14 @@ def _reason_hint(rules: RuleSet) -> str:
             rules.reading.multiple_sites,
         ]
     )
+    menopause = (
+        f"postmenopausal status ({enc.postmenopausal}), "
+        if facts is None or facts.sex == "F"
+        else ""
+    )
     return (
-        f"postmenopausal status ({enc.postmenopausal}), a documented risk factor "
-        f"({', '.join(risks)}), a current drug ({', '.join(drugs)}), "
-        f"or the reading's diagnosis ({', '.join(reading)})"
+        f"{menopause}a documented risk factor ({', '.join(risks)}), a current drug "
+        f"({', '.join(drugs)}), or the reading's diagnosis ({', '.join(reading)})"
     )
 
 

@@ -73,19 +73,17 @@ def place(
         mod = rules.status_modifier[form][status]
         for line in lines:
             line.put(mod, f"the study was {status}: {rules.modifiers[mod].meaning}")
-        if professional:
+        on_professional = rules.status_modifier["professional"][status]
+        if professional or mod == on_professional:
             sink.add("STATUS-MODIFIER", status=status, modifier=mod)
-        else:
-            sink.add(
-                "FACILITY-52",
-                status=status,
-                professional_modifier=rules.status_modifier["professional"][status],
-            )
+        else:  # the facility's modifier differs from the physician's: say why
+            sink.add("FACILITY-52", status=status, professional_modifier=on_professional)
         if enc.exam.will_repeat and payer.medicare_family:
             sink.add("REPEAT-FREQUENCY", status=status, modifier=mod)
 
-    # 3. Distinct service: 59 / XU on column 2 of a pair with modifier indicator 1.
-    for column1, column2 in distinct_pairs(codes, rules):
+    # 3. Distinct service: 59 / XU on column 2 of a pair with modifier indicator 1
+    # (a payer whose profile names no distinct modifier takes none).
+    for column1, column2 in distinct_pairs(codes, rules) if payer.distinct_modifier else []:
         for line in lines:
             if line.cpt == column2:
                 line.put(
@@ -97,7 +95,7 @@ def place(
     # 4. Substitute physician: Q5 / Q6 on professional and global lines.
     if billing.substitute is not None and professional:
         mod = rules.substitute_modifier[billing.substitute]
-        if component in ("global", "professional"):
+        if component in rules.substitute_components:
             for line in lines:
                 line.put(mod, rules.modifiers[mod].meaning)
     too_long = (billing.substitute_days or 0) > rules.substitute_max_days
