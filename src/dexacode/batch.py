@@ -366,6 +366,7 @@ class _Run:
         self.first_visit: dict[str, _Visit] = {}  # patient -> their first coded row
         self.multi: dict[str, list[_Visit]] = {}  # patients seen twice or more
         self.recorded: list[tuple[str, dt.date, str, bool]] = []
+        self._shared: dict[Any, Any] = {}
 
     def take(self, outcomes: list[_Visit | _Bad], record: bool) -> None:
         s = self.summary
@@ -378,6 +379,7 @@ class _Run:
             s.results += 1
             self._count(item, +1)
             self.good_rows.append(item.row)
+            item = self._slim(item)
             first = self.first_visit.setdefault(item.patient_id, item)
             if first is not item:
                 self.multi.setdefault(item.patient_id, [first]).append(item)
@@ -386,6 +388,21 @@ class _Run:
                     (item.patient_id, item.date_of_service, cpt, covered)
                     for cpt, covered in item.lines
                 ]
+
+    def _slim(self, visit: _Visit) -> _Visit:
+        """The visit with its values shared among visits: a run remembers one visit per
+        patient, and dates, lines and finding lists repeat across a million of them."""
+        keep = self._shared.setdefault
+        return _Visit(
+            visit.row,
+            visit.patient_id,
+            keep(visit.date_of_service, visit.date_of_service),
+            keep(visit.family, visit.family),
+            keep(visit.lines, visit.lines),
+            visit.has_error,
+            visit.has_warning,
+            keep(visit.finding_ids, visit.finding_ids),
+        )
 
     def _count(self, item: _Good | _Visit, sign: int) -> None:
         s = self.summary
