@@ -412,3 +412,19 @@ def test_a_denied_study_is_recorded_as_not_covered(tmp_path: Path) -> None:
             ("2025-01-10", True),
             ("2025-06-10", False),
         ]
+
+
+def test_parquet_row_groups_keep_row_numbers_and_order(tmp_path: Path) -> None:
+    """Workers read Parquet slices themselves; rows keep their numbers across groups."""
+    encounters = [make_encounter(claim_id=f"C-{i}", patient__id=f"P-{i}") for i in range(7)]
+    rows = [encounter_to_row(e) for e in encounters]
+    rows[4]["sex"] = "X"  # row 5, in the third row group
+    src = tmp_path / "in.parquet"
+    pq.write_table(pa.Table.from_pylist(rows), src, row_group_size=2)
+    out = tmp_path / "out.jsonl"
+    options = ScrubOptions(use_store=False, workers=2, chunk_size=1)
+    summary = scrub(src, out, options=options)
+    assert (summary.results, summary.bad_rows) == (6, 1)
+    assert [r["claim_id"] for r in _read_jsonl(out)] == [f"C-{i}" for i in range(7) if i != 4]
+    bad = _errors(tmp_path / "out.errors.jsonl")
+    assert [(b["row"], b["claim_id"], b["field"]) for b in bad] == [(5, "C-4", "patient.sex")]

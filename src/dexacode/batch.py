@@ -34,6 +34,7 @@ from dexacode.engine import code_encounter
 from dexacode.formats.batch_io import (
     BatchInputError,
     ErrorWriter,
+    ParquetSlice,
     RawRow,
     ResultWriter,
     Span,
@@ -41,6 +42,8 @@ from dexacode.formats.batch_io import (
     format_of,
     join_parts,
     jsonl_spans,
+    parquet_slices,
+    read_parquet_slice,
     read_rows,
     read_span,
     result_rows,
@@ -255,7 +258,7 @@ class _Job:
     the main process read (CSV, Parquet, X12, FHIR). ``steps`` is its progress."""
 
     index: int
-    span: Span | None
+    span: Span | ParquetSlice | None
     rows: list[RawRow] | None
     steps: int
 
@@ -263,7 +266,12 @@ class _Job:
 def _run_job(coder: _Coder, job: _Job, input_path: Path, parts: Path) -> list[_Visit | _Bad]:
     """Code a chunk and write its results to its own part file; the main process gets
     back only what it counts and remembers, never the results themselves."""
-    rows = read_span(input_path, job.span) if job.span is not None else job.rows or []
+    if isinstance(job.span, Span):
+        rows = read_span(input_path, job.span)
+    elif isinstance(job.span, ParquetSlice):
+        rows = read_parquet_slice(input_path, job.span)
+    else:
+        rows = job.rows or []
     outcomes = coder.code_rows(rows)
     writer = ResultWriter(_part(parts, job.index), coder.part_fmt, header=False)
     try:
@@ -334,6 +342,12 @@ def _jobs(
             if progress is not None:
                 progress(span.end - span.start)
             yield _Job(span.index, span, None, span.end - span.start)
+        return
+    if in_fmt == "parquet":
+        for piece in parquet_slices(input_path, size):
+            if progress is not None:
+                progress(piece.stop - piece.start)
+            yield _Job(piece.index, piece, None, piece.stop - piece.start)
         return
     chunk: list[RawRow] = []
     steps = 0

@@ -261,15 +261,64 @@ def _has_surrogate(text: str) -> bool:
     return False
 
 
-def _read_parquet(path: Path) -> Iterator[tuple[RawRow, int]]:
+@dataclass(frozen=True, slots=True)
+class ParquetSlice:
+    """Rows ``start``..``stop`` of one row group of a Parquet file, the file's rows
+    ``first_row`` on. Workers read slices themselves, as they read JSON Lines spans."""
+
+    index: int
+    first_row: int
+    group: int
+    start: int
+    stop: int
+
+
+def _open_parquet(path: Path) -> Any:
     import pyarrow.parquet as pq
 
+    if not path.exists():
+        raise BatchInputError(f"{path}: no such file")
     try:
         pfile = pq.ParquetFile(path)
     except Exception as exc:  # pyarrow raises several types for a file that is not Parquet
         raise BatchInputError(f"{path.name}: not a readable Parquet file ({exc})") from None
-    header = list(pfile.schema_arrow.names)
-    _check_header(header, path.name)
+    _check_header(list(pfile.schema_arrow.names), path.name)
+    return pfile
+
+
+def parquet_slices(path: Path, rows_per_slice: int) -> Iterator[ParquetSlice]:
+    """Cut a Parquet file into slices of at most ``rows_per_slice`` rows."""
+    metadata = _open_parquet(path).metadata
+    index = 0
+    row = 1
+    for group in range(metadata.num_row_groups):
+        size = metadata.row_group(group).num_rows
+        for start in range(0, size, rows_per_slice):
+            stop = min(size, start + rows_per_slice)
+            yield ParquetSlice(index, row, group, start, stop)
+            index += 1
+            row += stop - start
+    if index == 0:
+        raise BatchInputError(f"{path.name}: the file has no rows")
+
+
+# A worker reads a row group once and slices it as its slices come (consecutive slices
+# of one group usually reach the same worker).
+_GROUP_CACHE: dict[tuple[str, int], Any] = {}
+
+
+def read_parquet_slice(path: Path, part: ParquetSlice) -> list[RawRow]:
+    key = (str(path), part.group)
+    table = _GROUP_CACHE.get(key)
+    if table is None:
+        _GROUP_CACHE.clear()
+        table = _GROUP_CACHE[key] = _open_parquet(path).read_row_group(part.group)
+    cells = table.slice(part.start, part.stop - part.start).to_pylist()
+    return [RawRow(part.first_row + i, cells=row) for i, row in enumerate(cells)]
+
+
+def _read_parquet(path: Path) -> Iterator[tuple[RawRow, int]]:
+    pfile = _open_parquet(path)
     number = 0
     for batch in pfile.iter_batches(batch_size=4096):
         for cells in batch.to_pylist():
