@@ -190,6 +190,9 @@ class EncounterCodes(Dated):
     postmenopausal: str
     healed_fragility_fracture: str
     drug_therapy_completed: str
+    screening_reasons: tuple[str, ...]
+    follow_up_reasons: tuple[str, ...]
+    postmenopausal_statuses: tuple[str, ...]
     fact_order: tuple[str, ...]
 
 

@@ -91,7 +91,7 @@ def code_encounter(
             enc.submitted,
             lines,
             dx_codes,
-            facts.reason == "screening",
+            facts.reason in rules.encounter_codes.screening_reasons,
             rules,
             icd,
             sink,

@@ -106,7 +106,7 @@ def assess(
     bmm_lines = [c for c in codes if rules.is_bmm(c)]
 
     indicated: bool | None = None
-    if facts.reason == "screening":
+    if facts.reason in rules.encounter_codes.screening_reasons:
         indicated = guideline_indicated(facts, rules)
         if not indicated:
             reason, fix = _why_not_indicated(facts, rules)

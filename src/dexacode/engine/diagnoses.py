@@ -76,7 +76,7 @@ def reading_codes(reading: Reading, facts: Facts, rules: RuleSet) -> list[Diagno
 def fact_codes(enc: Encounter, facts: Facts, rules: RuleSet) -> list[Diagnosis]:
     enc_codes = rules.encounter_codes
     available: dict[str, Diagnosis] = {}
-    if facts.sex == "F" and facts.menopausal_status == "postmenopausal":
+    if facts.sex == "F" and facts.menopausal_status in enc_codes.postmenopausal_statuses:
         available["postmenopausal"] = Diagnosis(
             enc_codes.postmenopausal, "postmenopausal status", "postmenopausal"
         )
@@ -90,7 +90,7 @@ def fact_codes(enc: Encounter, facts: Facts, rules: RuleSet) -> list[Diagnosis]:
             drugs = ", ".join(facts.current_drugs_by_class.get(name, []))
             available[name] = Diagnosis(cls.code, f"current {cls.label} ({drugs})", name)
     # Z09: follow-up after a completed drug therapy (any drug of the table).
-    if facts.completed_classes and facts.reason == "monitoring":
+    if facts.completed_classes and facts.reason in enc_codes.follow_up_reasons:
         available["drug_therapy_completed"] = Diagnosis(
             enc_codes.drug_therapy_completed,
             "follow-up scan after completed drug therapy",
@@ -99,11 +99,14 @@ def fact_codes(enc: Encounter, facts: Facts, rules: RuleSet) -> list[Diagnosis]:
     return [available[name] for name in enc_codes.fact_order if name in available]
 
 
-def _establishes(dx: Diagnosis, category: MedicareCategory | None) -> bool:
+def _establishes(
+    dx: Diagnosis, category: MedicareCategory | None, menopausal: tuple[str, ...]
+) -> bool:
+    """Does the fact behind this code put the patient in the reported Medicare category?"""
     if category is None or dx.fact is None:
         return False
     return (
-        (dx.fact == "postmenopausal" and "postmenopausal" in category.menopausal_statuses)
+        (dx.fact == "postmenopausal" and bool(set(menopausal) & set(category.menopausal_statuses)))
         or dx.fact in category.risk_factors
         or dx.fact in category.drug_classes
         or (dx.fact == "drug_therapy_completed" and bool(category.drug_classes))
@@ -172,12 +175,13 @@ def _derive(
 ) -> DiagnosisList:
     enc_codes = rules.encounter_codes
     ordered: list[Diagnosis] = []
-    if facts.reason == "screening":
+    if facts.reason in enc_codes.screening_reasons:
         ordered.append(Diagnosis(enc_codes.screening, "screening encounter"))
     ordered += reading_codes(reading, facts, rules)
     facts_part = fact_codes(enc, facts, rules)
-    ordered += [d for d in facts_part if _establishes(d, category)]
-    ordered += [d for d in facts_part if not _establishes(d, category)]
+    menopausal = enc_codes.postmenopausal_statuses
+    ordered += [d for d in facts_part if _establishes(d, category, menopausal)]
+    ordered += [d for d in facts_part if not _establishes(d, category, menopausal)]
     ordered += [Diagnosis(c, "documented condition") for c in facts.conditions]
 
     _fact_notes(enc, facts, rules, sink)
@@ -244,7 +248,7 @@ def _derive(
 
     codes = [d.code for d in kept]
     check_list(codes, "corrected claim", rules, icd, sink, facts)
-    if facts.reason == "monitoring" and enc_codes.drug_therapy_completed in codes:
+    if facts.reason in enc_codes.follow_up_reasons and enc_codes.drug_therapy_completed in codes:
         history = tuple(p.replace(".", "") for p in rules.z09.history_prefixes)
         if not any(c.replace(".", "").startswith(history) for c in codes):
             sink.add("Z09-HISTORY")

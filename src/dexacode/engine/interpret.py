@@ -130,7 +130,7 @@ def read(enc: Encounter, facts: Facts, rules: RuleSet, sink: FindingSink) -> Rea
     category = _category(rows, score, facts.fragility_fracture)
 
     bones: list[str] = []
-    if category is not None and category.name == "low_bone_mass":
+    if category is not None and category.name in rules.reading.by_site_categories:
         threshold = rules.reading.low_bone_mass_threshold
         for s in chosen:
             if s.t_score is not None and s.t_score < threshold:
