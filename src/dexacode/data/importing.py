@@ -101,18 +101,7 @@ def import_files(
         stored = read_dataset(target)
         replaced = stored.edition if stored.edition != dataset.edition else None
     path, changed = write_dataset(dataset, data_dir)
-    return ImportReport(
-        kind=kind,
-        edition=dataset.edition,
-        effective=dataset.effective,
-        path=path,
-        changed=changed,
-        rows_read=dataset.rows_read,
-        rows_kept=dataset.rows_kept,
-        files=tuple(dataset.files),
-        notes=dataset.notes,
-        replaced=replaced,
-    )
+    return _report(dataset, path, changed=changed, replaced=replaced)
 
 
 def _import_icd10cm(
@@ -131,14 +120,16 @@ def _import_icd10cm(
         if {n: f.sha256 for n, f in stored.files.items()} == {
             n: f.sha256 for n, f in record.files.items()
         }:
-            return _icd_report(stored, target, changed=False)
+            return _report(stored, target, changed=False)
     codes = icd10cm.build(order, tabular, year, index_dir)
     record = icd10cm.record(order, tabular, year, codes)
     path, _ = write_dataset(record, data_dir)
-    return _icd_report(record, path, changed=True)
+    return _report(record, path, changed=True)
 
 
-def _icd_report(record: Dataset, path: Path, *, changed: bool) -> ImportReport:
+def _report(
+    record: Dataset, path: Path, *, changed: bool, replaced: str | None = None
+) -> ImportReport:
     return ImportReport(
         kind=record.kind,
         edition=record.edition,
@@ -148,4 +139,6 @@ def _icd_report(record: Dataset, path: Path, *, changed: bool) -> ImportReport:
         rows_read=record.rows_read,
         rows_kept=record.rows_kept,
         files=tuple(record.files),
+        notes=record.notes,
+        replaced=replaced,
     )
