@@ -112,6 +112,20 @@ def install_handlers(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, _http_error)
 
 
+class StartWatch:
+    """A ``send`` that notes whether the response has started: after that, middleware
+    can no longer answer with a JSON error of its own."""
+
+    def __init__(self, send: Send) -> None:
+        self.send = send
+        self.started = False
+
+    async def __call__(self, message: Message) -> None:
+        if message["type"] == "http.response.start":
+            self.started = True
+        await self.send(message)
+
+
 class CatchAll:
     """Turn any exception the app lets through into a JSON 500; log its type only."""
 
@@ -122,21 +136,14 @@ class CatchAll:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        started = False
-
-        async def watch(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
-
+        watch = StartWatch(send)
         try:
             await self.app(scope, receive, watch)
         except Exception as exc:
             log.error(
                 "internal error (%s) on %s %s", type(exc).__name__, scope["method"], scope["path"]
             )
-            if started:
+            if watch.started:
                 raise
             body = json.dumps(
                 {

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from dexacode.web.errors import StartWatch
+
 __all__ = ["BodyLimit", "RateLimiter", "SizeLimits"]
 
 
@@ -62,7 +64,6 @@ class BodyLimit:
                     await _refuse(send, limit)
                     return
         seen = 0
-        started = False
 
         async def counted() -> Message:
             nonlocal seen
@@ -73,16 +74,11 @@ class BodyLimit:
                     raise _TooLarge
             return message
 
-        async def watch(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
-
+        watch = StartWatch(send)
         try:
             await self.app(scope, counted, watch)
         except _TooLarge:
-            if not started:
+            if not watch.started:
                 await _refuse(send, limit)
 
 
