@@ -284,6 +284,37 @@ def test_repeat_visits_are_rewritten_in_flat_outputs_too(tmp_path: Path, fmt: st
     assert "FREQUENCY" not in rows[1]["finding_ids"]
 
 
+@pytest.mark.parametrize("workers", [1, 2])
+@pytest.mark.parametrize("fmt", ["jsonl", "csv", "parquet"])
+def test_repeat_visits_far_apart_in_the_file_are_checked_by_any_worker(
+    tmp_path: Path, fmt: str, workers: int
+) -> None:
+    """Visits of one patient in different chunks (and Parquet row groups) still see each
+    other, whichever worker codes them; other patients in between are left alone."""
+    encounters = [
+        make_encounter(claim_id=f"OTHER-{i}", patient__id=f"P-OTHER-{i}") for i in range(9)
+    ]
+    encounters.insert(7, _visit("FIRST", "2025-01-10"))
+    encounters.insert(1, _visit("SECOND", "2026-03-02"))
+    if fmt == "jsonl":
+        src = _write_jsonl(tmp_path / "in.jsonl", encounters)
+    elif fmt == "csv":
+        src = _write_csv(tmp_path / "in.csv", encounters)
+    else:
+        src = tmp_path / "in.parquet"
+        rows = [encounter_to_row(e) for e in encounters]
+        pq.write_table(pa.Table.from_pylist(rows), src, row_group_size=3)
+    out = tmp_path / "out.jsonl"
+    options = ScrubOptions(use_store=False, workers=workers, chunk_size=2)
+    summary = scrub(src, out, options=options)
+    results = _read_jsonl(out)
+    assert [r["claim_id"] for r in results] == [e["claim_id"] for e in encounters]
+    frequency = [r["claim_id"] for r in results if "FREQUENCY" in [f["id"] for f in r["findings"]]]
+    assert frequency == ["SECOND"]
+    assert (summary.recoded, summary.finding_counts["FREQUENCY"]) == (1, 1)
+    assert summary.reconciles and summary.results == 11
+
+
 # --- the command -------------------------------------------------------------------------
 
 

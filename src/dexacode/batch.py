@@ -46,6 +46,7 @@ from dexacode.formats.batch_io import (
     read_parquet_slice,
     read_rows,
     read_span,
+    read_wanted_rows,
     result_rows,
 )
 from dexacode.formats.flat import FlatRowError, row_to_encounter
@@ -151,15 +152,14 @@ class _Coder:
         self,
         rows: Sequence[RawRow],
         run_history: dict[int, list[PriorStudy]] | None = None,
+        stored: dict[str, list[PriorStudy]] | None = None,
     ) -> list[_Good | _Bad]:
+        """Code rows; ``stored`` is the store's studies when the caller fetched them."""
         parsed: list[tuple[RawRow, Any] | _Bad] = []
         for raw in rows:
             parsed.append(self._parse(raw))
-        stored: dict[str, list[PriorStudy]] = {}
-        if self.store is not None:
-            ids = {p[1].patient.id for p in parsed if not isinstance(p, _Bad)}
-            if ids:
-                stored = self.store.studies_for(ids)
+        if stored is None:
+            stored = self.stored_for({p[1].patient.id for p in parsed if not isinstance(p, _Bad)})
         out: list[_Good | _Bad] = []
         for item in parsed:
             if isinstance(item, _Bad):
@@ -171,6 +171,13 @@ class _Coder:
                 extra = [*extra, *run_history.get(raw.row, [])]
             out.append(self._code(raw, enc, extra))
         return out
+
+    def stored_for(self, patients: set[str]) -> dict[str, list[PriorStudy]]:
+        """The history store's studies of these patients, in one look-up."""
+        if self.store is None or not patients:
+            return {}
+        result: dict[str, list[PriorStudy]] = self.store.studies_for(patients)
+        return result
 
     def _parse(self, raw: RawRow) -> tuple[RawRow, Any] | _Bad:
         if raw.problem is not None:
@@ -329,6 +336,11 @@ def _work(job: _Job) -> list[_Visit | _Bad]:
     return _run_job(coder, job, input_path, parts)
 
 
+def _work_recode(work: _Recode) -> list[_Good]:
+    assert _WORKER is not None
+    return _recode(_WORKER[0], work)
+
+
 # --- the run -------------------------------------------------------------------------------
 
 
@@ -474,21 +486,24 @@ def scrub(
     run = _Run(summary, errors)
     try:
         workers = options.workers or os.cpu_count() or 1
-        coder: _Coder | None = None
-        count = 0
-        if workers <= 1:
-            coder = _Coder(options, out_fmt)
-            with _lean_gc():
-                for job in all_jobs():
-                    run.take(_run_job(coder, job, input_path, parts), options.record)
-                    count += 1
-        else:
-            count = _run_pool(run, all_jobs(), workers, options, out_fmt, input_path, parts)
         part_fmt = "jsonl" if options.fhir else out_fmt
-        join_parts([_part(parts, i) for i in range(count)], spool, part_fmt)
-        shutil.rmtree(parts)
-        with _lean_gc():
-            replaced = _recode_repeat_patients(run, input_path, in_fmt, options, out_fmt, coder)
+        if workers <= 1:
+            replaced = _scrub_here(run, all_jobs(), options, out_fmt, in_fmt, input_path, parts)
+        else:
+            replaced = _scrub_in_pool(
+                run,
+                all_jobs(),
+                workers,
+                options,
+                out_fmt,
+                in_fmt,
+                input_path,
+                parts,
+                join=lambda: _join(parts, spool, part_fmt),
+            )
+        if not spool.exists():
+            _join(parts, spool, part_fmt)
+        _apply_recoded(run, replaced, options.record)
         summary.recoded = len(replaced)
         summary.finding_counts += Counter()  # drop ids whose count fell to zero
         if replaced:
@@ -506,20 +521,54 @@ def scrub(
     return summary
 
 
-def _run_pool(
+def _join(parts: Path, spool: Path, part_fmt: str) -> None:
+    """The part files, in order, into one file; then the parts are gone."""
+    join_parts(sorted(parts.glob("*.part")), spool, part_fmt)
+    shutil.rmtree(parts)
+
+
+# Step 2 hands each worker a few hundred visits at a time: enough to make the store's
+# look-up one query, few enough to keep both cores busy to the end.
+_RECODE_JOB_VISITS = 400
+
+
+def _scrub_here(
+    run: _Run,
+    jobs: Iterator[_Job],
+    options: ScrubOptions,
+    out_fmt: str,
+    in_fmt: str,
+    input_path: Path,
+    parts: Path,
+) -> dict[int, _Good]:
+    """Both steps in this process (one worker); returns step 2's new results by row."""
+    coder = _Coder(options, out_fmt)
+    replaced: dict[int, _Good] = {}
+    with _lean_gc():
+        for job in jobs:
+            run.take(_run_job(coder, job, input_path, parts), options.record)
+        for work in _recode_work(run, input_path, in_fmt, _RECODE_JOB_VISITS):
+            replaced.update((g.row, g) for g in _recode(coder, work))
+    return replaced
+
+
+def _scrub_in_pool(
     run: _Run,
     jobs: Iterator[_Job],
     workers: int,
     options: ScrubOptions,
     out_fmt: str,
+    in_fmt: str,
     input_path: Path,
     parts: Path,
-) -> int:
-    """Chunks through a process pool, taken back in order; returns how many chunks."""
+    join: Callable[[], None],
+) -> dict[int, _Good]:
+    """Both steps through one process pool; returns step 2's new results by row.
+    ``join`` puts the first step's parts together while the workers do the second."""
     # At most a few chunks in flight per worker: reading never runs ahead of coding,
     # so memory stays flat however large the file.
     window = workers * 3
-    count = 0
+    replaced: dict[int, _Good] = {}
     with ProcessPoolExecutor(
         max_workers=workers,
         initializer=_init_worker,
@@ -528,41 +577,75 @@ def _run_pool(
         pending: deque[Future[list[_Visit | _Bad]]] = deque()
         for job in jobs:
             pending.append(pool.submit(_work, job))
-            count += 1
             if len(pending) >= window:
                 run.take(pending.popleft().result(), options.record)
         while pending:
             run.take(pending.popleft().result(), options.record)
-    return count
+        with _lean_gc():
+            recodes = [
+                pool.submit(_work_recode, work)
+                for work in _recode_work(run, input_path, in_fmt, _RECODE_JOB_VISITS)
+            ]
+            join()  # while the workers code step 2
+            for future in recodes:
+                replaced.update((g.row, g) for g in future.result())
+    return replaced
 
 
-def _recode_repeat_patients(
-    run: _Run,
-    input_path: Path,
-    in_fmt: str,
-    options: ScrubOptions,
-    out_fmt: str,
-    coder: _Coder | None,
-) -> dict[int, _Good]:
-    """Code again, in date order, the visits of patients seen more than once that have an
-    earlier visit of the same payer family in the file; return their new results by row."""
+@dataclass(frozen=True, slots=True)
+class _Recode:
+    """Step 2's work for some patients: each patient's visits in date order, and the raw
+    rows of the visits an earlier visit may change."""
+
+    groups: list[list[_Visit]]
+    rows: dict[int, RawRow]
+
+
+def _recode_work(run: _Run, input_path: Path, in_fmt: str, per_job: int) -> list[_Recode]:
+    """Step 2 cut into jobs of about ``per_job`` visits to code again, whole patients each."""
     if not run.multi:
-        return {}
-    groups = [sorted(v, key=lambda x: (x.date_of_service, x.row)) for v in run.multi.values()]
-    # A visit can only be changed by an earlier visit of the same family.
+        return []
+    groups: list[list[_Visit]] = []
     wanted: set[int] = set()
-    for visits in groups:
+    for visits in run.multi.values():
+        ordered = sorted(visits, key=lambda x: (x.date_of_service, x.row))
+        # A visit can only be changed by an earlier visit of the same payer family.
         earliest: dict[str, dt.date] = {}
-        for visit in visits:
-            first_day = earliest.setdefault(visit.family, visit.date_of_service)
-            if visit.date_of_service > first_day:
-                wanted.add(visit.row)
+        later = [
+            v.row
+            for v in ordered
+            if v.date_of_service > earliest.setdefault(v.family, v.date_of_service)
+        ]
+        if later:
+            groups.append(ordered)
+            wanted.update(later)
     if not wanted:
-        return {}
-    by_row = {raw.row: raw for raw, _ in read_rows(input_path, in_fmt) if raw.row in wanted}
-    coder = coder or _Coder(options, out_fmt)
-    changed: dict[int, _Good] = {}
+        return []
+    rows = read_wanted_rows(input_path, in_fmt, wanted)
+    jobs: list[_Recode] = []
+    batch: list[list[_Visit]] = []
+    size = 0
     for visits in groups:
+        batch.append(visits)
+        size += len(visits)
+        if size >= per_job:
+            jobs.append(_recode_job(batch, rows))
+            batch, size = [], 0
+    if batch:
+        jobs.append(_recode_job(batch, rows))
+    return jobs
+
+
+def _recode_job(groups: list[list[_Visit]], rows: dict[int, RawRow]) -> _Recode:
+    return _Recode(groups, {v.row: rows[v.row] for vs in groups for v in vs if v.row in rows})
+
+
+def _recode(coder: _Coder, work: _Recode) -> list[_Good]:
+    """Code again, in date order, each patient's visits that have an earlier visit of the
+    same payer family in the run; return the new results."""
+    stored = coder.stored_for({visits[0].patient_id for visits in work.groups})
+    changed: list[_Good] = []
+    for visits in work.groups:
         # Prior studies by payer family, built up visit by visit; a visit sees only
         # studies of earlier dates (one date is one study, never its own prior).
         prior: dict[str, dict[tuple[dt.date, str], PriorStudy]] = defaultdict(dict)
@@ -579,22 +662,31 @@ def _recode_repeat_patients(
                     )
             history = list(prior[visit.family].values())
             current = visit
-            if history and visit.row in by_row:
-                redone = coder.code_rows([by_row[visit.row]], {visit.row: history})[0]
+            raw = work.rows.get(visit.row)
+            if history and raw is not None:
+                redone = coder.code_rows([raw], {visit.row: history}, stored)[0]
                 if isinstance(redone, _Good):
-                    changed[visit.row] = redone
-                    run._count(visit, -1)
-                    run._count(redone, +1)
+                    changed.append(redone)
                     current = _Visit.of(redone)
             pending.append(current)
-    if changed and options.record:
-        updated = {(g.patient_id, g.date_of_service) for g in changed.values()}
+    return changed
+
+
+def _apply_recoded(run: _Run, replaced: dict[int, _Good], record: bool) -> None:
+    """Count the new results in place of the first ones (and record them instead)."""
+    if not replaced:
+        return
+    first = {v.row: v for visits in run.multi.values() for v in visits}
+    for row, good in replaced.items():
+        run._count(first[row], -1)
+        run._count(good, +1)
+    if record:
+        updated = {(g.patient_id, g.date_of_service) for g in replaced.values()}
         run.recorded = [rec for rec in run.recorded if (rec[0], rec[1]) not in updated] + [
             (g.patient_id, g.date_of_service, cpt, covered)
-            for g in changed.values()
+            for g in replaced.values()
             for cpt, covered in g.lines
         ]
-    return changed
 
 
 def _rewrite(spool: Path, fmt: str, good_rows: array[int], replaced: dict[int, _Good]) -> None:

@@ -328,6 +328,37 @@ def _read_parquet(path: Path) -> Iterator[tuple[RawRow, int]]:
         raise BatchInputError(f"{path.name}: the file has no rows")
 
 
+def read_wanted_rows(path: Path, fmt: str, wanted: set[int]) -> dict[int, RawRow]:
+    """The rows numbered in ``wanted``, read again (a second look at a few rows of a file
+    already read once: JSON Lines lines are decoded and Parquet rows converted only when
+    wanted)."""
+    if fmt == "jsonl":
+        found: dict[int, RawRow] = {}
+        with path.open("rb") as fh:
+            for number, raw in enumerate(fh, 1):
+                if number in wanted:
+                    found[number] = jsonl_row(number, raw)
+        return found
+    if fmt == "parquet":
+        import pyarrow as pa
+
+        pfile = _open_parquet(path)
+        found = {}
+        first = 1  # the file's row number of the group's first row
+        for group in range(pfile.metadata.num_row_groups):
+            size = pfile.metadata.row_group(group).num_rows
+            numbers = [n for n in range(first, first + size) if n in wanted]
+            if numbers:
+                picked = pfile.read_row_group(group).take(
+                    pa.array([n - first for n in numbers], type=pa.int64())
+                )
+                for n, cells in zip(numbers, picked.to_pylist(), strict=True):
+                    found[n] = RawRow(n, cells=cells)
+            first += size
+        return found
+    return {raw.row: raw for raw, _ in read_rows(path, fmt) if raw.row in wanted}
+
+
 # --- writing ------------------------------------------------------------------------------
 
 RESULT_COLUMNS = [
