@@ -389,6 +389,7 @@ class _Run:
         self.summary = summary
         self.errors = errors
         self.good_rows = array("q")  # the input row of each result, in output order
+        self.part_sizes: list[int] = []  # results in each chunk's part file, in order
         self.first_visit: dict[str, _Visit] = {}  # patient -> their first coded row
         self.multi: dict[str, list[_Visit]] = {}  # patients seen twice or more
         self.recorded: list[tuple[str, dt.date, str, bool]] = []
@@ -396,6 +397,7 @@ class _Run:
 
     def take(self, outcomes: list[_Visit | _Bad], record: bool) -> None:
         s = self.summary
+        before = len(self.good_rows)
         for item in outcomes:
             s.rows_read += 1
             if isinstance(item, _Bad):
@@ -414,6 +416,7 @@ class _Run:
                     (item.patient_id, item.date_of_service, cpt, covered)
                     for cpt, covered in item.lines
                 ]
+        self.part_sizes.append(len(self.good_rows) - before)
 
     def _slim(self, visit: _Visit) -> _Visit:
         """The visit with its values shared among visits: a run remembers one visit per
@@ -487,6 +490,9 @@ def scrub(
     try:
         workers = options.workers or os.cpu_count() or 1
         part_fmt = "jsonl" if options.fhir else out_fmt
+        # JSON Lines parts are joined once, after step 2, with its results put in place;
+        # flat parts are joined while the workers do step 2 and rewritten afterwards.
+        join_now = None if part_fmt == "jsonl" else (lambda: _join(parts, spool, part_fmt))
         if workers <= 1:
             replaced = _scrub_here(run, all_jobs(), options, out_fmt, in_fmt, input_path, parts)
         else:
@@ -499,15 +505,18 @@ def scrub(
                 in_fmt,
                 input_path,
                 parts,
-                join=lambda: _join(parts, spool, part_fmt),
+                join=join_now,
             )
-        if not spool.exists():
-            _join(parts, spool, part_fmt)
         _apply_recoded(run, replaced, options.record)
         summary.recoded = len(replaced)
         summary.finding_counts += Counter()  # drop ids whose count fell to zero
-        if replaced:
-            _rewrite(spool, part_fmt, run.good_rows, replaced)
+        if part_fmt == "jsonl":
+            _join_json_parts(parts, spool, run, replaced)
+        else:
+            if not spool.exists():
+                _join(parts, spool, part_fmt)
+            if replaced:
+                _rewrite(spool, part_fmt, replaced)
         os.replace(spool, output_path)
     finally:
         errors.close()
@@ -519,6 +528,25 @@ def scrub(
     if options.record and options.use_store:
         summary.recorded = _record(run, options)
     return summary
+
+
+def _join_json_parts(parts: Path, spool: Path, run: _Run, replaced: dict[int, _Good]) -> None:
+    """The JSON Lines parts, in order, into one file, with step 2's results in place of
+    the first ones; a part is split into lines only when one of its rows was replaced."""
+    with spool.open("wb") as out:
+        first = 0
+        for index, size in enumerate(run.part_sizes):
+            rows = run.good_rows[first : first + size]
+            first += size
+            data = _part(parts, index).read_bytes()
+            hits = [(i, replaced[r]) for i, r in enumerate(rows) if r in replaced]
+            if hits:
+                lines = data.split(b"\n")  # JSON text never holds a raw newline
+                for i, good in hits:
+                    lines[i] = good.output.encode()
+                data = b"\n".join(lines)
+            out.write(data)
+    shutil.rmtree(parts)
 
 
 def _join(parts: Path, spool: Path, part_fmt: str) -> None:
@@ -561,10 +589,11 @@ def _scrub_in_pool(
     in_fmt: str,
     input_path: Path,
     parts: Path,
-    join: Callable[[], None],
+    join: Callable[[], None] | None,
 ) -> dict[int, _Good]:
     """Both steps through one process pool; returns step 2's new results by row.
-    ``join`` puts the first step's parts together while the workers do the second."""
+    ``join``, if given, puts the first step's parts together while the workers do the
+    second."""
     # At most a few chunks in flight per worker: reading never runs ahead of coding,
     # so memory stays flat however large the file.
     window = workers * 3
@@ -586,7 +615,8 @@ def _scrub_in_pool(
                 pool.submit(_work_recode, work)
                 for work in _recode_work(run, input_path, in_fmt, _RECODE_JOB_VISITS)
             ]
-            join()  # while the workers code step 2
+            if join is not None:
+                join()  # while the workers code step 2
             for future in recodes:
                 replaced.update((g.row, g) for g in future.result())
     return replaced
@@ -689,31 +719,21 @@ def _apply_recoded(run: _Run, replaced: dict[int, _Good], record: bool) -> None:
         ]
 
 
-def _rewrite(spool: Path, fmt: str, good_rows: array[int], replaced: dict[int, _Good]) -> None:
-    """Put the re-coded results in place of the first ones, keeping the order."""
+def _rewrite(spool: Path, fmt: str, replaced: dict[int, _Good]) -> None:
+    """Put the re-coded results in place of the first ones in a flat (CSV or Parquet)
+    output, keeping the order."""
     fresh = spool.with_name(spool.name + ".2")
     writer = ResultWriter(fresh, fmt)
     try:
-        if fmt == "jsonl":
-            with spool.open(encoding="utf-8") as fh:
-                batch: list[str] = []
-                for row, line in zip(good_rows, fh, strict=True):
-                    item = replaced.get(row)
-                    batch.append(item.output if item is not None else line.rstrip("\n"))
-                    if len(batch) >= 10_000:
-                        writer.write_json(batch)
-                        batch = []
-                writer.write_json(batch)
-        else:
-            for rows in _flat_rows(spool, fmt):
-                out: list[dict[str, Any]] = []
-                for record in rows:
-                    item = replaced.get(int(record["row"]))
-                    if item is None:
-                        out.append(record)
-                    elif int(record["line"]) <= 1:  # the first line of that row carries all
-                        out += item.output
-                writer.write_rows(out)
+        for rows in _flat_rows(spool, fmt):
+            out: list[dict[str, Any]] = []
+            for record in rows:
+                item = replaced.get(int(record["row"]))
+                if item is None:
+                    out.append(record)
+                elif int(record["line"]) <= 1:  # the first line of that row carries all
+                    out += item.output
+            writer.write_rows(out)
         writer.close()
         os.replace(fresh, spool)
     finally:
