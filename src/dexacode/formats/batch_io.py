@@ -161,6 +161,9 @@ class Span:
     end: int
 
 
+_SPAN_BLOCK = 1 << 24
+
+
 def jsonl_spans(path: Path, lines_per_span: int) -> Iterator[Span]:
     """Cut a JSON Lines file into spans of at most ``lines_per_span`` lines."""
     if not path.exists():
@@ -169,22 +172,27 @@ def jsonl_spans(path: Path, lines_per_span: int) -> Iterator[Span]:
         raise BatchInputError(f"{path}: is a folder, not a file")
     index = 0
     row = 1
-    start = 0
+    start = 0  # the file offset of the span being cut
+    count = 0  # its lines so far
+    offset = 0  # the file offset of ``block``
     with path.open("rb") as fh:
-        while True:
-            count = 0
-            end = start
-            for raw in fh:
-                end += len(raw)
-                count += 1
-                if count >= lines_per_span:
+        while block := fh.read(_SPAN_BLOCK):
+            pos = 0
+            while True:
+                # Jump from newline to newline: only every span's last one matters.
+                nl = block.find(b"\n", pos)
+                if nl < 0:
                     break
-            if count == 0:
-                break
-            yield Span(index, row, start, end)
-            index += 1
-            row += count
-            start = end
+                pos = nl + 1
+                count += 1
+                if count == lines_per_span:
+                    end = offset + pos
+                    yield Span(index, row, start, end)
+                    index, row, start, count = index + 1, row + count, end, 0
+            offset += len(block)
+    if offset > start:  # the last line has no newline, or the span is short
+        yield Span(index, row, start, offset)
+        index += 1
     if index == 0:
         raise BatchInputError(f"{path.name}: the file is empty: no encounters to scrub")
 
@@ -193,7 +201,11 @@ def read_span(path: Path, span: Span) -> list[RawRow]:
     with path.open("rb") as fh:
         fh.seek(span.start)
         data = fh.read(span.end - span.start)
-    lines = data.splitlines(keepends=True)
+    # Lines end at "\n" alone, as the spans were cut (a stray "\r" inside a line must not
+    # make two rows of it).
+    lines = data.split(b"\n")
+    if lines and not lines[-1]:
+        lines.pop()
     return [jsonl_row(span.first_row + i, raw) for i, raw in enumerate(lines)]
 
 
