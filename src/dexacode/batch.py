@@ -142,6 +142,7 @@ class _Coder:
         self.out_fmt = "fhir" if options.fhir else out_fmt
         # FHIR Bundles are JSON text, one per line, like the contract's results.
         self.part_fmt = "jsonl" if self.out_fmt == "fhir" else out_fmt
+        self.shared: dict[Any, Any] = {}  # values interned across this worker's visits
         self.store: Any = None
         if options.use_store:
             from dexacode.store import HistoryStore
@@ -246,17 +247,56 @@ class _Visit:
     finding_ids: tuple[str, ...]
 
     @classmethod
-    def of(cls, good: _Good) -> _Visit:
+    def of(cls, good: _Good, shared: dict[Any, Any] | None = None) -> _Visit:
+        """The visit of a coded row; with ``shared``, its dates, lines and finding lists
+        are the same objects as those of earlier visits with equal values (a run
+        remembers one visit per patient, and these values repeat across a million)."""
+        keep = shared.setdefault if shared is not None else _same
         return cls(
             good.row,
             good.patient_id,
-            good.date_of_service,
-            good.family,
-            good.lines,
+            keep(good.date_of_service, good.date_of_service),
+            keep(good.family, good.family),
+            keep(good.lines, good.lines),
             good.has_error,
             good.has_warning,
-            good.finding_ids,
+            keep(good.finding_ids, good.finding_ids),
         )
+
+
+def _same(key: Any, value: Any) -> Any:
+    return value
+
+
+@dataclass(slots=True)
+class _Tally:
+    """Results by outcome and findings by id, for a chunk or for the whole run."""
+
+    clean: int = 0
+    with_errors: int = 0
+    with_warnings: int = 0  # warnings but no error
+    finding_counts: Counter[str] = field(default_factory=Counter)
+
+
+def _count(tally: _Tally | ScrubSummary, item: _Good | _Visit, sign: int) -> None:
+    if item.has_error:
+        tally.with_errors += sign
+    elif item.has_warning:
+        tally.with_warnings += sign
+    else:
+        tally.clean += sign
+    for fid in item.finding_ids:
+        tally.finding_counts[fid] += sign
+
+
+@dataclass(frozen=True, slots=True)
+class _Chunk:
+    """What a worker sends back for a chunk: the visits to remember (the results
+    themselves are in its part file), the bad rows, and the chunk's tally."""
+
+    visits: list[_Visit]
+    bad: list[_Bad]
+    tally: _Tally
 
 
 @dataclass(frozen=True, slots=True)
@@ -270,7 +310,7 @@ class _Job:
     steps: int
 
 
-def _run_job(coder: _Coder, job: _Job, input_path: Path, parts: Path) -> list[_Visit | _Bad]:
+def _run_job(coder: _Coder, job: _Job, input_path: Path, parts: Path) -> _Chunk:
     """Code a chunk and write its results to its own part file; the main process gets
     back only what it counts and remembers, never the results themselves."""
     if isinstance(job.span, Span):
@@ -289,7 +329,14 @@ def _run_job(coder: _Coder, job: _Job, input_path: Path, parts: Path) -> list[_V
             writer.write_rows([row for g in goods for row in g.output])
     finally:
         writer.close()
-    return [o if isinstance(o, _Bad) else _Visit.of(o) for o in outcomes]
+    tally = _Tally()
+    for good in goods:
+        _count(tally, good, +1)
+    return _Chunk(
+        [_Visit.of(g, coder.shared) for g in goods],
+        [o for o in outcomes if isinstance(o, _Bad)],
+        tally,
+    )
 
 
 def _part(parts: Path, index: int) -> Path:
@@ -330,7 +377,7 @@ def _lean_gc() -> Iterator[None]:
         gc.unfreeze()
 
 
-def _work(job: _Job) -> list[_Visit | _Bad]:
+def _work(job: _Job) -> _Chunk:
     assert _WORKER is not None
     coder, input_path, parts = _WORKER
     return _run_job(coder, job, input_path, parts)
@@ -393,56 +440,32 @@ class _Run:
         self.first_visit: dict[str, _Visit] = {}  # patient -> their first coded row
         self.multi: dict[str, list[_Visit]] = {}  # patients seen twice or more
         self.recorded: list[tuple[str, dt.date, str, bool]] = []
-        self._shared: dict[Any, Any] = {}
 
-    def take(self, outcomes: list[_Visit | _Bad], record: bool) -> None:
+    def take(self, chunk: _Chunk, record: bool) -> None:
         s = self.summary
-        before = len(self.good_rows)
-        for item in outcomes:
-            s.rows_read += 1
-            if isinstance(item, _Bad):
-                s.bad_rows += 1
-                self.errors.write(item.row, item.claim_id, item.field, item.reason)
-                continue
-            s.results += 1
-            self._count(item, +1)
-            self.good_rows.append(item.row)
-            item = self._slim(item)
-            first = self.first_visit.setdefault(item.patient_id, item)
-            if first is not item:
-                self.multi.setdefault(item.patient_id, [first]).append(item)
-            if record:
-                self.recorded += [
-                    (item.patient_id, item.date_of_service, cpt, covered)
-                    for cpt, covered in item.lines
-                ]
-        self.part_sizes.append(len(self.good_rows) - before)
-
-    def _slim(self, visit: _Visit) -> _Visit:
-        """The visit with its values shared among visits: a run remembers one visit per
-        patient, and dates, lines and finding lists repeat across a million of them."""
-        keep = self._shared.setdefault
-        return _Visit(
-            visit.row,
-            visit.patient_id,
-            keep(visit.date_of_service, visit.date_of_service),
-            keep(visit.family, visit.family),
-            keep(visit.lines, visit.lines),
-            visit.has_error,
-            visit.has_warning,
-            keep(visit.finding_ids, visit.finding_ids),
-        )
-
-    def _count(self, item: _Good | _Visit, sign: int) -> None:
-        s = self.summary
-        if item.has_error:
-            s.with_errors += sign
-        elif item.has_warning:
-            s.with_warnings += sign
-        else:
-            s.clean += sign
-        for fid in item.finding_ids:
-            s.finding_counts[fid] += sign
+        s.rows_read += len(chunk.visits) + len(chunk.bad)
+        s.results += len(chunk.visits)
+        s.bad_rows += len(chunk.bad)
+        for bad in chunk.bad:
+            self.errors.write(bad.row, bad.claim_id, bad.field, bad.reason)
+        tally = chunk.tally
+        s.clean += tally.clean
+        s.with_errors += tally.with_errors
+        s.with_warnings += tally.with_warnings
+        s.finding_counts.update(tally.finding_counts)
+        self.good_rows.extend(v.row for v in chunk.visits)
+        self.part_sizes.append(len(chunk.visits))
+        first_visit = self.first_visit
+        for visit in chunk.visits:
+            first = first_visit.setdefault(visit.patient_id, visit)
+            if first is not visit:
+                self.multi.setdefault(visit.patient_id, [first]).append(visit)
+        if record:
+            self.recorded += [
+                (v.patient_id, v.date_of_service, cpt, covered)
+                for v in chunk.visits
+                for cpt, covered in v.lines
+            ]
 
 
 def scrub(
@@ -603,7 +626,7 @@ def _scrub_in_pool(
         initializer=_init_worker,
         initargs=(options, out_fmt, input_path, parts),
     ) as pool:
-        pending: deque[Future[list[_Visit | _Bad]]] = deque()
+        pending: deque[Future[_Chunk]] = deque()
         for job in jobs:
             pending.append(pool.submit(_work, job))
             if len(pending) >= window:
@@ -708,8 +731,8 @@ def _apply_recoded(run: _Run, replaced: dict[int, _Good], record: bool) -> None:
         return
     first = {v.row: v for visits in run.multi.values() for v in visits}
     for row, good in replaced.items():
-        run._count(first[row], -1)
-        run._count(good, +1)
+        _count(run.summary, first[row], -1)
+        _count(run.summary, good, +1)
     if record:
         updated = {(g.patient_id, g.date_of_service) for g in replaced.values()}
         run.recorded = [rec for rec in run.recorded if (rec[0], rec[1]) not in updated] + [
