@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from dexacode.contract import CodingResult
-from dexacode.formats.flat import COLUMNS, RESULT_COLUMN
+from dexacode.formats.flat import unknown_column
 
 FORMATS = ("jsonl", "csv", "parquet")
 # Claims and clinical records can be scrubbed but are not written by scrub.
@@ -210,10 +210,10 @@ def read_span(path: Path, span: Span) -> list[RawRow]:
 
 
 def _check_header(header: Sequence[str], where: str) -> None:
-    unknown = [c for c in header if c not in COLUMNS and not RESULT_COLUMN.match(c)]
-    if unknown:
+    unknown = unknown_column(tuple(header))
+    if unknown is not None:
         raise BatchInputError(
-            f"{where}: unknown column {unknown[0]!r} (the flat layout's columns are listed "
+            f"{where}: unknown column {unknown!r} (the flat layout's columns are listed "
             "in docs/batch.md)"
         )
     if "claim_id" not in header:

@@ -26,6 +26,7 @@ apply (a bad value names the column's contract field).
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -75,6 +76,31 @@ COLUMNS = [
     "submitted_lines",
     "submitted_diagnoses",
 ]
+_KNOWN = frozenset(COLUMNS)
+_NUMERIC_RESULT_FIELDS = frozenset({"bmd", "t_score", "z_score"})
+
+
+@functools.lru_cache(maxsize=64)
+def _result_columns(
+    columns: tuple[str, ...],
+) -> tuple[str | None, tuple[tuple[str, int, str], ...]]:
+    """(the first unknown column or None, the result columns as (column, group, field)).
+
+    Every row of a file has the same columns: they are sorted out once per file."""
+    unknown = None
+    found = []
+    for column in columns:
+        match = RESULT_COLUMN.match(column)
+        if match:
+            found.append((column, int(match.group(1)), match.group(2)))
+        elif column not in _KNOWN and unknown is None:
+            unknown = column
+    return unknown, tuple(found)
+
+
+def unknown_column(columns: tuple[str, ...]) -> str | None:
+    """The first column that is not part of the flat layout, or None."""
+    return _result_columns(columns)[0]
 
 
 class FlatRowError(ValueError):
@@ -88,9 +114,9 @@ class FlatRowError(ValueError):
 
 def _text(value: object) -> str | None:
     """A cell's text, or None when empty (CSV gives '', Parquet may give None)."""
-    if value is None:
+    if value is None or value == "":
         return None
-    text = str(value).strip()
+    text = value.strip() if type(value) is str else str(value).strip()
     return text or None
 
 
@@ -128,9 +154,9 @@ def _split(text: str | None) -> list[str]:
 def row_to_encounter(row: Mapping[str, object]) -> dict[str, Any]:
     """A flat row -> an encounter dict in the contract's shape (not yet validated)."""
     enc: dict[str, Any] = {}
-    unknown = [c for c in row if c not in COLUMNS and not RESULT_COLUMN.match(c)]
-    if unknown:
-        raise FlatRowError(unknown[0], "unknown column (see the flat layout in the docs)")
+    unknown, result_columns = _result_columns(tuple(row))
+    if unknown is not None:
+        raise FlatRowError(unknown, "unknown column (see the flat layout in the docs)")
     for column, path in SCALAR_COLUMNS.items():
         text = _text(row.get(column))
         if text is not None:
@@ -192,16 +218,15 @@ def row_to_encounter(row: Mapping[str, object]) -> dict[str, Any]:
         raise FlatRowError("submitted_diagnoses", "given without submitted_lines")
 
     groups: dict[int, dict[str, Any]] = {}
-    for column, value in row.items():
-        match = RESULT_COLUMN.match(column)
-        if not match:
+    for column, group, field in result_columns:
+        value = row[column]
+        if value is None or value == "":  # most rows fill few of the result columns
             continue
         text = _text(value)
         if text is None:
             continue
-        field = match.group(2)
-        groups.setdefault(int(match.group(1)), {})[field] = (
-            _number(column, text) if field in ("bmd", "t_score", "z_score") else text
+        groups.setdefault(group, {})[field] = (
+            _number(column, text) if field in _NUMERIC_RESULT_FIELDS else text
         )
     if groups:
         enc["results"] = [groups[i] for i in sorted(groups)]

@@ -1,0 +1,41 @@
+"""The flat layout (CSV, Parquet): a row of cells back to an encounter in the contract's shape."""
+
+from __future__ import annotations
+
+import pytest
+
+from dexacode.formats.flat import FlatRowError, row_to_encounter, unknown_column
+
+
+def _row(**cells: object) -> dict[str, object]:
+    base: dict[str, object] = {"claim_id": "C-1", "date_of_service": "2026-03-02", "sites": ""}
+    return {**base, **cells}
+
+
+def test_results_come_in_group_order_whatever_the_column_order() -> None:
+    row = _row(
+        result10_site="left_hip",
+        result10_t_score="\u22122,6",  # a spreadsheet's minus sign and decimal comma
+        result2_site="lumbar_spine",
+        result2_region="L1-L4",
+        result2_t_score="-1.0",
+        result2_z_score="",
+        result3_site=None,  # an empty Parquet cell: no third result
+    )
+    results = row_to_encounter(row)["results"]
+    assert results == [
+        {"site": "lumbar_spine", "region": "L1-L4", "t_score": -1.0},
+        {"site": "left_hip", "t_score": -2.6},
+    ]
+
+
+def test_a_row_with_no_result_cells_has_no_results() -> None:
+    assert "results" not in row_to_encounter(_row(result1_site=None, result1_bmd=""))
+
+
+def test_an_unknown_column_is_named() -> None:
+    with pytest.raises(FlatRowError) as caught:
+        row_to_encounter(_row(result1_site="left_hip", shoe_size="42", result_x="1"))
+    assert caught.value.column == "shoe_size"
+    assert unknown_column(("claim_id", "result4_bmd", "result4_colour")) == "result4_colour"
+    assert unknown_column(("claim_id", "result12_z_score")) is None
