@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -117,7 +118,9 @@ def _establishes(
 # worked out once per combination and replayed, findings included. Tables are kept per
 # (rule set, release) and hold those objects, so their id()s stay theirs while cached.
 _MEMO: dict[tuple[int, int], tuple[Any, Any, dict[tuple[Any, ...], Any]]] = {}
-_MEMO_MAX = 100_000
+# An entry costs about 3 kB; a table of a busy payer fills in a few hundred thousand rows.
+_MEMO_MAX = 50_000
+_PARTS: dict[Any, Any] = {}
 
 
 def derive(
@@ -159,8 +162,15 @@ def derive(
     sink.record()
     result = _derive(enc, facts, reading, category, rules, icd, sink)
     if len(table) >= _MEMO_MAX:
-        table.clear()
-    table[key] = (result, sink.recorded())
+        # The oldest half goes: combinations that keep coming back are soon stored again.
+        for stale in list(itertools.islice(table, _MEMO_MAX // 2)):
+            del table[stale]
+    if len(_PARTS) >= _MEMO_MAX:
+        _PARTS.clear()  # stored keys keep their own copies
+    # The key's parts (sets of risk factors, lists of conditions...) are this encounter's
+    # own objects; a stored key keeps one shared copy of each, a third of a table's memory.
+    keep = _PARTS.setdefault
+    table[tuple(keep(part, part) for part in key)] = (result, sink.recorded())
     return result
 
 

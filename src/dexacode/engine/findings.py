@@ -39,12 +39,15 @@ class FindingSink:
             return None
         if self._unknown and self._unknown.intersection(rule.needs):
             return None
+        # A call site passes its values in one order, so they need no sorting: at worst
+        # two sites make two entries for one finding.
+        key: tuple[Any, ...] | None = None
+        cached = None
         try:
-            key: tuple[Any, ...] | None = (id(rule), line, *sorted(context.items()))
-            hash(key)
+            key = (id(rule), line, *context.items())
+            cached = _BUILT.get(key)
         except TypeError:  # an unhashable value: build it afresh
             key = None
-        cached = _BUILT.get(key) if key is not None else None
         finding = cached[1] if cached is not None else self._build(rule, finding_id, line, context)
         if key is not None and cached is None:
             if len(_BUILT) >= _BUILT_MAX:
