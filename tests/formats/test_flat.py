@@ -39,3 +39,25 @@ def test_an_unknown_column_is_named() -> None:
     assert caught.value.column == "shoe_size"
     assert unknown_column(("claim_id", "result4_bmd", "result4_colour")) == "result4_colour"
     assert unknown_column(("claim_id", "result12_z_score")) is None
+
+
+def test_compact_cells_read_like_the_row_they_hold() -> None:
+    import pickle
+
+    from dexacode.formats.batch_io import Cells
+
+    row = _row(
+        patient_id="P-1",
+        sex="F",
+        birth_date="1950-01-01",
+        result1_site="left_hip",
+        result1_region="total_hip",
+        result1_t_score="-2.6",
+        result2_site=None,
+    )
+    cells = Cells.of(row)
+    assert dict(cells) == row and len(cells) == len(row) and list(cells) == list(row)
+    assert cells.get("nothing") is None and cells["sex"] == "F"
+    back = pickle.loads(pickle.dumps(cells))
+    assert dict(back) == row
+    assert row_to_encounter(cells) == row_to_encounter(back) == row_to_encounter(row)

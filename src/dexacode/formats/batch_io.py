@@ -356,6 +356,7 @@ def read_wanted_rows(path: Path, fmt: str, wanted: set[int]) -> dict[int, RawRow
 
         pfile = _open_parquet(path)
         found = {}
+        names = tuple(pfile.schema_arrow.names)
         first = 1  # the file's row number of the group's first row
         for group in range(pfile.metadata.num_row_groups):
             size = pfile.metadata.row_group(group).num_rows
@@ -364,11 +365,51 @@ def read_wanted_rows(path: Path, fmt: str, wanted: set[int]) -> dict[int, RawRow
                 picked = pfile.read_row_group(group).take(
                     pa.array([n - first for n in numbers], type=pa.int64())
                 )
-                for n, cells in zip(numbers, picked.to_pylist(), strict=True):
-                    found[n] = RawRow(n, cells=cells)
+                columns = [picked.column(name).to_pylist() for name in names]
+                for i, n in enumerate(numbers):
+                    found[n] = RawRow(n, cells=Cells(names, tuple(c[i] for c in columns)))
             first += size
         return found
-    return {raw.row: raw for raw, _ in read_rows(path, fmt) if raw.row in wanted}
+    return {
+        raw.row: RawRow(raw.row, cells=Cells.of(raw.cells)) if raw.cells is not None else raw
+        for raw, _ in read_rows(path, fmt)
+        if raw.row in wanted
+    }
+
+
+# A file's column names and their positions, shared by all its rows' Cells.
+_LAYOUTS: dict[tuple[str, ...], tuple[tuple[str, ...], dict[str, int]]] = {}
+
+
+class Cells(Mapping[str, object]):
+    """A flat row's cells, held as one tuple of values beside the file's column names
+    (shared by every row): a tenth of the memory of a dict of 76 cells, for the rows a
+    run keeps to read again."""
+
+    __slots__ = ("_index", "_names", "_values")
+
+    def __init__(self, names: tuple[str, ...], values: tuple[object, ...]) -> None:
+        layout = _LAYOUTS.get(names)
+        if layout is None:
+            layout = _LAYOUTS[names] = (names, {name: i for i, name in enumerate(names)})
+        self._names, self._index = layout
+        self._values = values
+
+    @classmethod
+    def of(cls, cells: Mapping[str, object]) -> Cells:
+        return cls(tuple(cells), tuple(cells.values()))
+
+    def __getitem__(self, name: str) -> object:
+        return self._values[self._index[name]]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._names)
+
+    def __len__(self) -> int:
+        return len(self._names)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (Cells, (self._names, self._values))
 
 
 # --- writing ------------------------------------------------------------------------------
