@@ -520,9 +520,9 @@ def scrub(
     try:
         workers = options.workers or os.cpu_count() or 1
         part_fmt = "jsonl" if options.fhir else out_fmt
-        # JSON Lines parts are joined once, after step 2, with its results put in place;
-        # flat parts are joined while the workers do step 2 and rewritten afterwards.
-        join_now = None if part_fmt == "jsonl" else (lambda: _join(parts, spool, part_fmt))
+        # JSON Lines and Parquet parts are joined once, after step 2, with its results put
+        # in place; CSV parts are joined while the workers do step 2, rewritten afterwards.
+        join_now = None if part_fmt != "csv" else (lambda: _join(parts, spool, part_fmt))
         if workers <= 1:
             replaced = _scrub_here(run, all_jobs(), options, out_fmt, in_fmt, input_path, parts)
         else:
@@ -542,11 +542,13 @@ def scrub(
         summary.finding_counts += Counter()  # drop ids whose count fell to zero
         if part_fmt == "jsonl":
             _join_json_parts(parts, spool, run, replaced)
+        elif part_fmt == "parquet":
+            _join_parquet_parts(parts, spool, run, replaced)
         else:
             if not spool.exists():
                 _join(parts, spool, part_fmt)
             if replaced:
-                _rewrite(spool, part_fmt, replaced)
+                _rewrite_csv(spool, replaced)
         os.replace(spool, output_path)
     finally:
         errors.close()
@@ -576,6 +578,41 @@ def _join_json_parts(parts: Path, spool: Path, run: _Run, replaced: dict[int, _G
                     lines[i] = good.output.encode()
                 data = b"\n".join(lines)
             out.write(data)
+    shutil.rmtree(parts)
+
+
+def _join_parquet_parts(parts: Path, spool: Path, run: _Run, replaced: dict[int, _Good]) -> None:
+    """The Parquet parts, in order, into one file, with step 2's results in place of the
+    first ones; a part is only decoded to rows where one of its rows was replaced."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    writer: Any = None
+    try:
+        first = 0
+        for index, size in enumerate(run.part_sizes):
+            rows = run.good_rows[first : first + size]
+            first += size
+            table = pq.read_table(_part(parts, index))
+            hits = [r for r in rows if r in replaced]
+            if hits:
+                stale = pc.is_in(table["row"], value_set=pa.array(hits, pa.int64()))
+                fresh = pa.Table.from_pylist(
+                    [record for r in hits for record in replaced[r].output], schema=table.schema
+                )
+                table = pa.concat_tables([table.filter(pc.invert(stale)), fresh]).sort_by(
+                    [("row", "ascending"), ("line", "ascending")]
+                )
+            if table.num_rows:
+                if writer is None:
+                    writer = pq.ParquetWriter(spool, table.schema)
+                writer.write_table(table)
+    finally:
+        if writer is not None:
+            writer.close()
+    if writer is None:  # no results at all: still a valid, empty file
+        ResultWriter(spool, "parquet").close()
     shutil.rmtree(parts)
 
 
@@ -749,13 +786,13 @@ def _apply_recoded(run: _Run, replaced: dict[int, _Good], record: bool) -> None:
         ]
 
 
-def _rewrite(spool: Path, fmt: str, replaced: dict[int, _Good]) -> None:
-    """Put the re-coded results in place of the first ones in a flat (CSV or Parquet)
-    output, keeping the order."""
+def _rewrite_csv(spool: Path, replaced: dict[int, _Good]) -> None:
+    """Put the re-coded results in place of the first ones in a CSV output, keeping the
+    order."""
     fresh = spool.with_name(spool.name + ".2")
-    writer = ResultWriter(fresh, fmt)
+    writer = ResultWriter(fresh, "csv")
     try:
-        for rows in _flat_rows(spool, fmt):
+        for rows in _csv_rows(spool):
             out: list[dict[str, Any]] = []
             for record in rows:
                 item = replaced.get(int(record["row"]))
@@ -772,25 +809,18 @@ def _rewrite(spool: Path, fmt: str, replaced: dict[int, _Good]) -> None:
             fresh.unlink()
 
 
-def _flat_rows(path: Path, fmt: str) -> Iterator[list[dict[str, Any]]]:
-    if fmt == "csv":
-        import csv
+def _csv_rows(path: Path) -> Iterator[list[dict[str, Any]]]:
+    import csv
 
-        with path.open(encoding="utf-8", newline="") as fh:
-            reader = csv.DictReader(fh)
-            batch: list[dict[str, Any]] = []
-            for record in reader:
-                batch.append(dict(record))
-                if len(batch) >= 10_000:
-                    yield batch
-                    batch = []
-            if batch:
+    with path.open(encoding="utf-8", newline="") as fh:
+        batch: list[dict[str, Any]] = []
+        for record in csv.DictReader(fh):
+            batch.append(dict(record))
+            if len(batch) >= 10_000:
                 yield batch
-    else:
-        import pyarrow.parquet as pq
-
-        for part in pq.ParquetFile(path).iter_batches(batch_size=10_000):
-            yield part.to_pylist()
+                batch = []
+        if batch:
+            yield batch
 
 
 def _record(run: _Run, options: ScrubOptions) -> int:
