@@ -249,8 +249,8 @@ class _Visit:
     @classmethod
     def of(cls, good: _Good, shared: dict[Any, Any] | None = None) -> _Visit:
         """The visit of a coded row; with ``shared``, its dates, lines and finding lists
-        are the same objects as those of earlier visits with equal values (a run
-        remembers one visit per patient, and these values repeat across a million)."""
+        are the same objects as those of earlier visits with equal values, so a chunk's
+        visits cross to the main process as one copy of each (pickle keeps the sharing)."""
         keep = shared.setdefault if shared is not None else _same
         return cls(
             good.row,
