@@ -154,6 +154,31 @@ def test_wrong_encoding_and_overlong_lines_are_refused_alone(tmp_path: Path) -> 
     assert "bytes" in errors[1]["reason"]
 
 
+def test_a_100_mb_line_is_refused_alone_without_holding_up_the_run(tmp_path: Path) -> None:
+    src = tmp_path / "in.jsonl"
+    good = json.dumps(make_encounter()).encode()
+    with src.open("wb") as fh:
+        fh.write(good + b"\n" + b'{"claim_id": "' + b"y" * 100_000_000 + b'"}\n' + good + b"\n")
+    out = tmp_path / "out.jsonl"
+    summary = scrub(src, out, options=ScrubOptions(use_store=False, workers=2, chunk_size=1))
+    assert (summary.rows_read, summary.results, summary.bad_rows) == (3, 2, 1)
+    [error] = _errors(tmp_path / "out.errors.jsonl")
+    assert error["row"] == 2 and "100,000,016 bytes" in error["reason"]
+    assert len(out.read_text().splitlines()) == 2
+
+
+def test_a_csv_cell_beyond_the_field_limit_is_refused_alone(tmp_path: Path) -> None:
+    encounters = [make_encounter(claim_id=f"C-{i}") for i in range(3)]
+    src = _write_csv(tmp_path / "in.csv", encounters)
+    text = src.read_text().splitlines()
+    text[2] = text[2].replace("C-1", "C-1" + "x" * 3_000_000)
+    src.write_text("\n".join(text) + "\n")
+    summary = scrub(src, tmp_path / "out.csv", options=NO_STORE)
+    assert (summary.rows_read, summary.results, summary.bad_rows) == (3, 2, 1)
+    [error] = _errors(tmp_path / "out.errors.jsonl")
+    assert error["row"] == 2 and "field limit" in error["reason"]
+
+
 def test_blank_lines_are_counted_not_lost(tmp_path: Path) -> None:
     src = tmp_path / "in.jsonl"
     src.write_text(json.dumps(make_encounter()) + "\n\n" + json.dumps(make_encounter()) + "\n")
