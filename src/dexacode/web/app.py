@@ -116,7 +116,7 @@ def create_app(
         version=__version__,
         description=_DESCRIPTION,
         lifespan=lifespan,
-        docs_url="/docs",
+        docs_url=None,  # /docs is our own page (pages.py): Swagger UI would load from a CDN
         redoc_url=None,
     )
     app.state.ctx = ctx

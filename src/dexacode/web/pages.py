@@ -20,12 +20,14 @@ from fastapi.templating import Jinja2Templates
 from dexacode import __version__, contract
 from dexacode.formats import report_doc
 from dexacode.rulebook import Dated, RuleBook
+from dexacode.web.api_docs import link_models, reference
 from dexacode.web.auth import context
 from dexacode.web.sessions import COOKIE, LIFETIME, Session
 
 __all__ = ["router"]
 
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
+templates.env.filters["link_models"] = link_models
 router = APIRouter(include_in_schema=False)
 
 # Pages load nothing from elsewhere: the worksheet works offline and nothing leaks out.
@@ -164,6 +166,18 @@ async def batch_page(request: Request) -> Response:
     if session is None:
         return _to_login()
     return _render(request, "batch.html", session=session, page="batch")
+
+
+@router.get("/docs", response_class=HTMLResponse)
+async def api_page(request: Request) -> Response:
+    """The API reference: open without signing in, like /openapi.json."""
+    return _render(
+        request,
+        "api.html",
+        session=_session(request),
+        page="api",
+        ref=reference(request.app.openapi()),
+    )
 
 
 @router.get("/login", response_class=HTMLResponse)
