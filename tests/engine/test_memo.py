@@ -1,5 +1,6 @@
-"""The engine's memo tables (diagnoses worked out once per combination of facts) never
-change a result: not when a combination is met again, nor after the table is trimmed."""
+"""The engine's memo tables (diagnoses and Medicare's category, worked out once per
+combination of facts) never change a result: not when a combination is met again, nor
+after a table is trimmed."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from typing import Any
 import pytest
 
 from dexacode.contract import CodingResult
-from dexacode.engine import diagnoses
+from dexacode.engine import coverage, diagnoses
 from tests.test_cases import _build, _load
 
 
@@ -23,19 +24,43 @@ def _case_encounters() -> list[dict[str, Any]]:
     return encounters
 
 
-def test_results_are_the_same_with_a_tiny_memo_in_any_order(
+def test_results_are_the_same_with_tiny_memos_in_any_order(
     code: Callable[..., CodingResult], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     encounters = _case_encounters()
     monkeypatch.setattr(diagnoses, "_MEMO", {})
+    monkeypatch.setattr(coverage, "_CATEGORY_MEMO", {})
     first = [code(enc).model_dump_json() for enc in encounters]
 
-    # A table of four entries is trimmed again and again; each case is met three times,
+    # Tables of four entries are trimmed again and again; each case is met three times,
     # in shuffled order, so hits, misses and re-stored keys all occur.
     monkeypatch.setattr(diagnoses, "_MEMO", {})
     monkeypatch.setattr(diagnoses, "_MEMO_MAX", 4)
+    monkeypatch.setattr(coverage, "_CATEGORY_MEMO", {})
+    monkeypatch.setattr(coverage, "_CATEGORY_MEMO_MAX", 4)
     order = [i for i in range(len(encounters)) for _ in range(3)]
     random.Random(7).shuffle(order)
     for i in order:
         assert code(encounters[i]).model_dump_json() == first[i], i
     assert all(len(slot[2]) <= 4 for slot in diagnoses._MEMO.values())
+    assert all(len(slot[1]) <= 4 for slot in coverage._CATEGORY_MEMO.values())
+
+
+@pytest.mark.parametrize("drugs", ["current", "completed"])
+def test_the_category_memo_tells_apart_facts_that_differ_in_one_drug(
+    code: Callable[..., CodingResult], drugs: str
+) -> None:
+    """A man monitored after a drug (current or completed) is in Medicare's monitoring
+    category; the same man without it is in none, whichever is coded first."""
+    base: dict[str, Any] = {
+        "patient__sex": "M",
+        "patient__menopausal_status": None,
+        "patient__risk_factors": [],
+        "order__reason": "monitoring",
+    }
+    treated = {**base, "patient__medications": [{"name": "alendronate", "status": drugs}]}
+    for first, second in ((treated, base), (base, treated)):
+        results = [code(**first), code(**second)]
+        categories = [r.coverage.medicare_category for r in results]
+        expected = ["monitoring_drug_therapy", None]
+        assert categories == (expected if first is treated else expected[::-1])

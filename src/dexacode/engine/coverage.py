@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from dexacode.contract import Encounter, PriorStudy
 from dexacode.engine.facts import Facts
@@ -64,12 +65,37 @@ def medicare_categories(facts: Facts, rules: RuleSet) -> list[MedicareCategory]:
     return found
 
 
+# The reported category depends on six facts that repeat across a batch: it is worked
+# out once per combination for each rule set. A table holds its rule set, so the rule
+# set's id() stays its own while the table lives.
+_CATEGORY_MEMO: dict[int, tuple[RuleSet, dict[tuple[Any, ...], MedicareCategory | None]]] = {}
+_CATEGORY_MEMO_MAX = 10_000
+
+
 def reported_category(facts: Facts, rules: RuleSet) -> MedicareCategory | None:
+    # Every fact medicare_categories() and the preference below read, and nothing else.
+    key = (
+        facts.sex,
+        facts.reason,
+        facts.menopausal_status,
+        facts.risk_factors,
+        facts.current_classes,
+        facts.completed_classes,
+    )
+    slot = _CATEGORY_MEMO.get(id(rules))
+    if slot is None:
+        slot = _CATEGORY_MEMO[id(rules)] = (rules, {})
+    table = slot[1]
+    if key in table:
+        return table[key]
     cats = medicare_categories(facts, rules)
-    for cat in cats:
-        if facts.reason in cat.preferred_for:
-            return cat
-    return cats[0] if cats else None
+    found = next((cat for cat in cats if facts.reason in cat.preferred_for), None)
+    if found is None and cats:
+        found = cats[0]
+    if len(table) >= _CATEGORY_MEMO_MAX:
+        table.clear()
+    table[key] = found
+    return found
 
 
 def add_months(day: dt.date, months: int) -> dt.date:
