@@ -20,8 +20,10 @@ def test_the_page_lists_every_operation_and_model_of_the_schema(anonymous: TestC
             assert f"{method.upper()} {path}" in text
     for name in schema["components"]["schemas"]:
         assert f'id="model-{name}"' in text
-    # Types name their models as links to them; the API key scheme is explained.
+    # Types name their models as links to them (in answers and in the models' own
+    # tables, besides the list of models); the API key scheme is explained.
     assert 'href="#model-CodingResult"' in text and "Bearer" in text
+    assert text.count('href="#model-Patient"') >= 2
     assert "date_of_service" in text and "string (date)" in text
 
 
