@@ -253,6 +253,47 @@ def test_two_processes_create_the_schema_and_write_at_once(db_url: str, tmp_path
     assert versions == list(range(1, SCHEMA_VERSION + 1))
 
 
+def test_a_store_locked_without_waiting_is_opened_once_the_lock_is_gone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SQLite may answer "database is locked" at once (no busy wait) while another run
+    creates the same store; opening tries again instead of failing."""
+    import sqlite3
+
+    from dexacode.store import _store
+
+    real = _store._current_version
+    locked = [True, True]  # the first two looks find the store locked
+
+    def flaky(conn: sa.Connection) -> int:
+        if locked:
+            locked.pop()
+            raise sa.exc.OperationalError(
+                "SELECT", {}, sqlite3.OperationalError("database is locked")
+            )
+        return real(conn)
+
+    monkeypatch.setattr(_store, "_current_version", flaky)
+    with HistoryStore(f"sqlite:///{tmp_path}/h.sqlite3") as store:
+        assert store.schema_version == SCHEMA_VERSION
+    assert not locked
+
+
+def test_a_store_that_stays_locked_is_refused_after_the_busy_timeout(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from dexacode.store import _store
+
+    def always_locked(engine: sa.Engine, shown_url: str) -> int:
+        raise _store._Locked
+
+    monkeypatch.setattr(_store, "_migrate_once", always_locked)
+    started = time.monotonic()
+    with pytest.raises(StoreError, match="database is locked"):
+        HistoryStore(f"sqlite:///{tmp_path}/h.sqlite3", busy_timeout=0.2)
+    assert time.monotonic() - started < 5
+
+
 # --- versions and errors ------------------------------------------------------------------------
 
 

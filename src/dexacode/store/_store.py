@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import datetime
 import re
+import time
 from collections.abc import Collection, Iterable, Sequence
 from pathlib import Path
 from types import TracebackType
@@ -94,7 +95,7 @@ class HistoryStore:
         # PriorStudy is frozen: one instance per (date, cpt, covered) serves every patient.
         self._flyweights: dict[tuple[datetime.date, str, bool], PriorStudy] = {}
         try:
-            self.schema_version = _migrate(self._engine, self.url)
+            self.schema_version = _migrate(self._engine, self.url, busy_timeout)
         except BaseException:
             self._engine.dispose()
             raise
@@ -397,8 +398,33 @@ def _current_version(conn: Connection) -> int:
     return int(found or 0)
 
 
-def _migrate(engine: Engine, shown_url: str) -> int:
-    """Bring the schema to ``SCHEMA_VERSION``; return it. Raise StoreError when it cannot."""
+def _migrate(engine: Engine, shown_url: str, busy_timeout: float) -> int:
+    """Bring the schema to ``SCHEMA_VERSION``; return it. Raise StoreError when it cannot.
+
+    Two runs opening one new SQLite store at the same moment can be told "database is
+    locked" at once: SQLite skips its busy wait where waiting could deadlock (once seen
+    in CI, under load). Migrating is safe to repeat (it reads the version again under
+    the lock), so a locked store is tried again until the busy timeout has passed."""
+    deadline = time.monotonic() + busy_timeout
+    pause = 0.01
+    while True:
+        try:
+            return _migrate_once(engine, shown_url)
+        except _Locked:
+            if time.monotonic() >= deadline:
+                raise StoreError(
+                    f"cannot open the history store {shown_url}: database is locked (another "
+                    f"process held it for over {busy_timeout:g} s)"
+                ) from None
+        time.sleep(pause)
+        pause = min(pause * 2, 0.5)
+
+
+class _Locked(Exception):
+    """SQLite answered "database is locked" without waiting."""
+
+
+def _migrate_once(engine: Engine, shown_url: str) -> int:
     latest = _schema.SCHEMA_VERSION
     try:
         with engine.connect() as conn, conn.begin():
@@ -423,6 +449,8 @@ def _migrate(engine: Engine, shown_url: str) -> int:
         raise
     except exc.SQLAlchemyError as error:
         reason = _db_reason(error, blank=False)
+        if engine.dialect.name == "sqlite" and reason == "database is locked":
+            raise _Locked from None
         if reason == "unable to open database file":
             reason += " (does its folder exist, and may you write there?)"
         raise StoreError(f"cannot open the history store {shown_url}: {reason}") from None
