@@ -292,6 +292,13 @@ def test_a_store_that_stays_locked_is_refused_after_the_busy_timeout(
     with pytest.raises(StoreError, match="database is locked"):
         HistoryStore(f"sqlite:///{tmp_path}/h.sqlite3", busy_timeout=0.2)
     assert time.monotonic() - started < 5
+    # A store locked at once every time fails within the short retry window, not after
+    # the busy timeout meant for waiting on a writer.
+    monkeypatch.setattr(_store, "_LOCKED_RETRY_SECONDS", 0.3)
+    started = time.monotonic()
+    with pytest.raises(StoreError, match="still locked after"):
+        HistoryStore(f"sqlite:///{tmp_path}/h.sqlite3", busy_timeout=300)
+    assert time.monotonic() - started < 5
 
 
 # --- versions and errors ------------------------------------------------------------------------

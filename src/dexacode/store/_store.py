@@ -398,23 +398,31 @@ def _current_version(conn: Connection) -> int:
     return int(found or 0)
 
 
+# How long opening tries again when SQLite says "locked" without waiting: the race it
+# covers (two runs creating one store) clears in milliseconds, and a store that is always
+# locked at once (SQLite on a network share without working locks) should fail soon.
+_LOCKED_RETRY_SECONDS = 10.0
+
+
 def _migrate(engine: Engine, shown_url: str, busy_timeout: float) -> int:
     """Bring the schema to ``SCHEMA_VERSION``; return it. Raise StoreError when it cannot.
 
     Two runs opening one new SQLite store at the same moment can be told "database is
     locked" at once: SQLite skips its busy wait where waiting could deadlock (once seen
     in CI, under load). Migrating is safe to repeat (it reads the version again under
-    the lock), so a locked store is tried again until the busy timeout has passed."""
-    deadline = time.monotonic() + busy_timeout
+    the lock), so a store locked that way is tried again for a few seconds."""
+    window = min(busy_timeout, _LOCKED_RETRY_SECONDS)
+    started = time.monotonic()
     pause = 0.01
     while True:
         try:
             return _migrate_once(engine, shown_url)
         except _Locked:
-            if time.monotonic() >= deadline:
+            waited = time.monotonic() - started
+            if waited + pause > window:
                 raise StoreError(
-                    f"cannot open the history store {shown_url}: database is locked (another "
-                    f"process held it for over {busy_timeout:g} s)"
+                    f"cannot open the history store {shown_url}: database is locked (still "
+                    f"locked after {waited:.1f} s; is another program holding it?)"
                 ) from None
         time.sleep(pause)
         pause = min(pause * 2, 0.5)
