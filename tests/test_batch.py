@@ -179,6 +179,34 @@ def test_a_csv_cell_beyond_the_field_limit_is_refused_alone(tmp_path: Path) -> N
     assert error["row"] == 2 and "field limit" in error["reason"]
 
 
+def test_a_parquet_file_with_a_column_twice_is_refused_whole(tmp_path: Path) -> None:
+    row = encounter_to_row(make_encounter())
+    names = [*row, "sex"]
+    table = pa.Table.from_arrays([pa.array([v]) for v in [*row.values(), "M"]], names=names)
+    src = tmp_path / "twice.parquet"
+    pq.write_table(table, src)
+    with pytest.raises(BatchInputError, match="'sex' appears more than once"):
+        scrub(src, tmp_path / "out.jsonl", options=NO_STORE)
+
+
+def test_a_line_is_measured_without_its_line_end() -> None:
+    from dexacode.formats.batch_io import MAX_ROW_BYTES, jsonl_row
+
+    at_limit = b"x" * MAX_ROW_BYTES
+    for ending in (b"", b"\n", b"\r\n"):
+        assert jsonl_row(2, at_limit + ending).problem is None
+        assert "bytes" in (jsonl_row(2, at_limit + b"x" + ending).problem or "")
+
+
+def test_a_single_worker_run_lets_go_of_the_store(tmp_path: Path) -> None:
+    db = tmp_path / "history.sqlite3"
+    src = _write_jsonl(tmp_path / "in.jsonl", [make_encounter()])
+    options = ScrubOptions(db_url=f"sqlite:///{db}", workers=1, record=True)
+    scrub(src, tmp_path / "out.jsonl", options=options)
+    # SQLite removes its write-ahead log when the last connection closes.
+    assert db.exists() and not Path(f"{db}-wal").exists()
+
+
 def test_blank_lines_are_counted_not_lost(tmp_path: Path) -> None:
     src = tmp_path / "in.jsonl"
     src.write_text(json.dumps(make_encounter()) + "\n\n" + json.dumps(make_encounter()) + "\n")
@@ -193,6 +221,7 @@ def test_blank_lines_are_counted_not_lost(tmp_path: Path) -> None:
         ("empty.csv", b"", "empty"),
         ("header.csv", b"claim_id,date_of_service,payer\n", "no rows"),
         ("strange.csv", b"claim_id,shoe_size\nC-1,42\n", "shoe_size"),
+        ("twice.csv", b"claim_id,sex,sex\nC-1,F,M\n", "'sex' appears more than once"),
         ("notes.txt", b"hello\n", "format"),
         ("bad.parquet", b"not parquet at all", "Parquet"),
     ],

@@ -1,11 +1,12 @@
 """Scrubbing a batch file: every encounter coded and checked, every row accounted for.
 
-The run has three steps:
-1. Every row is coded on its own (with the history store's prior studies) by a pool of
-   worker processes, in bounded chunks so memory stays flat, and written out in order.
+The run has three steps, the first two in a pool of worker processes:
+1. Every row is coded on its own (with the history store's prior studies), in bounded
+   chunks so memory stays flat; each chunk's results go to a part file of its own.
 2. Patients with more than one encounter in the file are coded again in date order, each
    encounter seeing the earlier ones as prior studies, whatever the file order.
-3. Only if step 2 changed a result is the output rewritten with the new results.
+3. The parts are joined in input order with step 2's results in place of the first ones
+   (JSON Lines and Parquet in one pass; a CSV output is joined, then rewritten).
 
 Rows that cannot be coded go to the errors file with their row number, claim id, field
 and reason; ``rows read = results + bad rows`` always holds.
@@ -40,7 +41,7 @@ from dexacode.formats.batch_io import (
     Span,
     claim_id_of,
     format_of,
-    join_parts,
+    join_csv_parts,
     jsonl_spans,
     parquet_slices,
     read_parquet_slice,
@@ -172,6 +173,12 @@ class _Coder:
                 extra = [*extra, *run_history.get(raw.row, [])]
             out.append(self._code(raw, enc, extra))
         return out
+
+    def close(self) -> None:
+        """Let go of the history store (a worker process just ends instead)."""
+        if self.store is not None:
+            self.store.close()
+            self.store = None
 
     def stored_for(self, patients: set[str]) -> dict[str, list[PriorStudy]]:
         """The history store's studies of these patients, in one look-up."""
@@ -522,7 +529,7 @@ def scrub(
         part_fmt = "jsonl" if options.fhir else out_fmt
         # JSON Lines and Parquet parts are joined once, after step 2, with its results put
         # in place; CSV parts are joined while the workers do step 2, rewritten afterwards.
-        join_now = None if part_fmt != "csv" else (lambda: _join(parts, spool, part_fmt))
+        join_now = None if part_fmt != "csv" else (lambda: _join_csv_parts(parts, spool))
         if workers <= 1:
             replaced = _scrub_here(run, all_jobs(), options, out_fmt, in_fmt, input_path, parts)
         else:
@@ -546,7 +553,7 @@ def scrub(
             _join_parquet_parts(parts, spool, run, replaced)
         else:
             if not spool.exists():
-                _join(parts, spool, part_fmt)
+                _join_csv_parts(parts, spool)
             if replaced:
                 _rewrite_csv(spool, replaced)
         os.replace(spool, output_path)
@@ -616,9 +623,9 @@ def _join_parquet_parts(parts: Path, spool: Path, run: _Run, replaced: dict[int,
     shutil.rmtree(parts)
 
 
-def _join(parts: Path, spool: Path, part_fmt: str) -> None:
-    """The part files, in order, into one file; then the parts are gone."""
-    join_parts(sorted(parts.glob("*.part")), spool, part_fmt)
+def _join_csv_parts(parts: Path, spool: Path) -> None:
+    """The CSV parts, in order, into one file under one header; then the parts are gone."""
+    join_csv_parts(sorted(parts.glob("*.part")), spool)
     shutil.rmtree(parts)
 
 
@@ -639,11 +646,14 @@ def _scrub_here(
     """Both steps in this process (one worker); returns step 2's new results by row."""
     coder = _Coder(options, out_fmt)
     replaced: dict[int, _Good] = {}
-    with _lean_gc():
-        for job in jobs:
-            run.take(_run_job(coder, job, input_path, parts), options.record)
-        for work in _recode_work(run, input_path, in_fmt, _RECODE_JOB_VISITS):
-            replaced.update((g.row, g) for g in _recode(coder, work))
+    try:
+        with _lean_gc():
+            for job in jobs:
+                run.take(_run_job(coder, job, input_path, parts), options.record)
+            for work in _recode_work(run, input_path, in_fmt, _RECODE_JOB_VISITS):
+                replaced.update((g.row, g) for g in _recode(coder, work))
+    finally:
+        coder.close()
     return replaced
 
 

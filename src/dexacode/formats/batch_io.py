@@ -125,6 +125,9 @@ def jsonl_row(number: int, raw: bytes) -> RawRow:
     """One line of a JSON Lines file as a row (a problem when it cannot be an encounter)."""
     if number == 1 and raw.startswith(b"\xef\xbb\xbf"):
         raw = raw[3:]
+    # The line's end is not part of it: a line is measured the same whether it comes
+    # from a span (split at newlines) or from reading the file line by line.
+    raw = raw.rstrip(b"\r\n")
     if not raw.strip():
         # Blank lines are not rows, but they are counted as read so nothing hides.
         return RawRow(number, problem="blank line (no encounter)")
@@ -134,7 +137,7 @@ def jsonl_row(number: int, raw: bytes) -> RawRow:
             problem=f"line is {len(raw):,} bytes; an encounter is at most {MAX_ROW_BYTES:,} bytes",
         )
     try:
-        text = raw.decode("utf-8").rstrip("\r\n")
+        text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         return RawRow(number, problem=f"not UTF-8 text (byte {exc.start + 1} of the line)")
     return RawRow(number, text=text)
@@ -210,6 +213,9 @@ def read_span(path: Path, span: Span) -> list[RawRow]:
 
 
 def _check_header(header: Sequence[str], where: str) -> None:
+    twice = next((c for i, c in enumerate(header) if c in header[:i]), None)
+    if twice is not None:
+        raise BatchInputError(f"{where}: the column {twice!r} appears more than once")
     unknown = unknown_column(tuple(header))
     if unknown is not None:
         raise BatchInputError(
@@ -524,25 +530,11 @@ class ResultWriter:
                 self._parquet.close()
 
 
-def join_parts(parts: Sequence[Path], dest: Path, fmt: str) -> None:
-    """The output from the parts the workers wrote, in order (CSV parts have no header)."""
-    if fmt == "parquet":
-        import pyarrow.parquet as pq
-
-        writer = ResultWriter(dest, fmt)
-        try:
-            for part in parts:
-                table = pq.read_table(part)
-                if table.num_rows:
-                    if writer._parquet is None:
-                        writer._parquet = pq.ParquetWriter(dest, table.schema)
-                    writer._parquet.write_table(table)
-        finally:
-            writer.close()
-        return
+def join_csv_parts(parts: Sequence[Path], dest: Path) -> None:
+    """A CSV output from the parts the workers wrote, in order, under one header (the
+    parts have none)."""
     with dest.open("wb") as out:
-        if fmt == "csv":
-            out.write((",".join(RESULT_COLUMNS) + "\r\n").encode())
+        out.write((",".join(RESULT_COLUMNS) + "\r\n").encode())
         for part in parts:
             with part.open("rb") as fh:
                 shutil.copyfileobj(fh, out, 1 << 20)
