@@ -12,6 +12,7 @@ import pytest
 
 from dexacode.contract import CodingResult
 from dexacode.engine import coverage, diagnoses
+from dexacode.engine.memo import MemoTables
 from tests.test_cases import _build, _load
 
 
@@ -28,22 +29,20 @@ def test_results_are_the_same_with_tiny_memos_in_any_order(
     code: Callable[..., CodingResult], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     encounters = _case_encounters()
-    monkeypatch.setattr(diagnoses, "_MEMO", {})
-    monkeypatch.setattr(coverage, "_CATEGORY_MEMO", {})
+    monkeypatch.setattr(diagnoses, "_MEMO", MemoTables(max_entries=1_000_000))
+    monkeypatch.setattr(coverage, "_CATEGORY_MEMO", MemoTables(max_entries=1_000_000))
     first = [code(enc).model_dump_json() for enc in encounters]
 
     # Tables of four entries are trimmed again and again; each case is met three times,
     # in shuffled order, so hits, misses and re-stored keys all occur.
-    monkeypatch.setattr(diagnoses, "_MEMO", {})
-    monkeypatch.setattr(diagnoses, "_MEMO_MAX", 4)
-    monkeypatch.setattr(coverage, "_CATEGORY_MEMO", {})
-    monkeypatch.setattr(coverage, "_CATEGORY_MEMO_MAX", 4)
+    monkeypatch.setattr(diagnoses, "_MEMO", MemoTables(max_entries=4))
+    monkeypatch.setattr(coverage, "_CATEGORY_MEMO", MemoTables(max_entries=4))
     order = [i for i in range(len(encounters)) for _ in range(3)]
     random.Random(7).shuffle(order)
     for i in order:
         assert code(encounters[i]).model_dump_json() == first[i], i
-    assert all(len(slot[2]) <= 4 for slot in diagnoses._MEMO.values())
-    assert all(len(slot[1]) <= 4 for slot in coverage._CATEGORY_MEMO.values())
+    assert diagnoses._MEMO.sizes() and max(diagnoses._MEMO.sizes()) <= 4
+    assert coverage._CATEGORY_MEMO.sizes() and max(coverage._CATEGORY_MEMO.sizes()) <= 4
 
 
 @pytest.mark.parametrize("drugs", ["current", "completed"])

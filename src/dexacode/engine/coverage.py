@@ -5,11 +5,11 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from dexacode.contract import Encounter, PriorStudy
 from dexacode.engine.facts import Facts
 from dexacode.engine.findings import FindingSink, listing
+from dexacode.engine.memo import MemoTables
 from dexacode.rulebook import MedicareCategory, RuleSet
 
 
@@ -66,10 +66,9 @@ def medicare_categories(facts: Facts, rules: RuleSet) -> list[MedicareCategory]:
 
 
 # The reported category depends on six facts that repeat across a batch: it is worked
-# out once per combination for each rule set. A table holds its rule set, so the rule
-# set's id() stays its own while the table lives.
-_CATEGORY_MEMO: dict[int, tuple[RuleSet, dict[tuple[Any, ...], MedicareCategory | None]]] = {}
-_CATEGORY_MEMO_MAX = 10_000
+# out once per combination for each rule set.
+_CATEGORY_MEMO = MemoTables(max_entries=10_000)
+_NOT_YET = object()
 
 
 def reported_category(facts: Facts, rules: RuleSet) -> MedicareCategory | None:
@@ -82,19 +81,17 @@ def reported_category(facts: Facts, rules: RuleSet) -> MedicareCategory | None:
         facts.current_classes,
         facts.completed_classes,
     )
-    slot = _CATEGORY_MEMO.get(id(rules))
-    if slot is None:
-        slot = _CATEGORY_MEMO[id(rules)] = (rules, {})
-    table = slot[1]
-    if key in table:
-        return table[key]
+    table = _CATEGORY_MEMO.table(rules)
+    cached = table.get(key, _NOT_YET)
+    if cached is not _NOT_YET:
+        return cached  # type: ignore[no-any-return]
     cats = medicare_categories(facts, rules)
-    found = next((cat for cat in cats if facts.reason in cat.preferred_for), None)
+    found: MedicareCategory | None = next(
+        (cat for cat in cats if facts.reason in cat.preferred_for), None
+    )
     if found is None and cats:
         found = cats[0]
-    if len(table) >= _CATEGORY_MEMO_MAX:
-        table.clear()
-    table[key] = found
+    _CATEGORY_MEMO.store(table, key, found)
     return found
 
 

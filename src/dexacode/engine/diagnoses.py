@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import itertools
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
 
 from dexacode.contract import DiagnosisDetail, Encounter, build
 from dexacode.engine.facts import Facts
 from dexacode.engine.findings import FindingSink, listing
 from dexacode.engine.interpret import Reading
+from dexacode.engine.memo import MemoTables
 from dexacode.icd10 import CodeInfo, normalize
 from dexacode.rulebook import MedicareCategory, RuleSet
 
@@ -115,12 +115,9 @@ def _establishes(
 
 
 # The diagnosis list depends on a handful of facts that repeat across a batch; it is
-# worked out once per combination and replayed, findings included. Tables are kept per
-# (rule set, release) and hold those objects, so their id()s stay theirs while cached.
-_MEMO: dict[tuple[int, int], tuple[Any, Any, dict[tuple[Any, ...], Any]]] = {}
-# An entry costs about 3 kB; a table of a busy payer fills in a few hundred thousand rows.
-_MEMO_MAX = 50_000
-_PARTS: dict[Any, Any] = {}
+# worked out once per combination and replayed, findings included. An entry costs about
+# 3 kB; a busy payer's table would fill with a few hundred thousand rows.
+_MEMO = MemoTables(max_entries=50_000)
 
 
 def derive(
@@ -150,10 +147,7 @@ def derive(
         reading.low_bone_mass_bones,
         category.name if category is not None else None,
     )
-    slot = _MEMO.get((id(rules), id(icd)))
-    if slot is None:
-        slot = _MEMO[(id(rules), id(icd))] = (rules, icd, {})
-    table = slot[2]
+    table = _MEMO.table(rules, icd)
     hit = table.get(key)
     if hit is not None:
         result, calls = hit
@@ -161,16 +155,7 @@ def derive(
         return result  # type: ignore[no-any-return]
     sink.record()
     result = _derive(enc, facts, reading, category, rules, icd, sink)
-    if len(table) >= _MEMO_MAX:
-        # The oldest half goes: combinations that keep coming back are soon stored again.
-        for stale in list(itertools.islice(table, _MEMO_MAX // 2)):
-            del table[stale]
-    if len(_PARTS) >= _MEMO_MAX:
-        _PARTS.clear()  # stored keys keep their own copies
-    # The key's parts (sets of risk factors, lists of conditions...) are this encounter's
-    # own objects; a stored key keeps one shared copy of each, a third of a table's memory.
-    keep = _PARTS.setdefault
-    table[tuple(keep(part, part) for part in key)] = (result, sink.recorded())
+    _MEMO.store(table, key, (result, sink.recorded()))
     return result
 
 
