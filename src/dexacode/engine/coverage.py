@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from dexacode.contract import Encounter, PriorStudy
 from dexacode.engine.facts import Facts
@@ -13,8 +13,7 @@ from dexacode.engine.memo import MemoTables
 from dexacode.rulebook import MedicareCategory, RuleSet
 
 
-@dataclass(frozen=True)
-class CoverageView:
+class CoverageView(NamedTuple):  # one per encounter: a named tuple builds fastest
     medicare_category: MedicareCategory | None
     guideline_indicated: bool | None
     next_eligible_date: dt.date | None

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import re
-from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Literal, NamedTuple
 
@@ -52,8 +51,7 @@ class Scored(NamedTuple):
     z_score: float | None
 
 
-@dataclass(frozen=True)
-class Reading:
+class Reading(NamedTuple):  # one per encounter: a named tuple builds fastest
     scale: Scale
     category: str | None
     label: str | None
