@@ -95,6 +95,7 @@ from typing import Any, Final, Generic, TypeVar
 from dexacode.contract import parse_encounter
 from dexacode.engine import code_encounter
 from dexacode.formats.flat import COLUMNS, RESULT_FIELDS, encounter_to_row
+from dexacode.formats.naming import format_by_ending, format_by_name
 from dexacode.icd10 import Icd10Library, open_library
 from dexacode.rulebook import DrugClass, RuleBook, RuleBookError, RuleSet, load_rulebook
 
@@ -120,13 +121,7 @@ FLAT_COLUMNS: Final[tuple[str, ...]] = (
     *COLUMNS,
     *(f"result{i}_{f}" for i in range(1, MAX_RESULTS + 1) for f in RESULT_FIELDS),
 )
-FORMATS: Final = {
-    ".jsonl": "jsonl",
-    ".ndjson": "jsonl",
-    ".csv": "csv",
-    ".parquet": "parquet",
-    ".pq": "parquet",
-}
+FORMATS: Final = ("jsonl", "csv", "parquet")
 # Rows are made in blocks of this many, each from its own seeded random stream, so that
 # blocks can be made in parallel and the output never depends on the number of workers.
 BLOCK: Final = 20_000
@@ -1027,12 +1022,11 @@ def generate_encounters(
 def format_for(path: Path, fmt: str | None = None) -> str:
     """``jsonl``, ``csv`` or ``parquet``: ``fmt`` if given, else from the file's suffix."""
     if fmt is not None:
-        name = fmt.lower().lstrip(".")
-        name = {"ndjson": "jsonl", "pq": "parquet"}.get(name, name)
-        if name not in ("jsonl", "csv", "parquet"):
+        name = format_by_name(fmt, FORMATS)
+        if name is None:
             raise ValueError(f"unknown format {fmt!r}; expected jsonl, csv or parquet")
         return name
-    found = FORMATS.get(path.suffix.lower())
+    found = format_by_ending(path, FORMATS)
     if found is None:
         raise ValueError(
             f"cannot tell the format from the file name {path.name!r}: name it .jsonl, "

@@ -17,20 +17,11 @@ from typing import IO, Any
 
 from dexacode.contract import CodingResult
 from dexacode.formats.flat import unknown_column
+from dexacode.formats.naming import format_by_ending, format_by_name
 
 FORMATS = ("jsonl", "csv", "parquet")
 # Claims and clinical records can be scrubbed but are not written by scrub.
 INPUT_ONLY_FORMATS = ("x12", "fhir")
-_ENDINGS = {
-    ".jsonl": "jsonl",
-    ".ndjson": "jsonl",
-    ".json": "jsonl",
-    ".csv": "csv",
-    ".parquet": "parquet",
-    ".pq": "parquet",
-    ".837": "x12",
-    ".x12": "x12",
-}
 # An encounter is a few kilobytes; a line far beyond that is not one, and is refused
 # without being parsed.
 MAX_ROW_BYTES = 1_000_000
@@ -56,16 +47,15 @@ def format_of(path: Path, override: str | None = None, *, output: bool = False) 
     by its name (``.fhir.json``) or its first line (a ``resourceType``)."""
     allowed = FORMATS if output else FORMATS + INPUT_ONLY_FORMATS
     if override:
-        fmt = override.lower().lstrip(".")
-        fmt = {"ndjson": "jsonl", "json": "jsonl", "837": "x12"}.get(fmt, fmt)
-        if fmt not in allowed:
+        fmt = format_by_name(override, allowed)
+        if fmt is None:
             raise BatchInputError(f"unknown format {override!r}; expected {', '.join(allowed)}")
         return fmt
     name = path.name.lower()
-    fmt_found = "fhir" if name.endswith(".fhir.json") else _ENDINGS.get(path.suffix.lower())
+    fmt_found = "fhir" if name.endswith(".fhir.json") else format_by_ending(path, allowed)
     if fmt_found == "jsonl" and not output and _looks_like_fhir(path):
         fmt_found = "fhir"
-    if fmt_found is None or fmt_found not in allowed:
+    if fmt_found is None:
         endings = (
             ".jsonl, .csv or .parquet" if output else ".jsonl, .csv, .parquet, .837 or .fhir.json"
         )

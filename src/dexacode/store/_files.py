@@ -20,6 +20,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import BinaryIO
 
+from dexacode.formats.naming import format_by_ending, format_by_name
 from dexacode.store._model import HistoryFileError, RowProblem, StudyRow
 
 __all__ = ["COLUMNS", "FORMATS", "REQUIRED_COLUMNS", "read_history_file", "row_errors"]
@@ -27,7 +28,6 @@ __all__ = ["COLUMNS", "FORMATS", "REQUIRED_COLUMNS", "read_history_file", "row_e
 FORMATS = ("csv", "jsonl")
 COLUMNS = ("patient_id", "date_of_service", "cpt", "provider", "covered")
 REQUIRED_COLUMNS = COLUMNS[:3]
-_SUFFIXES = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
 _MAX_ID = 200  # as the encounter contract's patient.id
 # CPT (5 digits, or 4 digits and a letter for Category II/III) or HCPCS Level II (letter + 4).
 _CPT_RE = re.compile(r"^(?:\d{4}[0-9A-Z]|[A-Z]\d{4})$")
@@ -59,18 +59,17 @@ def read_history_file(path: Path, fmt: str | None = None) -> Iterator[StudyRow |
 
 def _format_of(path: Path, fmt: str | None) -> str:
     if fmt is not None:
-        kind = fmt.lower().lstrip(".")
-        kind = "jsonl" if kind == "ndjson" else kind
-        if kind not in FORMATS:
+        kind = format_by_name(fmt, FORMATS)
+        if kind is None:
             raise HistoryFileError(f"unknown format {fmt!r}: use csv or jsonl")
         return kind
-    kind_or_none = _SUFFIXES.get(path.suffix.lower())
-    if kind_or_none is None:
+    kind = format_by_ending(path, FORMATS)
+    if kind is None:
         raise HistoryFileError(
             f"{path.name}: cannot tell the format from the file name; name it .csv or .jsonl, "
             "or give --format csv|jsonl"
         )
-    return kind_or_none
+    return kind
 
 
 def _read(fh: BinaryIO, kind: str) -> Iterator[StudyRow | RowProblem]:
