@@ -26,7 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from dexacode.contract import Encounter, Result
 from dexacode.engine.facts import gather
-from dexacode.engine.interpret import choose_scale, round_score, vertebrae
+from dexacode.engine.interpret import category_for, choose_scale, round_score, vertebrae
 from dexacode.rulebook import Category, Dated, RuleBookError, RuleSet
 
 Scale = Literal["t_score", "z_score"]
@@ -433,15 +433,6 @@ def choose_spine(
 # --- the reading ---------------------------------------------------------------------------
 
 
-def _category(rows: Sequence[Category], score: float, fracture: bool) -> Category | None:
-    for row in rows:
-        if row.needs_fragility_fracture and not fracture:
-            continue
-        if row.holds(score):
-            return row
-    return None
-
-
 _REGION_WORDS = {
     "femoral_neck": "femoral neck",
     "total_hip": "total hip",
@@ -528,7 +519,7 @@ def read_iscd(
     category: Category | None = None
     if lowest is not None:
         rows = rules.t_categories if scale == "t_score" else rules.z_categories
-        category = _category(rows, lowest.score, subject.fragility_fracture)
+        category = category_for(rows, lowest.score, subject.fragility_fracture)
 
     comparison = None
     if prior is not None:

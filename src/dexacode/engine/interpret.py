@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Sequence
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Literal, NamedTuple
 
@@ -104,7 +105,9 @@ def diagnostic_results(enc: Encounter, rules: RuleSet, scale: str) -> list[Score
     return chosen
 
 
-def _category(rows: tuple[Category, ...], score: float, fracture: bool) -> Category | None:
+def category_for(rows: Sequence[Category], score: float, fracture: bool) -> Category | None:
+    """The first WHO / ISCD category row the score falls in (rows that need a fragility
+    fracture count only with one)."""
     for row in rows:
         if row.needs_fragility_fracture and not fracture:
             continue
@@ -126,7 +129,7 @@ def read(enc: Encounter, facts: Facts, rules: RuleSet, sink: FindingSink) -> Rea
     basis = min(chosen, key=lambda s: getattr(s, scale))
     score: float = getattr(basis, scale)
     rows = rules.t_categories if scale == "t_score" else rules.z_categories
-    category = _category(rows, score, facts.fragility_fracture)
+    category = category_for(rows, score, facts.fragility_fracture)
 
     bones: list[str] = []
     if category is not None and category.name in rules.reading.by_site_categories:
