@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dexacode.contract import CodingResult, ContractError, PriorStudy, parse_encounter
+from dexacode.contract import CodingResult, ContractError, PriorStudy
 from dexacode.data import with_loaded_data
 from dexacode.engine import code_encounter
 from dexacode.formats.batch_io import (
@@ -40,6 +40,7 @@ from dexacode.formats.batch_io import (
     ResultWriter,
     Span,
     claim_id_of,
+    encounter_of,
     format_of,
     join_csv_parts,
     jsonl_spans,
@@ -50,7 +51,7 @@ from dexacode.formats.batch_io import (
     read_wanted_rows,
     result_rows,
 )
-from dexacode.formats.flat import FlatRowError, row_to_encounter
+from dexacode.formats.flat import FlatRowError
 from dexacode.icd10 import Icd10Library, open_library
 from dexacode.rulebook import InputError, RuleBook, RuleSet, load_rulebook
 
@@ -191,11 +192,7 @@ class _Coder:
         if raw.problem is not None:
             return _Bad(raw.row, None, "", raw.problem)
         try:
-            if raw.text is not None:
-                enc = parse_encounter(raw.text)
-            else:
-                assert raw.cells is not None
-                enc = parse_encounter(row_to_encounter(raw.cells))
+            enc = encounter_of(raw)
         except FlatRowError as exc:
             return _Bad(raw.row, claim_id_of(raw), exc.column, exc.message)
         except ContractError as exc:

@@ -43,10 +43,10 @@ def _code_rows(
 ) -> Iterator[_Coded | tuple[int, str | None, str]]:
     """Every row of a batch file coded, or (row, claim id, reason) when it cannot be."""
     from dexacode.coding import configured_payer_dirs, default_library
-    from dexacode.contract import ContractError, parse_encounter
+    from dexacode.contract import ContractError
     from dexacode.engine import code_encounter
-    from dexacode.formats.batch_io import claim_id_of, format_of, read_rows
-    from dexacode.formats.flat import FlatRowError, row_to_encounter
+    from dexacode.formats.batch_io import claim_id_of, encounter_of, format_of, read_rows
+    from dexacode.formats.flat import FlatRowError
     from dexacode.rulebook import InputError, load_rulebook
 
     book = load_rulebook([*configured_payer_dirs(), *(payers or [])])
@@ -61,11 +61,7 @@ def _code_rows(
             yield raw.row, None, raw.problem
             continue
         try:
-            if raw.text is not None:
-                enc = parse_encounter(raw.text)
-            else:
-                assert raw.cells is not None
-                enc = parse_encounter(row_to_encounter(raw.cells))
+            enc = encounter_of(raw)
             rules = book.in_force(enc.date_of_service, enc.payer)
             release, exact = library.for_date(enc.date_of_service)
             prior = store.studies_for({enc.patient.id}).get(enc.patient.id, []) if store else []

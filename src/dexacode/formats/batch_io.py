@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from dexacode.contract import CodingResult
-from dexacode.formats.flat import unknown_column
+from dexacode.contract import CodingResult, Encounter, parse_encounter
+from dexacode.formats.flat import row_to_encounter, unknown_column
 from dexacode.formats.naming import format_by_ending, format_by_name
 
 FORMATS = ("jsonl", "csv", "parquet")
@@ -568,6 +568,14 @@ class ErrorWriter:
     def close(self) -> None:
         if self._fh is not None:
             self._fh.close()
+
+
+def encounter_of(raw: RawRow) -> Encounter:
+    """A readable row as an encounter; FlatRowError or ContractError say why not."""
+    if raw.text is not None:
+        return parse_encounter(raw.text)
+    assert raw.cells is not None
+    return parse_encounter(row_to_encounter(raw.cells))
 
 
 def claim_id_of(raw: RawRow) -> str | None:
