@@ -414,6 +414,101 @@ def test_scrub_command_refuses_an_empty_file_with_exit_2(tmp_path: Path) -> None
     assert proc.stdout == "" and "empty" in proc.stderr and "Traceback" not in proc.stderr
 
 
+def _scrub_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    import os
+
+    return subprocess.run(
+        [sys.executable, "-m", "dexacode", "scrub", *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+    )
+
+
+def test_the_errors_file_may_not_be_the_input_or_the_output(tmp_path: Path) -> None:
+    src = _write_jsonl(tmp_path / "in.jsonl", [make_encounter(), "{broken"])
+    before = src.read_bytes()
+    out = tmp_path / "out.jsonl"
+    out.write_text("earlier results\n")
+    for errors in (src, out):
+        with pytest.raises(BatchInputError, match="errors file must not be"):
+            scrub(src, out, errors, NO_STORE)
+    # Nothing was touched: not the input, not the earlier results.
+    assert src.read_bytes() == before
+    assert out.read_text() == "earlier results\n"
+
+
+@pytest.mark.parametrize("where", ["missing folder", "folder as file"])
+def test_an_output_that_cannot_be_written_is_refused_with_exit_2(
+    tmp_path: Path, where: str
+) -> None:
+    src = _write_jsonl(tmp_path / "in.jsonl", [make_encounter()])
+    if where == "missing folder":
+        out = tmp_path / "nowhere" / "out.jsonl"
+    else:
+        out = tmp_path / "out.jsonl"
+        out.mkdir()
+    proc = _scrub_cli(str(src), "--out", str(out), "--no-store")
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr and "internal error" not in proc.stderr
+    assert (
+        ("does not exist" in proc.stderr) if where == "missing folder" else "folder" in proc.stderr
+    )
+    assert not (tmp_path / "nowhere").exists()
+
+
+def test_a_store_that_cannot_be_opened_is_one_line_and_exit_2_with_workers(
+    tmp_path: Path,
+) -> None:
+    src = _write_jsonl(tmp_path / "in.jsonl", [make_encounter()])
+    out = tmp_path / "out.jsonl"
+    proc = _scrub_cli(str(src), "--out", str(out), "--workers", "2", "--db", "mysql://x@y/z")
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.startswith("dexacode: history store error")
+    assert "Traceback" not in proc.stderr and "BrokenProcessPool" not in proc.stderr
+    assert not out.exists()
+
+
+def test_scrub_reads_the_store_named_in_dexacode_db(tmp_path: Path) -> None:
+    from datetime import date
+
+    from dexacode.store import HistoryStore, StudyRow
+
+    url = f"sqlite:///{tmp_path / 'shared.sqlite3'}"
+    with HistoryStore(url) as store:
+        store.add(
+            [StudyRow(patient_id="P-ENV", date_of_service=date(2025, 6, 10), cpt="77080")],
+            source="test",
+        )
+    enc = make_encounter(patient__id="P-ENV", date_of_service="2026-04-20", payer="medicare")
+    src = _write_jsonl(tmp_path / "in.jsonl", [enc])
+    out = tmp_path / "out.jsonl"
+    proc = _scrub_cli(str(src), "--out", str(out), env={"DEXACODE_DB": url})
+    assert proc.returncode == 1, proc.stderr
+    assert "FREQUENCY" in [f["id"] for f in _read_jsonl(out)[0]["findings"]]
+
+
+def test_a_run_that_does_not_finish_leaves_the_earlier_errors_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import dexacode.batch as batch
+
+    src = _write_jsonl(tmp_path / "in.jsonl", [make_encounter(), "{broken", "{broken too"])
+    out = tmp_path / "out.jsonl"
+    errors = tmp_path / "out.errors.jsonl"
+    errors.write_text('{"row": 9, "earlier": true}\n')
+
+    def interrupted(*args: Any) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(batch, "_join_json_parts", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        scrub(src, out, options=NO_STORE)
+    assert errors.read_text() == '{"row": 9, "earlier": true}\n'
+    assert not out.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.jsonl", "out.errors.jsonl"]
+
+
 # --- with the history store ----------------------------------------------------------------
 
 

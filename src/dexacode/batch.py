@@ -493,9 +493,10 @@ def scrub(
     out_fmt = format_of(output_path, options.output_format, output=True)
     if options.fhir and out_fmt != "jsonl":
         raise BatchInputError("FHIR output is written as JSON Lines: give OUT a .jsonl name")
-    if input_path.resolve() == output_path.resolve():
-        raise BatchInputError("the output file must not be the input file")
     errors_path = errors_path or output_path.with_name(output_path.stem + ".errors.jsonl")
+    _check_paths(input_path, output_path, errors_path)
+    if options.use_store:
+        _check_store(options.db_url)
     jobs = _jobs(input_path, in_fmt, options.chunk_size, progress)
     first = next(jobs)  # an unreadable or empty file is refused before any output
 
@@ -519,8 +520,9 @@ def scrub(
     spool = output_path.with_name(f".{output_path.name}.{tag}.part")
     parts = output_path.with_name(f".{output_path.name}.{tag}.parts")
     parts.mkdir()
-    errors = ErrorWriter(errors_path)
+    errors = ErrorWriter(errors_path, errors_path.with_name(f".{errors_path.name}.{tag}.part"))
     run = _Run(summary, errors)
+    done = False
     try:
         workers = options.workers or os.cpu_count() or 1
         part_fmt = "jsonl" if options.fhir else out_fmt
@@ -554,16 +556,48 @@ def scrub(
             if replaced:
                 _rewrite_csv(spool, replaced)
         os.replace(spool, output_path)
+        errors.commit()
+        done = True
     finally:
-        errors.close()
+        if not done:
+            errors.discard()
         if spool.exists():
             spool.unlink()
         shutil.rmtree(parts, ignore_errors=True)
-    if errors.count == 0 and errors_path.exists():
-        errors_path.unlink()  # a stale file from an earlier run would mislead
     if options.record and options.use_store:
         summary.recorded = _record(run, options)
     return summary
+
+
+def _check_paths(input_path: Path, output_path: Path, errors_path: Path) -> None:
+    """Refuse, before anything is written, an output that would overwrite the input or
+    the other output, or that cannot be written where it is asked for."""
+    if input_path.resolve() == output_path.resolve():
+        raise BatchInputError("the output file must not be the input file")
+    if errors_path.resolve() == input_path.resolve():
+        raise BatchInputError("the errors file must not be the input file")
+    if errors_path.resolve() == output_path.resolve():
+        raise BatchInputError(
+            "the errors file must not be the output file: give --errors another name"
+        )
+    for label, path in (("output", output_path), ("errors file", errors_path)):
+        if path.is_dir():
+            raise BatchInputError(f"{path}: the {label} is a folder; give a file name")
+        if not path.parent.is_dir():
+            raise BatchInputError(
+                f"{path}: the {label}'s folder {path.parent} does not exist; create it first"
+            )
+        if not os.access(path.parent, os.W_OK):
+            raise BatchInputError(f"{path}: cannot write in {path.parent} (permission denied)")
+
+
+def _check_store(db_url: str | None) -> None:
+    """Open the history store once here, so a wrong URL or an unreachable server is one
+    clear StoreError before any work (and the schema is created or migrated once, not by
+    every worker at the same time)."""
+    from dexacode.store import HistoryStore
+
+    HistoryStore(db_url).close()
 
 
 def _join_json_parts(parts: Path, spool: Path, run: _Run, replaced: dict[int, _Good]) -> None:

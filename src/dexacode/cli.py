@@ -1,8 +1,9 @@
 """The ``dexacode`` command: a thin layer that reads options and calls the library.
 
 Exit codes (spec/contract.md): 0 coded and clean of errors, 1 coded with at least one
-error-level finding, 2 the input could not be read (one line on stderr names the field).
-3 means dexacode's own data is broken (a rule or profile file, the ICD-10-CM index).
+error-level finding, 2 the input, an output's place or the history store named could not
+be used (one line on stderr names the field or says why). 3 means dexacode's own data is
+broken (a rule or profile file, the ICD-10-CM index).
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from pathlib import Path
 from typing import Annotated, NoReturn
 
 import typer
+
+from dexacode.cli_options import DbOption
 
 app = typer.Typer(
     name="dexacode",
@@ -35,6 +38,7 @@ icd10_app = typer.Typer(
 app.add_typer(icd10_app, name="icd10")
 
 EXIT_CLEAN, EXIT_ERRORS, EXIT_INPUT, EXIT_DATA = 0, 1, 2, 3
+EXIT_INTERRUPTED = 130  # the shell's own code for Ctrl-C
 
 # Options shared by several commands, declared once.
 PayersOption = Annotated[
@@ -159,16 +163,6 @@ def code_command(
     raise typer.Exit(EXIT_ERRORS if result.has_errors else EXIT_CLEAN)
 
 
-DbOption = Annotated[
-    str | None,
-    typer.Option(
-        "--db",
-        help="History store URL: sqlite:///path/history.sqlite3 or "
-        "postgresql+psycopg://user@host/db. Default: a SQLite file in your data folder.",
-    ),
-]
-
-
 @app.command("scrub")
 def scrub_command(
     source: Annotated[
@@ -235,7 +229,8 @@ def scrub_command(
     Every input row ends up in OUT or in the errors file, never lost; the summary at the
     end reconciles them. Encounters of one patient in the file are checked against each
     other for frequency, in date order. Exit status: 0 all coded with no error-level
-    finding, 1 some error-level finding or bad row, 2 the file could not be read.
+    finding, 1 some error-level finding or bad row, 2 the file could not be read, an
+    output cannot be written where asked, or the history store cannot be opened.
     """
     from dexacode.batch import BatchInputError, ScrubOptions, scrub
     from dexacode.coding import configured_payer_dirs
@@ -259,7 +254,11 @@ def scrub_command(
     except RuleBookError as exc:
         _fail(EXIT_DATA, f"rule book error: {exc}")
     except _store_errors() as exc:
-        _fail(EXIT_DATA, f"history store error: {exc}")
+        _fail(EXIT_INPUT, f"history store error: {exc}")
+    except KeyboardInterrupt:
+        _fail(
+            EXIT_INTERRUPTED, f"interrupted: {out.name} and its errors file were left as they were"
+        )
     _print_summary(summary)
     raise typer.Exit(summary.exit_code)
 

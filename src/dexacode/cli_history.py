@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 
+from dexacode.cli_options import DbOption
+
 if TYPE_CHECKING:
     from dexacode.store import HistoryStore
 
@@ -36,19 +38,6 @@ history_app = typer.Typer(
     ),
     no_args_is_help=True,
 )
-
-# Declared once; every history command takes it.
-DbOption = Annotated[
-    str | None,
-    typer.Option(
-        "--db",
-        envvar="DEXACODE_DB",
-        metavar="URL",
-        help="The history store: sqlite:///path/to/file, a file path, or "
-        "postgresql+psycopg://user@host/dbname. Default: history.sqlite3 in the data folder.",
-        show_default=False,
-    ),
-]
 
 
 def _fail(code: int, message: str) -> NoReturn:

@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 
+from dexacode.cli_options import DbOption
+
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
 
@@ -18,19 +20,6 @@ __all__ = ["keys_app", "serve_command"]
 
 EXIT_INPUT, EXIT_DATA = 2, 3
 _NO_WEB = "the web server needs the web extra: pip install 'dexacode[web]'"
-
-DbOption = Annotated[
-    str | None,
-    typer.Option(
-        "--db",
-        envvar="DEXACODE_DB",
-        metavar="URL",
-        help="The database for prior studies, API keys and the audit trail: "
-        "sqlite:///path/to/file or postgresql+psycopg://user@host/dbname. Default: "
-        "history.sqlite3 in the data folder (the same store `dexacode scrub` uses).",
-        show_default=False,
-    ),
-]
 
 
 def _fail(code: int, message: str) -> NoReturn:
@@ -83,7 +72,7 @@ def serve_command(
     try:
         app = create_app(db, payers or [], rate_limit=rate_limit)
     except StoreError as exc:
-        _fail(EXIT_DATA, f"history store error: {exc}")
+        _fail(EXIT_INPUT, f"history store error: {exc}")
     except RuleBookError as exc:
         _fail(EXIT_DATA, f"rule book error: {exc}")
     shown = "localhost" if host in ("127.0.0.1", "::1") else host
@@ -116,7 +105,7 @@ def _keys(db: str | None) -> tuple[object, Engine]:
     try:
         engine, _ = open_database(db)
     except StoreError as exc:
-        _fail(EXIT_DATA, f"history store error: {exc}")
+        _fail(EXIT_INPUT, f"history store error: {exc}")
     return KeyStore(engine), engine
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import shutil
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -543,18 +544,21 @@ ERROR_COLUMNS = ["row", "claim_id", "field", "reason"]
 class ErrorWriter:
     """The rows that could not be coded: row number, claim id, field and reason.
 
-    Written as CSV for a .csv path, JSON Lines otherwise. The file is created on the
-    first error only, so a clean run leaves none behind."""
+    Written as CSV for a .csv path, JSON Lines otherwise, to a hidden file beside
+    ``path`` that ``commit`` puts in place at the end of a run: a run that fails or is
+    interrupted leaves the previous errors file as it was, like the results. A clean run
+    leaves none behind (a stale one would mislead)."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, spool: Path) -> None:
         self.path = path
         self.count = 0
+        self._spool = spool
         self._fh: IO[str] | None = None
         self._csv: Any = None
 
     def write(self, row: int, claim_id: str | None, field: str, reason: str) -> None:
         if self._fh is None:
-            self._fh = self.path.open("w", encoding="utf-8", newline="")
+            self._fh = self._spool.open("w", encoding="utf-8", newline="")
             if self.path.suffix.lower() == ".csv":
                 self._csv = csv.DictWriter(self._fh, fieldnames=ERROR_COLUMNS)
                 self._csv.writeheader()
@@ -565,9 +569,23 @@ class ErrorWriter:
             self._fh.write(json.dumps(record) + "\n")
         self.count += 1
 
-    def close(self) -> None:
+    def commit(self) -> None:
+        """Put this run's errors file in place (or remove a stale one)."""
+        self._close()
+        if self.count:
+            os.replace(self._spool, self.path)
+        else:
+            self.path.unlink(missing_ok=True)
+
+    def discard(self) -> None:
+        """Drop what was written: the run did not finish."""
+        self._close()
+        self._spool.unlink(missing_ok=True)
+
+    def _close(self) -> None:
         if self._fh is not None:
             self._fh.close()
+            self._fh = None
 
 
 def encounter_of(raw: RawRow) -> Encounter:
