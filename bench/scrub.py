@@ -139,6 +139,46 @@ def _parse_parquet(path: Path) -> float:
     return time.perf_counter() - start
 
 
+def _floor_worker(args: tuple[Path, int, int, str]) -> int:
+    """Parse a span's encounters strictly and write a result's JSON for each: a scrub's
+    work with no rule applied."""
+    from dexacode.contract import CodingResult, ContractError, parse_encounter
+
+    path, start, end, result_json = args
+    result = CodingResult.model_validate_json(result_json)
+    with path.open("rb") as fh:
+        fh.seek(start)
+        data = fh.read(end - start)
+    done = 0
+    for line in data.split(b"\n"):
+        if not line:
+            continue
+        with contextlib.suppress(ContractError):
+            parse_encounter(line)
+            result.model_dump_json()
+            done += 1
+    return done
+
+
+def _contract_floor(path: Path, workers: int) -> float:
+    """Wall time of the floor under any scrub of ``path`` in this design: every encounter
+    parsed through the contract and a typical result written as JSON, on ``workers``
+    processes, with no rule applied."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    from dexacode.coding import code
+    from dexacode.contract import parse_encounter
+    from dexacode.formats.batch_io import jsonl_spans
+
+    with path.open("rb") as fh:
+        sample = code(parse_encounter(fh.readline())).model_dump_json()
+    start = time.perf_counter()
+    spans = [(path, s.start, s.end, sample) for s in jsonl_spans(path, 20_000)]
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        sum(pool.map(_floor_worker, spans))
+    return time.perf_counter() - start
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--count", type=int, default=1_000_000)
@@ -183,6 +223,13 @@ def main() -> None:
         )
     slow = rows[2][2] / rows[0][2]
     print(f"\nstore of {args.store_rows:,} studies vs empty: {slow:.2f}x (target <= 1.5x)")
+    workers = args.workers or os.cpu_count() or 1
+    floor = _contract_floor(jsonl, workers)
+    print(
+        f"contract floor (JSON Lines parsed through the contract and a result written per "
+        f"encounter, no rule applied, {workers} workers): {floor:.1f} s, leaving "
+        f"{max(0.0, 20 - floor):.1f} s of the 20 s target for the rules"
+    )
     print("targets: wall < 20 s, peak RSS < 2 GB, ratio < 5 (for 1,000,000 encounters)")
     summary = [line for line in text.splitlines() if line.startswith(("Rows", "  reconc"))]
     print("last run:", "; ".join(s.strip() for s in summary))
