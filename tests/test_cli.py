@@ -200,6 +200,39 @@ def test_explain_gives_why_what_to_do_and_sources_with_urls(book: RuleBook) -> N
         assert book.sources[key].url.startswith("http")
 
 
+def test_explain_says_what_the_bracketed_words_stand_for() -> None:
+    text = run("explain", "FREQUENCY").stdout
+    assert "<months>" in text  # the rule's own wording, with its slots
+    assert "filled in from the claim" in text
+    # A rule without slots gets no such note.
+    assert "filled in from the claim" not in run("explain", "PTP-SAME-GROUP").stdout
+
+
+def test_version_and_short_help() -> None:
+    from importlib.metadata import version
+
+    proc = run("--version")
+    assert (proc.returncode, proc.stdout) == (0, f"dexacode {version('dexacode')}\n")
+    for args in (["-h"], ["scrub", "-h"], ["history", "import", "-h"]):
+        proc = run(*args)
+        assert proc.returncode == 0 and "Usage:" in proc.stdout and "Options" in proc.stdout, args
+
+
+def test_help_paragraphs_flow_to_the_terminal_width() -> None:
+    """Docstring line breaks must not show: 'the summary at the' / 'end reconciles them'."""
+    import os
+
+    proc = subprocess.run(
+        [*DEXACODE, "scrub", "--help"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "COLUMNS": "80"},
+    )
+    lines = [line.strip() for line in proc.stdout.splitlines()]
+    assert not any(line in ("at the", "each", "error-level", "an") for line in lines), lines
+    assert "the summary at the end reconciles them" in " ".join(lines)
+
+
 def test_explain_an_unknown_rule_exits_2_with_a_hint() -> None:
     line = assert_refused(run("explain", "NOPE"))
     assert "NOPE" in line

@@ -30,10 +30,13 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    rich_markup_mode="markdown",
 )
 icd10_app = typer.Typer(
     help="ICD-10-CM releases: what is loaded, and loading a new CMS release.",
     no_args_is_help=True,
+    rich_markup_mode="markdown",
 )
 app.add_typer(icd10_app, name="icd10")
 
@@ -54,6 +57,27 @@ FormatOption = Annotated[
     str,
     typer.Option("--format", "-f", help="text (for people) or json (the contract's Result)."),
 ]
+
+
+def _show_version(wanted: bool) -> None:
+    if wanted:
+        from importlib.metadata import version
+
+        typer.echo(f"dexacode {version('dexacode')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", help="Print dexacode's version and exit.", callback=_show_version
+        ),
+    ] = False,
+) -> None:
+    # No docstring: the app's help above is what `dexacode --help` shows.
+    pass
 
 
 def _fail(code: int, message: str) -> NoReturn:
@@ -419,6 +443,11 @@ def explain_command(
         + (f" to {rule.ends.isoformat()}" if rule.ends else "")
     )
     lines += ["", "Why:", f"  {_plain(rule.why)}", "", "What to do:", f"  {_plain(rule.action)}"]
+    if "{" in rule.why + rule.action:
+        lines.append(
+            "  (Words in <angle brackets> are filled in from the claim when the finding is "
+            "raised: the months of its payer, the dates and codes of its encounter.)"
+        )
     lines += ["", "Sources:"]
     for key in rule.source:
         src = book.sources.get(key)

@@ -34,6 +34,7 @@ data_app = typer.Typer(
         "folder), under cms/; the installed package is never changed."
     ),
     no_args_is_help=True,
+    rich_markup_mode="markdown",
 )
 
 _IMPORT_HELP = (

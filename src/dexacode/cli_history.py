@@ -37,6 +37,7 @@ history_app = typer.Typer(
         "machines, postgresql+psycopg://user@host/dbname."
     ),
     no_args_is_help=True,
+    rich_markup_mode="markdown",
 )
 
 

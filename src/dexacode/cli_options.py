@@ -16,8 +16,8 @@ DbOption = Annotated[
         metavar="URL",
         help="The history store (prior studies; for serve and keys also API keys and the "
         "audit trail): sqlite:///path/to/file, a file path, or "
-        "postgresql+psycopg://user@host/dbname. Also read from $DEXACODE_DB. Default: "
-        "history.sqlite3 in the data folder, the one every command shares.",
+        "postgresql+psycopg://user@host/dbname. Default: history.sqlite3 in the data "
+        "folder, the one every command shares.",
         show_default=False,
     ),
 ]

@@ -91,6 +91,7 @@ keys_app = typer.Typer(
         "created. Keys live in the same database as the history store (--db)."
     ),
     no_args_is_help=True,
+    rich_markup_mode="markdown",
 )
 
 
