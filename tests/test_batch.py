@@ -219,7 +219,22 @@ def test_blank_lines_are_counted_not_lost(tmp_path: Path) -> None:
     [
         ("empty.jsonl", b"", "empty"),
         ("empty.csv", b"", "empty"),
-        ("header.csv", b"claim_id,date_of_service,payer\n", "no rows"),
+        (
+            "header.csv",
+            b"claim_id,date_of_service,payer,patient_id,sex,birth_date,order_reason\n",
+            "no rows",
+        ),
+        ("nopayer.csv", b"claim_id,date_of_service,patient_id\nC-1,2026-01-02,P-1\n", "no payer,"),
+        (
+            "semicolons.csv",
+            b"claim_id;date_of_service;payer\nC-1;2026-01-02;medicare\n",
+            "semicolons",
+        ),
+        ("tabs.csv", b"claim_id\tpayer\nC-1\tmedicare\n", "tabs"),
+        ("utf16.csv", "claim_id,payer\nC-1,medicare\n".encode("utf-16"), "UTF-16"),
+        ("parquet.csv", b"PAR1\x15\x04rest of a parquet file", "this is a Parquet file"),
+        ("array.jsonl", b'[{"claim_id": "C-1"}]\n', "one JSON document"),
+        ("pretty.jsonl", b'{\n  "claim_id": "C-1"\n}\n', "one encounter on each line"),
         ("strange.csv", b"claim_id,shoe_size\nC-1,42\n", "shoe_size"),
         ("twice.csv", b"claim_id,sex,sex\nC-1,F,M\n", "'sex' appears more than once"),
         ("notes.txt", b"hello\n", "format"),
@@ -235,6 +250,11 @@ def test_unreadable_files_fail_whole_with_a_clear_message(
     with pytest.raises(BatchInputError, match=says):
         scrub(src, out, options=NO_STORE)
     assert not out.exists()
+
+
+def test_a_folder_given_as_input_is_named_as_such(tmp_path: Path) -> None:
+    with pytest.raises(BatchInputError, match="is a folder, not a file"):
+        scrub(tmp_path, tmp_path / "out.jsonl", options=NO_STORE)
 
 
 def test_csv_cells_with_spreadsheet_habits_are_read(tmp_path: Path) -> None:

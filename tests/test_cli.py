@@ -208,6 +208,13 @@ def test_explain_says_what_the_bracketed_words_stand_for() -> None:
     assert "filled in from the claim" not in run("explain", "PTP-SAME-GROUP").stdout
 
 
+def test_code_on_a_batch_file_points_to_scrub(tmp_path: Path) -> None:
+    src = tmp_path / "batch.csv"
+    src.write_text("claim_id,payer\nC-1,medicare\n")
+    line = assert_refused(run("code", str(src)))
+    assert "dexacode scrub" in line
+
+
 def test_version_and_short_help() -> None:
     from importlib.metadata import version
 

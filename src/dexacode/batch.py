@@ -39,6 +39,7 @@ from dexacode.formats.batch_io import (
     RawRow,
     ResultWriter,
     Span,
+    check_input_shape,
     claim_id_of,
     encounter_of,
     format_of,
@@ -228,7 +229,7 @@ def _summarize(row: int, enc: Any, rules: RuleSet, result: CodingResult, fmt: st
         row=row,
         patient_id=enc.patient.id,
         date_of_service=enc.date_of_service,
-        family="medicare" if rules.payer.medicare_family else rules.payer.name,
+        family=rules.payer.family,
         output=output,
         has_error=any(f.severity == "error" for f in result.findings),
         has_warning=any(f.severity == "warning" for f in result.findings),
@@ -490,6 +491,7 @@ def scrub(
     (default: beside the output, ``<name>.errors.jsonl``)."""
     options = options or ScrubOptions()
     in_fmt = format_of(input_path, options.input_format)
+    check_input_shape(input_path, in_fmt)
     out_fmt = format_of(output_path, options.output_format, output=True)
     if options.fhir and out_fmt != "jsonl":
         raise BatchInputError("FHIR output is written as JSON Lines: give OUT a .jsonl name")

@@ -156,7 +156,10 @@ def code_command(
         enc = parse_encounter(text)
         rules = book.in_force(enc.date_of_service, enc.payer)
     except (ContractError, InputError) as exc:
-        _fail(EXIT_INPUT, f"input error: {exc}")
+        hint = ""
+        if Path(source).suffix.lower() in (".csv", ".jsonl", ".parquet", ".837", ".txt"):
+            hint = " (`dexacode code` reads one encounter; for a batch use `dexacode scrub`)"
+        _fail(EXIT_INPUT, f"input error: {exc}{hint}")
     try:
         release, exact = default_library().for_date(enc.date_of_service)
     except (LookupError, OSError, ValueError) as exc:

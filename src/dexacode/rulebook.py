@@ -367,6 +367,12 @@ class PayerSettings:
     sources: tuple[str, ...]
     covered_list: str | None = None
 
+    @property
+    def family(self) -> str:
+        """Who pays, for frequency: "medicare" for every Medicare-family payer (a study
+        Medicare Advantage paid counts for Medicare), else the payer itself."""
+        return "medicare" if self.medicare_family else self.name
+
 
 # The settings a payer profile makes. A profile without `extends` sets every one of them,
 # except frequency_months, which defaults to coverage.toml's [frequency] default_months.
@@ -516,6 +522,8 @@ class RuleBook:
                 f"{day.isoformat()} is before {self.covers_from.isoformat()}, the start of "
                 "ICD-10-CM and of this rule book; earlier services are not coded here",
             )
+        if payer not in self.payers and payer.lower() in self.payers:
+            payer = payer.lower()  # "Medicare" is medicare: profile names are lowercase
         if payer not in self.payers:
             raise InputError(
                 "payer",

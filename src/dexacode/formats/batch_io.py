@@ -47,6 +47,8 @@ def format_of(path: Path, override: str | None = None, *, output: bool = False) 
     """The file's format from ``override`` or its ending; FHIR is told from JSON Lines
     by its name (``.fhir.json``) or its first line (a ``resourceType``)."""
     allowed = FORMATS if output else FORMATS + INPUT_ONLY_FORMATS
+    if not output and path.is_dir():
+        raise BatchInputError(f"{path}: is a folder, not a file")
     if override:
         fmt = format_by_name(override, allowed)
         if fmt is None:
@@ -65,6 +67,54 @@ def format_of(path: Path, override: str | None = None, *, output: bool = False) 
             f"use {endings}, or --format"
         )
     return fmt_found
+
+
+# Columns without which no row of a flat file can be an encounter: a file lacking one is
+# refused whole, rather than every row alone.
+REQUIRED_COLUMNS = (
+    "claim_id",
+    "date_of_service",
+    "payer",
+    "patient_id",
+    "sex",
+    "birth_date",
+    "order_reason",
+)
+
+
+def check_input_shape(path: Path, fmt: str) -> None:
+    """Refuse at once a file whose first bytes show it cannot be read as ``fmt``: a
+    Parquet file under another name, UTF-16 text, a CSV separated by semicolons or tabs,
+    one JSON document where JSON Lines are expected. Without this each of its rows would
+    be refused alone, with a reason that does not say what is wrong."""
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(65536)
+    except OSError:
+        return  # the reader says what is wrong with the file
+    if head.startswith(b"PAR1") and fmt != "parquet":
+        raise BatchInputError(
+            f"{path.name}: this is a Parquet file; name it .parquet or give --format parquet"
+        )
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise BatchInputError(
+            f"{path.name}: the text is UTF-16; save it as UTF-8 (in a spreadsheet: 'CSV UTF-8')"
+        )
+    first = head.lstrip(b"\xef\xbb\xbf").split(b"\n", 1)[0].strip()
+    if fmt == "csv":
+        for sep, name in ((b";", "semicolons"), (b"\t", "tabs")):
+            names = [n.strip().strip(b'"').decode("utf-8", "replace") for n in first.split(sep)]
+            if b"," not in first and len(names) > 1 and "claim_id" in names:
+                raise BatchInputError(
+                    f"{path.name}: the columns are separated by {name}; save the file as CSV "
+                    "with commas between columns (lists inside a cell keep ';')"
+                )
+    if fmt == "jsonl" and (first[:1] == b"[" or first == b"{"):
+        raise BatchInputError(
+            f"{path.name}: this looks like one JSON document (an array, or an encounter "
+            "spread over several lines), not JSON Lines: put one encounter on each line "
+            "(for example: jq -c '.[]' FILE > FILE.jsonl)"
+        )
 
 
 def _looks_like_fhir(path: Path) -> bool:
@@ -215,6 +265,12 @@ def _check_header(header: Sequence[str], where: str) -> None:
         )
     if "claim_id" not in header:
         raise BatchInputError(f"{where}: no claim_id column; is the first line a header?")
+    missing = [c for c in REQUIRED_COLUMNS if c not in header]
+    if missing:
+        raise BatchInputError(
+            f"{where}: no {', '.join(missing)} column{'s' if len(missing) > 1 else ''}; "
+            f"every encounter needs {', '.join(REQUIRED_COLUMNS)}"
+        )
 
 
 def _read_csv(path: Path) -> Iterator[tuple[RawRow, int]]:
