@@ -259,6 +259,88 @@ def test_no_basis_without_a_diagnostic_result(code: Code) -> None:
     assert result.interpretation.category is None
 
 
+def test_l1_l4_without_the_score_is_not_replaced_by_a_lower_pair(code: Code) -> None:
+    # domain-rules §3: "L1-L4 when present ... only that one region counts".
+    result = code(
+        exam__sites=["lumbar_spine", "right_hip"],
+        results=_results(
+            ("lumbar_spine", "L1-L4", None, None),
+            ("lumbar_spine", "L3-L4", -2.8, None),
+            ("right_hip", "total_hip", -0.5, None),
+        ),
+    )
+    assert _basis(result)[:3] == ("right_hip", "total_hip", -0.5)
+    assert result.interpretation.category == "normal"
+    assert "M81.0" not in result.diagnoses
+    found = _finding(result, "LUMBAR-SCORE-MISSING")
+    assert found.severity == "warning"
+    assert "L1-L4" in found.message and "t-score" in found.message
+
+
+def test_l1_l4_on_the_other_scale_only_leaves_the_spine_out_of_a_z_reading(code: Code) -> None:
+    # The generated claim C-3-3686 (seed 3): L1-L4 has a T but no Z; L3-L4 Z -2.4.
+    result = code(
+        patient__menopausal_status="premenopausal",
+        patient__birth_date="1979-12-07",
+        results=_results(
+            ("lumbar_spine", "L1-L4", -2.0, None),
+            ("lumbar_spine", "L3-L4", -2.9, -2.4),
+            ("left_hip", "femoral_neck", -2.3, -1.7),
+            ("left_hip", "total_hip", -2.3, -1.9),
+        ),
+    )
+    assert result.interpretation.scale == "z_score"
+    assert _basis(result) == ("left_hip", "total_hip", -2.3, -1.9)
+    assert result.interpretation.category == "within_expected_range_for_age"
+    assert "z-score" in _finding(result, "LUMBAR-SCORE-MISSING").message
+
+
+def test_l1_l4_listed_twice_uses_the_row_with_the_score(code: Code) -> None:
+    result = code(
+        results=_results(
+            ("lumbar_spine", "L1-L4", None, None),
+            ("lumbar_spine", "L1-L4", -1.6, None),
+            ("lumbar_spine", "L2-L4", -3.0, None),
+        )
+    )
+    assert _basis(result)[:3] == ("lumbar_spine", "L1-L4", -1.6)
+    assert "LUMBAR-SCORE-MISSING" not in [f.id for f in result.findings]
+
+
+def test_a_result_of_an_unmeasured_site_never_decides(code: Code) -> None:
+    result = code(
+        exam__sites=["lumbar_spine", "right_hip"],
+        results=_results(
+            ("lumbar_spine", "L1-L4", -0.4, None),
+            ("right_hip", "total_hip", -0.5, None),
+            ("left_forearm", "radius_33", -3.0, None),
+            ("left_heel", "calcaneus", -2.0, None),
+        ),
+    )
+    assert _basis(result)[:3] == ("right_hip", "total_hip", -0.5)
+    assert result.interpretation.category == "normal"
+    assert "M81.0" not in result.diagnoses
+    assert [line.cpt for line in result.lines] == ["77080"]
+    found = _finding(result, "RESULT-SITE-NOT-MEASURED")
+    assert found.severity == "warning"
+    # One finding names every unmeasured site, and the sites the exam lists.
+    assert "left_forearm and left_heel" in found.message
+    assert "lumbar_spine and right_hip" in found.message
+
+
+def test_unknown_sites_do_not_filter_results(code: Code) -> None:
+    # An input that cannot carry exam.sites (an 837) has placeholders there: its results,
+    # if any, are not judged against them, and NOT-JUDGED names the rule.
+    result = code(
+        exam__sites=["lumbar_spine"],
+        unknown=["exam.sites"],
+        results=_results(("left_hip", "total_hip", -2.6, None)),
+    )
+    assert result.interpretation.category == "osteoporosis"
+    assert "RESULT-SITE-NOT-MEASURED" not in [f.id for f in result.findings]
+    assert "RESULT-SITE-NOT-MEASURED" in _finding(result, "NOT-JUDGED").message
+
+
 # --- What the findings say ------------------------------------------------------------------
 
 

@@ -10,7 +10,7 @@ from typing import Literal, NamedTuple
 
 from dexacode.contract import Encounter, Result
 from dexacode.engine.facts import Facts
-from dexacode.engine.findings import FindingSink
+from dexacode.engine.findings import FindingSink, listing
 from dexacode.rulebook import Category, RuleSet
 
 _VERTEBRA = re.compile(r"^L([1-5])(?:-L([1-5]))?$")
@@ -68,41 +68,68 @@ def choose_scale(facts: Facts, rules: RuleSet) -> Scale:
     return "t_score" if facts.age >= rules.scale.t_score_from_age else "z_score"
 
 
-def diagnostic_results(enc: Encounter, rules: RuleSet, scale: str) -> list[Scored]:
-    """The results that may decide: one lumbar region, hip regions, one-third radius."""
+class Selection(NamedTuple):
+    chosen: list[Scored]  # the results that decide
+    lumbar_unscored: str | None  # the lumbar region that counts, when it lacks the score
+    unmeasured: tuple[str, ...]  # sites with results that exam.sites does not list
+
+
+def diagnostic_results(enc: Encounter, rules: RuleSet, scale: str) -> Selection:
+    """The results that may decide: one lumbar region, hip regions, one-third radius.
+
+    Only results of the sites measured in this exam (``exam.sites``) are read; the others
+    are named in ``unmeasured``. The lumbar region is chosen among the regions reported,
+    whatever their scores: L1-L4 when present, else the most vertebrae. When that region
+    has no score on the scale, the spine does not decide and a shorter combination does
+    not stand in for it (``lumbar_unscored`` names it).
+    """
     regions = rules.regions
-    scored = [
-        Scored(
-            r,
-            None if r.t_score is None else round_score(r.t_score),
-            None if r.z_score is None else round_score(r.z_score),
+    # An input that cannot carry the sites (an 837 claim) has placeholders there.
+    measured = None if "exam.sites" in enc.unknown else enc.exam.sites
+    scored: list[Scored] = []
+    unmeasured: list[str] = []
+    for r in enc.results:
+        if measured is not None and r.site not in measured:
+            if r.site not in unmeasured:
+                unmeasured.append(r.site)
+            continue
+        scored.append(
+            Scored(
+                r,
+                None if r.t_score is None else round_score(r.t_score),
+                None if r.z_score is None else round_score(r.z_score),
+            )
         )
-        for r in enc.results
-    ]
-    usable = [s for s in scored if getattr(s, scale) is not None]
     chosen: list[Scored] = []
 
     lumbar: list[tuple[Scored, tuple[int, ...]]] = []
-    for s in usable:
+    for s in scored:
         if s.result.site == regions.lumbar_site:
             verts = vertebrae(s.result.region)
             if verts is not None and len(verts) >= regions.lumbar_min_vertebrae:
                 lumbar.append((s, verts))
+    lumbar_unscored: str | None = None
     if lumbar:
-        preferred = vertebrae(regions.lumbar_preferred)
-        best = [item for item in lumbar if item[1] == preferred]
-        if not best:
+        region = vertebrae(regions.lumbar_preferred)
+        if all(verts != region for _, verts in lumbar):
             # Most vertebrae first; among equals the one starting higher (L1-L3 before L2-L4).
-            best = sorted(lumbar, key=lambda item: (-len(item[1]), item[1][0]))
-        chosen.append(best[0][0])
+            region = min(lumbar, key=lambda item: (-len(item[1]), item[1][0]))[1]
+        rows = [s for s, verts in lumbar if verts == region]
+        with_score = [s for s in rows if getattr(s, scale) is not None]
+        if with_score:
+            chosen.append(with_score[0])
+        else:
+            lumbar_unscored = rows[0].result.region
 
-    for s in usable:
+    for s in scored:
+        if getattr(s, scale) is None:
+            continue
         r = s.result
         hip = r.region in regions.hip_regions and r.site in regions.hip_sites
         forearm = r.region in regions.forearm_regions and r.site in regions.forearm_sites
         if hip or forearm:
             chosen.append(s)
-    return chosen
+    return Selection(chosen, lumbar_unscored, tuple(unmeasured))
 
 
 def category_for(rows: Sequence[Category], score: float, fracture: bool) -> Category | None:
@@ -118,12 +145,21 @@ def category_for(rows: Sequence[Category], score: float, fracture: bool) -> Cate
 
 def read(enc: Encounter, facts: Facts, rules: RuleSet, sink: FindingSink) -> Reading:
     scale = choose_scale(facts, rules)
+    scale_label = scale.replace("_", "-")
     if facts.sex == "F" and facts.menopausal_status is None:
-        sink.add("MENOPAUSE-UNKNOWN", scale=scale.replace("_", "-"))
-    chosen = diagnostic_results(enc, rules, scale)
+        sink.add("MENOPAUSE-UNKNOWN", scale=scale_label)
+    chosen, lumbar_unscored, unmeasured = diagnostic_results(enc, rules, scale)
+    if unmeasured:
+        sink.add(
+            "RESULT-SITE-NOT-MEASURED",
+            sites=listing(list(unmeasured)),
+            measured=listing(list(enc.exam.sites)) or "no site",
+        )
+    if lumbar_unscored is not None:
+        sink.add("LUMBAR-SCORE-MISSING", region=lumbar_unscored, scale_label=scale_label)
     if not chosen:
         if enc.exam.sites:  # a VFA-only study has no density to read
-            sink.add("NO-RESULTS", scale_label=scale.replace("_", "-"))
+            sink.add("NO-RESULTS", scale_label=scale_label)
         return Reading(scale, None, None, None, (), ())
 
     basis = min(chosen, key=lambda s: getattr(s, scale))
