@@ -184,20 +184,30 @@ def row_to_encounter(row: Mapping[str, object]) -> dict[str, Any]:
     if meds:
         _put(enc, ("patient", "medications"), meds)
 
+    # Messages about list items name the item by its place, never by its text: a cell
+    # filled in the wrong column may hold a patient's id or name.
     history = []
-    for item in _split(_text(row.get("history"))):
+    for n, item in enumerate(_split(_text(row.get("history"))), 1):
         parts = [p.strip() for p in item.split(":")]
         if len(parts) < 2 or len(parts) > 3 or (len(parts) == 3 and parts[2] != "uncovered"):
-            raise FlatRowError("history", f"expected DATE:CPT or DATE:CPT:uncovered, got {item!r}")
+            raise FlatRowError(
+                "history",
+                f"item {n} is not DATE:CPT or DATE:CPT:uncovered (it has {len(parts)} parts "
+                "separated by ':')",
+            )
         history.append({"date_of_service": parts[0], "cpt": parts[1], "covered": len(parts) == 2})
     if history:
         enc["history"] = history
 
     lines = []
-    for item in _split(_text(row.get("submitted_lines"))):
+    for n, item in enumerate(_split(_text(row.get("submitted_lines"))), 1):
         parts = [p.strip() for p in item.split(":")]
         if len(parts) > 3:
-            raise FlatRowError("submitted_lines", f"expected CPT[:MODIFIERS[:UNITS]], got {item!r}")
+            raise FlatRowError(
+                "submitted_lines",
+                f"item {n} is not CPT[:MODIFIERS[:UNITS]] (it has {len(parts)} parts "
+                "separated by ':')",
+            )
         line: dict[str, Any] = {"cpt": parts[0]}
         if len(parts) > 1 and parts[1]:
             line["modifiers"] = [m.strip() for m in parts[1].split(",") if m.strip()]
@@ -206,7 +216,7 @@ def row_to_encounter(row: Mapping[str, object]) -> dict[str, Any]:
                 line["units"] = int(parts[2])
             except ValueError:
                 raise FlatRowError(
-                    "submitted_lines", f"units must be a whole number in {item!r}"
+                    "submitted_lines", f"the units of item {n} must be a whole number"
                 ) from None
         lines.append(line)
     if lines:
