@@ -598,6 +598,57 @@ def test_record_adds_the_runs_studies_for_the_next_run(tmp_path: Path) -> None:
     assert "FREQUENCY" in [f["id"] for f in _read_jsonl(out)[0]["findings"]]
 
 
+def test_a_recorded_study_counts_only_for_the_payer_family_that_paid_it(
+    tmp_path: Path,
+) -> None:
+    from dexacode.store import HistoryStore
+
+    first = make_encounter(
+        claim_id="MCR", date_of_service="2025-03-19", payer="medicare", patient__id="P-FAM"
+    )
+    options = _store_options(tmp_path, record=True)
+    scrub(_write_jsonl(tmp_path / "a.jsonl", [first]), tmp_path / "a.out.jsonl", options=options)
+    with HistoryStore(options.db_url) as store:
+        assert [s.payer_family for s in store.show("P-FAM")] == ["medicare"]
+
+    def findings_of(payer: str) -> list[str]:
+        later = make_encounter(
+            claim_id=payer, date_of_service="2026-01-20", payer=payer, patient__id="P-FAM"
+        )
+        out = tmp_path / f"{payer}.out.jsonl"
+        scrub(
+            _write_jsonl(tmp_path / f"{payer}.jsonl", [later]),
+            out,
+            options=_store_options(tmp_path),
+        )
+        return [f["id"] for f in _read_jsonl(out)[0]["findings"]]
+
+    # Medicare paid the first study: too soon for Medicare and Medicare Advantage alike...
+    assert "FREQUENCY" in findings_of("medicare")
+    assert "FREQUENCY" in findings_of("medicare_advantage")
+    # ...but not a study the commercial plan paid.
+    assert "FREQUENCY" not in findings_of("commercial")
+
+
+def test_scrubbing_a_recorded_file_again_gives_the_same_results(tmp_path: Path) -> None:
+    """--record must not change what the same file gives the next time."""
+    visits = [
+        make_encounter(claim_id="A", date_of_service="2025-01-10", payer="medicare"),
+        make_encounter(claim_id="B", date_of_service="2025-11-10", payer="commercial"),
+        make_encounter(claim_id="C", date_of_service="2025-12-01", payer="medicare"),
+    ]
+    src = _write_jsonl(tmp_path / "in.jsonl", visits)
+    scrub(src, tmp_path / "first.jsonl", options=_store_options(tmp_path, record=True))
+    scrub(src, tmp_path / "again.jsonl", options=_store_options(tmp_path))
+
+    def ids(path: Path) -> list[list[str]]:
+        return [[f["id"] for f in r["findings"]] for r in _read_jsonl(path)]
+
+    assert ids(tmp_path / "again.jsonl") == ids(tmp_path / "first.jsonl")
+    assert "FREQUENCY" in ids(tmp_path / "first.jsonl")[2]  # C is too soon after A
+    assert "FREQUENCY" not in ids(tmp_path / "first.jsonl")[1]  # B's plan paid nothing before
+
+
 def test_a_denied_study_is_recorded_as_not_covered(tmp_path: Path) -> None:
     from dexacode.store import HistoryStore
 

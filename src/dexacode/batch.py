@@ -136,6 +136,14 @@ class _Good:
     lines: tuple[tuple[str, bool], ...]  # (cpt, covered: no expected denial on it)
 
 
+# A stored study and the payer family it was recorded under (None: not known).
+Stored = tuple[PriorStudy, str | None]
+
+
+def _no_studies(stored: list[Stored], family: str) -> list[PriorStudy]:
+    return []
+
+
 class _Coder:
     """What a worker needs, loaded once per process."""
 
@@ -147,16 +155,18 @@ class _Coder:
         self.part_fmt = "jsonl" if self.out_fmt == "fhir" else out_fmt
         self.shared: dict[Any, Any] = {}  # values interned across this worker's visits
         self.store: Any = None
+        self.seen_by: Callable[[list[Stored], str], list[PriorStudy]] = _no_studies
         if options.use_store:
-            from dexacode.store import HistoryStore
+            from dexacode.store import HistoryStore, as_seen_by
 
             self.store = HistoryStore(options.db_url)
+            self.seen_by = as_seen_by
 
     def code_rows(
         self,
         rows: Sequence[RawRow],
         run_history: dict[int, list[PriorStudy]] | None = None,
-        stored: dict[str, list[PriorStudy]] | None = None,
+        stored: dict[str, list[Stored]] | None = None,
     ) -> list[_Good | _Bad]:
         """Code rows; ``stored`` is the store's studies when the caller fetched them."""
         parsed: list[tuple[RawRow, Any] | _Bad] = []
@@ -170,10 +180,8 @@ class _Coder:
                 out.append(item)
                 continue
             raw, enc = item
-            extra = stored.get(enc.patient.id, [])
-            if run_history:
-                extra = [*extra, *run_history.get(raw.row, [])]
-            out.append(self._code(raw, enc, extra))
+            run = run_history.get(raw.row, []) if run_history else []
+            out.append(self._code(raw, enc, stored.get(enc.patient.id, []), run))
         return out
 
     def close(self) -> None:
@@ -182,11 +190,12 @@ class _Coder:
             self.store.close()
             self.store = None
 
-    def stored_for(self, patients: set[str]) -> dict[str, list[PriorStudy]]:
-        """The history store's studies of these patients, in one look-up."""
+    def stored_for(self, patients: set[str]) -> dict[str, list[Stored]]:
+        """The history store's studies of these patients with the payer family each was
+        recorded under, in one look-up."""
         if self.store is None or not patients:
             return {}
-        result: dict[str, list[PriorStudy]] = self.store.studies_for(patients)
+        result: dict[str, list[Stored]] = self.store.studies_with_family(patients)
         return result
 
     def _parse(self, raw: RawRow) -> tuple[RawRow, Any] | _Bad:
@@ -200,10 +209,15 @@ class _Coder:
             return _Bad(raw.row, claim_id_of(raw), exc.field, exc.message)
         return raw, enc
 
-    def _code(self, raw: RawRow, enc: Any, history: list[PriorStudy]) -> _Good | _Bad:
+    def _code(
+        self, raw: RawRow, enc: Any, stored: list[Stored], run: list[PriorStudy]
+    ) -> _Good | _Bad:
+        """Code one encounter; ``stored`` are the store's studies of its patient, ``run``
+        the earlier visits of this run (already of its payer family)."""
         try:
             rules = self.book.in_force(enc.date_of_service, enc.payer)
             release, exact = self.library.for_date(enc.date_of_service)
+            history = [*self.seen_by(stored, rules.payer.family), *run] if stored else run
             result = code_encounter(enc, rules, release, icd_exact=exact, history=history)
         except InputError as exc:
             return _Bad(raw.row, enc.claim_id, exc.field, exc.message)
@@ -444,7 +458,8 @@ class _Run:
         self.part_sizes: list[int] = []  # results in each chunk's part file, in order
         self.first_visit: dict[str, _Visit] = {}  # patient -> their first coded row
         self.multi: dict[str, list[_Visit]] = {}  # patients seen twice or more
-        self.recorded: list[tuple[str, dt.date, str, bool]] = []
+        # (patient, date, cpt, covered, payer family) of every coded line, for --record
+        self.recorded: list[tuple[str, dt.date, str, bool, str]] = []
         self._shared: dict[Any, Any] = {}
 
     def take(self, chunk: _Chunk, record: bool) -> None:
@@ -474,7 +489,7 @@ class _Run:
                 self.multi.setdefault(visit.patient_id, [first]).append(visit)
         if record:
             self.recorded += [
-                (v.patient_id, v.date_of_service, cpt, covered)
+                (v.patient_id, v.date_of_service, cpt, covered, v.family)
                 for v in chunk.visits
                 for cpt, covered in v.lines
             ]
@@ -823,7 +838,7 @@ def _apply_recoded(run: _Run, replaced: dict[int, _Good], record: bool) -> None:
     if record:
         updated = {(g.patient_id, g.date_of_service) for g in replaced.values()}
         run.recorded = [rec for rec in run.recorded if (rec[0], rec[1]) not in updated] + [
-            (g.patient_id, g.date_of_service, cpt, covered)
+            (g.patient_id, g.date_of_service, cpt, covered, g.family)
             for g in replaced.values()
             for cpt, covered in g.lines
         ]
@@ -873,8 +888,10 @@ def _record(run: _Run, options: ScrubOptions) -> int:
     with HistoryStore(options.db_url) as store:
         report = store.add(
             (
-                StudyRow(patient_id=p, date_of_service=d, cpt=c, covered=covered)
-                for p, d, c, covered in run.recorded
+                StudyRow(
+                    patient_id=p, date_of_service=d, cpt=c, covered=covered, payer_family=family
+                )
+                for p, d, c, covered, family in run.recorded
             ),
             source=run_id,
         )

@@ -68,7 +68,9 @@ _SHOW_HELP = (
     "List one patient's prior studies in the store, oldest first.\n\n"
     "Each row is one claim: the same study billed by two providers shows twice. These are "
     "the studies the scrubber's frequency checks see, merged with the encounter's own "
-    "history field."
+    "history field. 'paid by' is the payer family a scrub --record run coded the study "
+    "for (medicare for every Medicare-family payer): a claim to another family does not "
+    "count it as covered. Imported studies say 'not known' and count for every family."
 )
 
 
@@ -160,17 +162,21 @@ def show_command(
     typer.echo(
         f"{len(rows)} stud{'y' if len(rows) == 1 else 'ies'} for patient {patient} in {store.url}:"
     )
-    table = [("date of service", "CPT", "covered", "provider")]
+    table = [("date of service", "CPT", "covered", "paid by", "provider")]
     table += [
         (
             r.date_of_service.isoformat(),
             r.cpt,
             "yes" if r.covered else "no (denied)",
+            r.payer_family or "not known",
             r.provider or "-",
         )
         for r in rows
     ]
-    widths = [max(len(line[i]) for line in table) for i in range(3)]
-    for date, cpt, covered, provider in table:
-        typer.echo(f"  {date:<{widths[0]}}  {cpt:<{widths[1]}}  {covered:<{widths[2]}}  {provider}")
+    widths = [max(len(line[i]) for line in table) for i in range(4)]
+    for date, cpt, covered, family, provider in table:
+        typer.echo(
+            f"  {date:<{widths[0]}}  {cpt:<{widths[1]}}  {covered:<{widths[2]}}  "
+            f"{family:<{widths[3]}}  {provider}"
+        )
     raise typer.Exit(EXIT_CLEAN)

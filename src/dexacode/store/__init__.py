@@ -10,6 +10,11 @@ PostgreSQL by URL (``postgresql+psycopg://user@host/db``) for a shared, multi-us
 >>> with HistoryStore() as store:
 ...     report = store.add(read_history_file(Path("claims.csv")), source="import:claims.csv")
 ...     priors = store.studies_for(["P-1", "P-2"])     # {"P-1": [PriorStudy, ...]}
+
+Each study may say which payer family it was billed to (``StudyRow.payer_family``; unknown
+for imported files). A claim to one family does not count a study another family paid:
+``studies_for(ids, family="commercial")``, or ``studies_with_family(ids)`` once and then
+``as_seen_by(pairs, family)`` per claim, gives such a study back with ``covered=False``.
 """
 
 from dexacode.store._files import COLUMNS, FORMATS, REQUIRED_COLUMNS, read_history_file
@@ -21,7 +26,13 @@ from dexacode.store._model import (
     StudyRow,
 )
 from dexacode.store._schema import SCHEMA_VERSION
-from dexacode.store._store import HistoryStore, default_db_url, merge_history, open_engine
+from dexacode.store._store import (
+    HistoryStore,
+    as_seen_by,
+    default_db_url,
+    merge_history,
+    open_engine,
+)
 
 __all__ = [
     "COLUMNS",
@@ -34,6 +45,7 @@ __all__ = [
     "RowProblem",
     "StoreError",
     "StudyRow",
+    "as_seen_by",
     "default_db_url",
     "merge_history",
     "open_engine",

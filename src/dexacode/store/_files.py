@@ -339,4 +339,7 @@ def row_errors(row: StudyRow) -> list[str]:
         errors.append(f"provider must be None or a string of 1 to {_MAX_ID} characters")
     if not isinstance(row.covered, bool):
         errors.append("covered must be True or False")
+    family = row.payer_family
+    if family is not None and (not isinstance(family, str) or not family or len(family) > _MAX_ID):
+        errors.append(f"payer_family must be None or a string of 1 to {_MAX_ID} characters")
     return errors

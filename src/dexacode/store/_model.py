@@ -22,6 +22,10 @@ class StudyRow:
 
     ``provider`` is the billing or rendering provider's id when known; two rows that differ
     only by provider are two claims. ``covered`` is False when the payer denied the study.
+    ``payer_family`` is the family of the payer it was billed to ("medicare" for every
+    Medicare-family payer, else the payer's name: "commercial", "medicaid", ...), or None
+    when unknown (imported claims files, rows stored before schema version 2): a study one
+    family paid is not covered for a claim to another (``as_seen_by``).
     """
 
     patient_id: str
@@ -29,6 +33,7 @@ class StudyRow:
     cpt: str
     provider: str | None = None
     covered: bool = True
+    payer_family: str | None = None
 
 
 @dataclass(frozen=True)

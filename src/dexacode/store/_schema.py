@@ -6,8 +6,15 @@ migrations run in one transaction under a lock (SQLite ``BEGIN IMMEDIATE``, Post
 ``pg_advisory_xact_lock``), so two processes opening a new store at once do not collide, and a
 crash mid-migration leaves the database as it was.
 
-A migration builds its own table definitions (``_v1_tables``) rather than reading the current
-ones: when version 2 changes a table, version 1 must still create the version-1 shape.
+A migration builds its own table definitions (``_v1_tables``, ``_v2_tables``) rather than
+reading the current ones: when version 2 changes a table, version 1 must still create the
+version-1 shape.
+
+Versions:
+1. ``schema_version``, ``source``, ``prior_study``.
+2. ``prior_study.payer_family``: the payer family that paid (or denied) the study, "medicare"
+   or the payer's name; NULL (unknown) for rows written before version 2 and for imported
+   claims files, which do not say.
 """
 
 from __future__ import annotations
@@ -74,18 +81,37 @@ def _v1_tables(metadata: sa.MetaData) -> tuple[sa.Table, sa.Table, sa.Table]:
     return version, src, study
 
 
+def _v2_tables(metadata: sa.MetaData) -> tuple[sa.Table, sa.Table, sa.Table]:
+    """Version 2: version 1, and prior_study.payer_family (NULL when unknown)."""
+    version, src, study = _v1_tables(metadata)
+    # Not part of the duplicate key: a study is one per patient, date, CPT and provider,
+    # whichever payer family it was billed to.
+    study.append_column(sa.Column("payer_family", sa.String(ID_LENGTH), nullable=True))
+    return version, src, study
+
+
 def _migrate_to_1(conn: Connection) -> None:
     metadata = sa.MetaData()
     _v1_tables(metadata)
     metadata.create_all(conn)
 
 
+def _migrate_to_2(conn: Connection) -> None:
+    # A nullable column without a default: existing rows read NULL (family unknown). Both
+    # databases add it in place (PostgreSQL without rewriting the table), inside the
+    # migration's transaction.
+    _, _, study = _v2_tables(sa.MetaData())
+    table = conn.dialect.identifier_preparer.format_table(study)
+    column = sa.schema.CreateColumn(study.c.payer_family).compile(dialect=conn.dialect)
+    conn.exec_driver_sql(f"ALTER TABLE {table} ADD COLUMN {column}")
+
+
 Migration = Callable[[Connection], None]
 
 # Append only; never edit a migration that has been released.
-MIGRATIONS: tuple[Migration, ...] = (_migrate_to_1,)
+MIGRATIONS: tuple[Migration, ...] = (_migrate_to_1, _migrate_to_2)
 SCHEMA_VERSION = len(MIGRATIONS)
 
-# The current shape, used by queries. (Today version 1; a version-2 change edits these.)
+# The current shape, used by queries: the last version's tables.
 _metadata = sa.MetaData()
-schema_version, source, prior_study = _v1_tables(_metadata)
+schema_version, source, prior_study = _v2_tables(_metadata)

@@ -9,15 +9,17 @@ Safety:
   queue on an advisory lock (readers are never blocked on either);
 - duplicates (same patient, date of service, CPT and provider) are skipped by the database
   itself (``INSERT ... ON CONFLICT DO NOTHING``), so concurrent runs cannot both add one;
+  the first row stored is kept as it is, payer family included;
 - errors never show the rows being written (``hide_parameters``): they hold patient data.
 """
 
 from __future__ import annotations
 
 import datetime
+import functools
 import re
 import time
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -35,7 +37,7 @@ from dexacode.store._schema import prior_study, schema_version
 if TYPE_CHECKING:  # imported when first needed: `history import` does without pydantic
     from dexacode.contract import PriorStudy
 
-__all__ = ["HistoryStore", "default_db_url", "merge_history"]
+__all__ = ["HistoryStore", "as_seen_by", "default_db_url", "merge_history"]
 
 _WRITE = "dexacode_write"  # execution option: this transaction writes (SQLite BEGIN IMMEDIATE)
 _SQLITE_MAX_IDS = 900  # bound parameters per IN list, well under old SQLite's 999
@@ -57,7 +59,7 @@ class HistoryStore:
 
     >>> with HistoryStore("sqlite:///history.sqlite3") as store:   # doctest: +SKIP
     ...     store.add(read_history_file(Path("claims.csv")), source="import:claims.csv")
-    ...     store.studies_for(["P-1", "P-2"])
+    ...     store.studies_for(["P-1", "P-2"], family="commercial")
 
     Opening creates the schema, or migrates it when this version of dexacode knows a newer
     one. A ``StoreError`` (one sentence) is raised for a bad URL, a server that cannot be
@@ -83,15 +85,27 @@ class HistoryStore:
         self._sqlite = self._engine.dialect.name == "sqlite"
         self._insert = _sqlite_insert() if self._sqlite else _pg_insert()
         c = prior_study.c
-        lookup = sa.select(c.patient_id, c.date_of_service, c.cpt, c.covered)
         if self._sqlite:
-            lookup = lookup.where(c.patient_id.in_(sa.bindparam("ids", expanding=True)))
+            by_patient: sa.ColumnElement[bool] = c.patient_id.in_(
+                sa.bindparam("ids", expanding=True)
+            )
             self._lookup_step = _SQLITE_MAX_IDS
         else:  # one array parameter: no per-id placeholders to build or parse
             ids = sa.bindparam("ids", type_=postgresql.ARRAY(sa.String))
-            lookup = lookup.where(c.patient_id == sa.any_(ids))
+            by_patient = c.patient_id == sa.any_(ids)
             self._lookup_step = _PG_MAX_IDS
-        self._lookup = lookup.order_by(c.patient_id, c.date_of_service, c.cpt, c.covered)
+        order = (c.patient_id, c.date_of_service, c.cpt, c.covered)
+        self._lookup = (
+            sa.select(c.patient_id, c.date_of_service, c.cpt, c.covered)
+            .where(by_patient)
+            .order_by(*order)
+        )
+        # Unknown family (NULL) first on both databases ('' is never a family: add refuses it).
+        self._lookup_family = (
+            sa.select(c.patient_id, c.date_of_service, c.cpt, c.covered, c.payer_family)
+            .where(by_patient)
+            .order_by(*order, sa.func.coalesce(c.payer_family, ""))
+        )
         # PriorStudy is frozen: one instance per (date, cpt, covered) serves every patient.
         self._flyweights: dict[tuple[datetime.date, str, bool], PriorStudy] = {}
         try:
@@ -126,9 +140,11 @@ class HistoryStore:
 
         ``source`` says where they came from ("import:<file name>", "scrub:<run id>"). A row
         already in the store (same patient, date, CPT and provider) is a duplicate: skipped
-        and counted. ``RowProblem`` items (as ``read_history_file`` yields them) and invalid
-        rows are reported in ``problems``; an invalid Python row's number is its 1-based
-        position in ``rows``. On any error nothing at all is written.
+        and counted, the stored row kept as it is (the first payer family recorded stays,
+        even when the new row names another or the stored one has none). ``RowProblem``
+        items (as ``read_history_file`` yields them) and invalid rows are reported in
+        ``problems``; an invalid Python row's number is its 1-based position in ``rows``.
+        On any error nothing at all is written.
         """
         problems: list[RowProblem] = []
         offered = added = 0
@@ -156,6 +172,7 @@ class HistoryStore:
                                 "cpt": item.cpt,
                                 "provider": item.provider or "",
                                 "covered": item.covered,
+                                "payer_family": item.payer_family,
                             }
                         )
                         if len(batch) >= self._chunk_size:
@@ -196,49 +213,91 @@ class HistoryStore:
 
     # --- reading -----------------------------------------------------------------------------
 
-    def studies_for(self, patient_ids: Collection[str]) -> dict[str, list[PriorStudy]]:
+    def studies_for(
+        self, patient_ids: Collection[str], *, family: str | None = None
+    ) -> dict[str, list[PriorStudy]]:
         """Prior studies of many patients at once, each list in date order.
 
         Patients with no study are absent from the dict. Two rows for the same date and CPT
         (two providers' claims) give one ``PriorStudy``. Ask for thousands of patients per
         call: the ids are sent in chunks, one indexed query each.
-        """
-        from dexacode.contract import PriorStudy
 
-        ids = sorted(set(patient_ids))
+        ``family`` is the payer family of the claim being checked ("medicare" or the payer's
+        name): a study recorded under another family comes back with ``covered=False``
+        (that family paid it, the claim's did not); see ``as_seen_by``. Without it every
+        study comes back as stored.
+        """
+        if family is not None:
+            return {
+                patient: as_seen_by(entries, family)
+                for patient, entries in self.studies_with_family(patient_ids).items()
+            }
         out: dict[str, list[PriorStudy]] = {}
         cache = self._flyweights
-        if len(cache) > _MAX_FLYWEIGHTS:
-            cache.clear()
-        step = self._lookup_step
+        current: str | None = None
+        studies: list[PriorStudy] = []
         try:
-            with self._engine.connect() as conn, conn.begin():
-                for start in range(0, len(ids), step):
-                    current: str | None = None
-                    studies: list[PriorStudy] = []
-                    for pid, when, cpt, covered in conn.execute(
-                        self._lookup, {"ids": ids[start : start + step]}
-                    ):
-                        key = (when, cpt, covered)
-                        study = cache.get(key)
-                        if study is None:
-                            study = cache[key] = PriorStudy(
-                                date_of_service=when, cpt=cpt, covered=covered
-                            )
-                        if pid != current:
-                            current, studies = pid, [study]
-                            out[pid] = studies
-                        elif study is not studies[-1]:  # equal rows (providers) are adjacent
-                            studies.append(study)
+            for pid, when, cpt, covered in self._fetch(self._lookup, patient_ids):
+                study = cache.get((when, cpt, covered)) or self._new_study(when, cpt, covered)
+                if pid != current:
+                    current, studies = pid, [study]
+                    out[pid] = studies
+                elif study is not studies[-1]:  # equal rows (providers) are adjacent
+                    studies.append(study)
         except exc.SQLAlchemyError as error:
             raise self._read_error(error) from None
         return out
+
+    def studies_with_family(
+        self, patient_ids: Collection[str]
+    ) -> dict[str, list[tuple[PriorStudy, str | None]]]:
+        """Prior studies of many patients with the payer family each was recorded under.
+
+        As ``studies_for`` (one query per chunk of ids, the same order, patients with no study
+        absent), with each study paired with its family, None when unknown; rows equal but for
+        their provider give one pair. For callers that check several claims of one patient
+        against different payer families: ``as_seen_by(pairs, family)`` per claim.
+        """
+        out: dict[str, list[tuple[PriorStudy, str | None]]] = {}
+        cache = self._flyweights
+        current: str | None = None
+        pairs: list[tuple[PriorStudy, str | None]] = []
+        try:
+            for pid, when, cpt, covered, paid_by in self._fetch(self._lookup_family, patient_ids):
+                study = cache.get((when, cpt, covered)) or self._new_study(when, cpt, covered)
+                if pid != current:
+                    current, pairs = pid, [(study, paid_by)]
+                    out[pid] = pairs
+                elif study is not pairs[-1][0] or paid_by != pairs[-1][1]:
+                    pairs.append((study, paid_by))
+        except exc.SQLAlchemyError as error:
+            raise self._read_error(error) from None
+        return out
+
+    def _fetch(self, lookup: sa.Select[Any], patient_ids: Collection[str]) -> Iterator[Any]:
+        """The rows of ``lookup`` for these patients, in one transaction; the ids go in
+        chunks (sorted, so each patient's rows come together)."""
+        ids = sorted(set(patient_ids))
+        if len(self._flyweights) > _MAX_FLYWEIGHTS:
+            self._flyweights.clear()
+        step = self._lookup_step
+        with self._engine.connect() as conn, conn.begin():
+            for start in range(0, len(ids), step):
+                yield from conn.execute(lookup, {"ids": ids[start : start + step]})
+
+    def _new_study(self, when: datetime.date, cpt: str, covered: bool) -> PriorStudy:
+        """A PriorStudy not yet in ``_flyweights``, put there for the next rows."""
+        from dexacode.contract import PriorStudy
+
+        study = PriorStudy(date_of_service=when, cpt=cpt, covered=covered)
+        self._flyweights[(when, cpt, covered)] = study
+        return study
 
     def show(self, patient_id: str) -> list[StudyRow]:
         """Every stored study of one patient, in date order (then CPT, then provider)."""
         c = prior_study.c
         stmt = (
-            sa.select(c.patient_id, c.date_of_service, c.cpt, c.provider, c.covered)
+            sa.select(c.patient_id, c.date_of_service, c.cpt, c.provider, c.covered, c.payer_family)
             .where(c.patient_id == patient_id)
             .order_by(c.date_of_service, c.cpt, c.provider)
         )
@@ -247,7 +306,10 @@ class HistoryStore:
                 result = conn.execute(stmt).all()
         except exc.SQLAlchemyError as error:
             raise self._read_error(error) from None
-        return [StudyRow(p, d, cpt, prov or None, bool(cov)) for p, d, cpt, prov, cov in result]
+        return [
+            StudyRow(p, d, cpt, prov or None, bool(cov), family)
+            for p, d, cpt, prov, cov, family in result
+        ]
 
     def _read_error(self, error: exc.SQLAlchemyError) -> StoreError:
         return StoreError(f"could not read the history store {self.url}: {_db_reason(error)}")
@@ -263,7 +325,7 @@ class HistoryStore:
             raise self._read_error(error) from None
 
 
-_PG_COLUMNS = ("patient_id", "date_of_service", "cpt", "provider", "covered")
+_PG_COLUMNS = ("patient_id", "date_of_service", "cpt", "provider", "covered", "payer_family")
 _ROWCOUNT = {"preserve_rowcount": True}
 
 
@@ -294,6 +356,63 @@ def _new_source(conn: Connection, name: str) -> int:
     ).inserted_primary_key
     assert key is not None
     return int(key[0])
+
+
+def as_seen_by(
+    studies: Sequence[tuple[PriorStudy, str | None]], family: str | None
+) -> list[PriorStudy]:
+    """Stored studies as a claim to payer family ``family`` sees them, in the order given.
+
+    A study recorded as covered under another family (not None, not ``family``) comes back
+    with ``covered=False``: that family paid it, the claim's family did not (contract:
+    history ``covered`` is false for a study the current payer family did not pay). It
+    stays in the list, not covered, for the rules that look at every earlier study. A study
+    of unknown family (None) or of ``family`` itself, and every study when ``family`` is
+    None, is kept as it is: the same object, so this is cheap to call once per claim.
+
+    When another row of the same date and CPT stays covered (the study was also billed to
+    this family, or to an unknown one), that row is the study and the other family's copy
+    is left out, so it cannot hide the covered one (the engine keeps the first entry of a
+    date and CPT). Equal results (same date, CPT and covered) appear once, where first seen.
+
+    >>> pairs = store.studies_with_family(["P-1"])["P-1"]     # doctest: +SKIP
+    >>> as_seen_by(pairs, "commercial")    # a study only Medicare paid: covered=False
+    """
+    others = family is not None and any(
+        study.covered and paid_by is not None and paid_by != family for study, paid_by in studies
+    )
+    if not others and len(studies) == 1:  # the common case: nothing to change
+        return [studies[0][0]]
+    paid_here = (
+        {
+            (study.date_of_service, study.cpt)
+            for study, paid_by in studies
+            if study.covered and (paid_by is None or paid_by == family)
+        }
+        if others
+        else set()
+    )
+    out: list[PriorStudy] = []
+    seen: set[tuple[datetime.date, str, bool]] = set()
+    for study, paid_by in studies:
+        if others and study.covered and paid_by is not None and paid_by != family:
+            if (study.date_of_service, study.cpt) in paid_here:
+                continue
+            study = _not_covered(study.date_of_service, study.cpt)
+        key = (study.date_of_service, study.cpt, study.covered)
+        if key not in seen:
+            seen.add(key)
+            out.append(study)
+    return out
+
+
+@functools.lru_cache(maxsize=8192)
+def _not_covered(when: datetime.date, cpt: str) -> PriorStudy:
+    """PriorStudy(when, cpt, covered=False), one instance per date and code (it is frozen)."""
+    from dexacode.contract import PriorStudy
+
+    # Both values come from a validated PriorStudy: no need to validate them again.
+    return PriorStudy.model_construct(date_of_service=when, cpt=cpt, covered=False)
 
 
 def merge_history(own: Sequence[PriorStudy], stored: Sequence[PriorStudy]) -> list[PriorStudy]:

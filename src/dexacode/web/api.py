@@ -77,7 +77,9 @@ async def code_route(request: Request, key: Caller) -> Response:
     try:
         rules = ctx.book.in_force(enc.date_of_service, enc.payer)
         release, exact = ctx.library.for_date(enc.date_of_service)
-        stored = ctx.history.studies_for([enc.patient.id]).get(enc.patient.id, [])
+        stored = ctx.history.studies_for([enc.patient.id], family=rules.payer.family).get(
+            enc.patient.id, []
+        )
         result = code_encounter(enc, rules, release, icd_exact=exact, history=stored)
     except InputError as exc:
         raise ApiError(422, "contract", exc.message, exc.field) from None
