@@ -9,14 +9,19 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 
+from dexacode.cli_options import DbOption
 from dexacode.formats.fhir.write import result_to_fhir
+
+if TYPE_CHECKING:
+    from dexacode.batch import ScrubOptions
 
 __all__ = ["fhir_import_command", "result_to_fhir", "x12_command"]
 
@@ -39,41 +44,79 @@ class _Coded:
 
 
 def _code_rows(
-    source: Path, input_format: str | None, payers: list[Path] | None, use_store: bool
+    source: Path, options: ScrubOptions, work: Path
 ) -> Iterator[_Coded | tuple[int, str | None, str]]:
-    """Every row of a batch file coded, or (row, claim id, reason) when it cannot be."""
-    from dexacode.coding import configured_payer_dirs, default_library
-    from dexacode.contract import ContractError
-    from dexacode.engine import code_encounter
-    from dexacode.formats.batch_io import claim_id_of, encounter_of, format_of, read_rows
-    from dexacode.formats.flat import FlatRowError
-    from dexacode.rulebook import InputError, load_rulebook
+    """Every row of a batch file coded exactly as ``dexacode scrub`` codes it, or (row,
+    claim id, reason) when it cannot be.
 
-    book = load_rulebook([*configured_payer_dirs(), *(payers or [])])
-    library = default_library()
-    store: Any = None
-    if use_store:
-        from dexacode.store import HistoryStore
+    ``batch.scrub`` does the coding (``options`` is its ``ScrubOptions``): the history
+    store's prior studies, and a patient's visits in the file checked against each other
+    in date order. Its results and errors go to ``work`` and are read back here, paired
+    with the input rows by row number (the results are in input order, the rows that
+    could not be coded are in the errors file with their row).
+    """
+    from dexacode.batch import scrub
+    from dexacode.contract import CodingResult
+    from dexacode.data import with_loaded_data
+    from dexacode.formats.batch_io import encounter_of, format_of, read_rows
+    from dexacode.icd10 import open_library
+    from dexacode.rulebook import load_rulebook
 
-        store = HistoryStore(None)
-    for raw, _ in read_rows(source, format_of(source, input_format)):
-        if raw.problem is not None:
-            yield raw.row, None, raw.problem
-            continue
-        try:
-            enc = encounter_of(raw)
+    results_path, errors_path = work / "results.jsonl", work / "errors.jsonl"
+    scrub(source, results_path, errors_path, options)
+    bad: dict[int, tuple[str | None, str]] = {}
+    if errors_path.exists():
+        with errors_path.open(encoding="utf-8") as fh:
+            for line in fh:
+                record = json.loads(line)
+                field, reason = record["field"], record["reason"]
+                bad[record["row"]] = (record["claim_id"], f"{field}: {reason}" if field else reason)
+    # The same rule book the scrub coded with: for the payer family and the code checks.
+    book = with_loaded_data(load_rulebook(list(options.payer_dirs)))
+    library = open_library()
+    with results_path.open(encoding="utf-8") as results:
+        for raw, _ in read_rows(source, format_of(source, options.input_format)):
+            if raw.row in bad:
+                claim_id, reason = bad[raw.row]
+                yield raw.row, claim_id, reason
+                continue
+            text = next(results, None)
+            try:
+                enc = encounter_of(raw)
+            except ValueError:  # ContractError, FlatRowError: the scrub could read it
+                enc = None
+            result = CodingResult.model_validate_json(text) if text is not None else None
+            if enc is None or result is None or result.claim_id != enc.claim_id:
+                raise _InputChanged(f"{source}: row {raw.row} changed while it was being coded")
             rules = book.in_force(enc.date_of_service, enc.payer)
-            release, exact = library.for_date(enc.date_of_service)
-            prior = store.studies_for({enc.patient.id}).get(enc.patient.id, []) if store else []
-            result = code_encounter(enc, rules, release, icd_exact=exact, history=prior)
-        except FlatRowError as exc:
-            yield raw.row, claim_id_of(raw), f"{exc.column}: {exc.message}"
-            continue
-        except (ContractError, InputError) as exc:
-            yield raw.row, claim_id_of(raw), str(exc)
-            continue
-        family = "medicare" if rules.payer.medicare_family else rules.payer.name
-        yield _Coded(raw.row, enc, result, family, rules, release)
+            release, _ = library.for_date(enc.date_of_service)
+            family = rules.payer.family
+            yield _Coded(raw.row, enc, result, family, rules, release)
+
+
+class _InputChanged(ValueError):
+    """The input file read back after scrubbing is not the one scrubbed."""
+
+
+def _check_out(source: Path, out: Path) -> None:
+    """Refuse, before any coding, an OUT that cannot be written or would replace INPUT."""
+    if out.is_dir():
+        _fail(EXIT_INPUT, f"input error: {out}: the output is a folder; give a file name")
+    if not out.parent.is_dir():
+        _fail(
+            EXIT_INPUT,
+            f"input error: {out}: the output's folder {out.parent} does not exist; create it first",
+        )
+    if out.exists() and source.exists() and out.resolve() == source.resolve():
+        _fail(EXIT_INPUT, "input error: the output file must not be the input file")
+
+
+def _store_errors() -> tuple[type[Exception], ...]:
+    try:
+        from dexacode.store import StoreError
+    except ImportError:  # pragma: no cover - the store is part of the package
+        return ()
+    return (StoreError,)
 
 
 def x12_command(
@@ -138,18 +181,24 @@ def x12_command(
         list[Path] | None,
         typer.Option("--payers", help="Folder of extra payer profiles; may be repeated."),
     ] = None,
+    db: DbOption = None,
     no_store: Annotated[
         bool, typer.Option("--no-store", help="Do not read prior studies from the history store.")
     ] = False,
 ) -> None:
     """Write coded encounters as one ASC X12 837P (005010X222A1) interchange.
 
-    Each encounter is coded; its corrected claim (lines, modifiers, units, diagnosis
+    Each encounter is coded exactly as `dexacode scrub` codes it (prior studies from the
+    history store, and a patient's encounters in the file checked against each other for
+    frequency, in date order); its corrected claim (lines, modifiers, units, diagnosis
     pointers, ICD-10-CM codes undotted) becomes a CLM with SV1 lines priced from your fee
     file. Claims with error-level findings, institutional claims and lines without a fee
-    are held back and listed. Exit status: 0 every encounter written, 1 some held back,
-    2 an input file could not be used.
+    are held back and listed; when every one is, no file is written. Exit status: 0 every
+    encounter written, 1 some or all held back, 2 an input file or the history store
+    could not be used, 3 dexacode's rule book could not be used.
     """
+    from dexacode.batch import ScrubOptions
+    from dexacode.coding import configured_payer_dirs
     from dexacode.formats.batch_io import BatchInputError
     from dexacode.formats.x12 import (
         Envelope,
@@ -178,38 +227,65 @@ def x12_command(
         people = load_patients(patients) if patients else None
     except (ProviderFileError, FeeFileError, PatientFileError) as exc:
         _fail(EXIT_INPUT, f"input error: {exc}")
+    _check_out(source, out)
+    options = ScrubOptions(
+        input_format=input_format,
+        output_format="jsonl",
+        db_url=db,
+        use_store=not no_store,
+        payer_dirs=tuple([*configured_payer_dirs(), *(payers or [])]),
+    )
     claims: list[Claim837] = []
     held: list[tuple[int, str | None, list[str]]] = []
+    held_for_errors = False  # some encounter was held back for an error-level finding
     try:
-        for item in _code_rows(source, input_format, payers, not no_store):
-            if not isinstance(item, _Coded):
-                row, claim_id, reason = item
-                held.append((row, claim_id, [reason]))
-                continue
-            made = claim_for(
-                item.encounter,
-                item.result,
-                provider=practice,
-                fees=schedule,
-                family=item.family,
-                patients=people,
-                include_errors=include_errors,
-            )
-            if isinstance(made, list):
-                held.append((item.row, item.encounter.claim_id, made))
-                continue
-            problems = claim_problems(
-                made, item.release, item.rules.procedures, item.rules.modifiers
-            )
-            if problems:
-                held.append((item.row, made.claim_id, problems))
-                continue
-            claims.append(made)
-    except BatchInputError as exc:
+        with tempfile.TemporaryDirectory(prefix="dexacode-x12-") as work:
+            for item in _code_rows(source, options, Path(work)):
+                if not isinstance(item, _Coded):
+                    row, claim_id, reason = item
+                    held.append((row, claim_id, [reason]))
+                    continue
+                made = claim_for(
+                    item.encounter,
+                    item.result,
+                    provider=practice,
+                    fees=schedule,
+                    family=item.family,
+                    patients=people,
+                    include_errors=include_errors,
+                )
+                if isinstance(made, list):
+                    held.append((item.row, item.encounter.claim_id, made))
+                    held_for_errors |= not include_errors and item.result.has_errors
+                    continue
+                problems = claim_problems(
+                    made, item.release, item.rules.procedures, item.rules.modifiers
+                )
+                if problems:
+                    held.append((item.row, made.claim_id, problems))
+                    continue
+                claims.append(made)
+    except (BatchInputError, _InputChanged) as exc:
         _fail(EXIT_INPUT, f"input error: {exc}")
     except RuleBookError as exc:
         _fail(EXIT_DATA, f"rule book error: {exc}")
+    except _store_errors() as exc:
+        _fail(EXIT_INPUT, f"history store error: {exc}")
 
+    if not claims:
+        # An 837 needs at least one claim (loop 2000B): an empty one would be refused.
+        _list_held(held)
+        hint = (
+            " Correct them and run again, or give --include-errors to send claims with "
+            "error-level findings anyway."
+            if held_for_errors
+            else " Correct them and run again."
+        )
+        _fail(
+            EXIT_SOME,
+            f"no claim to write: every encounter in {source.name} was held back "
+            f"({len(held):,}, reasons above), so {out} was not written.{hint}",
+        )
     now = dt.datetime.now()
     number = control_number or int(now.strftime("%y%j%H%M")) % 1_000_000_000 or 1
     if people is None and practice.interchange.usage == "P":
@@ -226,13 +302,17 @@ def x12_command(
             "Note: no --patients file: subscriber names and member ids are the patient ids, "
             "so the file is marked as a test interchange (ISA15 = T)."
         )
+    _list_held(held)
+    raise typer.Exit(EXIT_SOME if held else EXIT_CLEAN)
+
+
+def _list_held(held: list[tuple[int, str | None, list[str]]]) -> None:
     if held:
         typer.echo(f"Held back {len(held):,}:")
         for row, claim_id, reasons in held:
             typer.echo(f"  row {row}{f' claim {claim_id}' if claim_id else ''}:")
             for reason in reasons:
                 typer.echo(f"    - {reason}")
-    raise typer.Exit(EXIT_SOME if held else EXIT_CLEAN)
 
 
 def _parse_sites(text: str | None) -> list[str] | None:
