@@ -215,6 +215,46 @@ def test_code_on_a_batch_file_points_to_scrub(tmp_path: Path) -> None:
     assert "dexacode scrub" in line
 
 
+def test_code_counts_the_history_store_like_scrub(tmp_path: Path) -> None:
+    """A study in the store makes a Medicare study ten months later too soon, as in scrub
+    and the API; --no-store leaves it out; without a store none is created."""
+    import os
+    from datetime import date
+
+    from dexacode.store import HistoryStore, StudyRow
+
+    enc = write(
+        tmp_path,
+        make_encounter(patient__id="P-CODE", date_of_service="2026-04-20", payer="medicare"),
+    )
+    env = {**os.environ, "DEXACODE_DATA_DIR": str(tmp_path / "data")}
+    # The ICD-10-CM index already built for the tests, not built again for this folder.
+    (tmp_path / "data").mkdir()
+    from dexacode.icd10 import default_index_dir, open_library
+
+    open_library()  # builds it if this test runs first
+    shared_index = default_index_dir()
+    (tmp_path / "data" / "icd10cm").symlink_to(shared_index.resolve())
+
+    def ids(*args: str) -> list[str]:
+        proc = subprocess.run(
+            [*DEXACODE, "code", enc, "-f", "json", *args], capture_output=True, text=True, env=env
+        )
+        assert proc.returncode in (0, 1), proc.stderr
+        return [f["id"] for f in json.loads(proc.stdout)["findings"]]
+
+    assert "FREQUENCY" not in ids()
+    assert not (tmp_path / "data" / "history.sqlite3").exists()
+    with HistoryStore(f"sqlite:///{tmp_path / 'data' / 'history.sqlite3'}") as store:
+        store.add(
+            [StudyRow(patient_id="P-CODE", date_of_service=date(2025, 6, 10), cpt="77080")],
+            source="test",
+        )
+    assert "FREQUENCY" in ids()
+    assert "FREQUENCY" not in ids("--no-store")
+    assert "FREQUENCY" not in ids("--db", f"sqlite:///{tmp_path / 'other.sqlite3'}")
+
+
 def test_version_and_short_help() -> None:
     from importlib.metadata import version
 

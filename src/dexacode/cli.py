@@ -12,7 +12,7 @@ import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated, Any, NoReturn
 
 import typer
 
@@ -95,6 +95,26 @@ def _rulebook(payers: list[Path] | None) -> object:
         _fail(EXIT_DATA, f"rule book error: {exc}")
 
 
+def _stored_studies(db: str | None, patient_id: str, family: str) -> list[Any]:
+    """The patient's studies in the history store as a claim of ``family`` sees them.
+
+    Without --db the default store is read only when it exists: one encounter is not a
+    reason to create a store (nor to pay for opening one that cannot hold anything)."""
+    if db is None:
+        from dexacode.paths import default_store_path
+
+        if not default_store_path().exists():
+            return []
+    from dexacode.store import HistoryStore, StoreError
+
+    try:
+        with HistoryStore(db) as store:
+            found: list[Any] = store.studies_for([patient_id], family=family).get(patient_id, [])
+    except StoreError as exc:
+        _fail(EXIT_INPUT, f"history store error: {exc}")
+    return found
+
+
 def _read_input(source: str) -> str:
     if source == "-":
         return sys.stdin.read()
@@ -134,11 +154,19 @@ def code_command(
             "fills the encounter's results (see `dexacode read`).",
         ),
     ] = None,
+    db: DbOption = None,
+    no_store: Annotated[
+        bool,
+        typer.Option("--no-store", help="Do not read prior studies from the history store."),
+    ] = False,
 ) -> None:
     """Code one encounter: claim lines, diagnoses, reading, coverage and findings.
 
-    Exit status: 0 coded with no error-level finding, 1 coded with at least one,
-    2 the input could not be read (the message names the field).
+    The patient's prior studies in the history store count for frequency beside the
+    encounter's own history, as in `dexacode scrub` and the API (the default store is
+    read when it exists; --db or $DEXACODE_DB names another). Exit status: 0 coded with
+    no error-level finding, 1 coded with at least one, 2 the input or the history store
+    could not be read (the message names the field).
     """
     from dexacode.coding import default_library
     from dexacode.contract import ContractError, dump_result, parse_encounter
@@ -164,8 +192,9 @@ def code_command(
         release, exact = default_library().for_date(enc.date_of_service)
     except (LookupError, OSError, ValueError) as exc:
         _fail(EXIT_DATA, f"ICD-10-CM index error: {exc}")
+    history = [] if no_store else _stored_studies(db, enc.patient.id, rules.payer.family)
     try:
-        result = code_encounter(enc, rules, release, icd_exact=exact)
+        result = code_encounter(enc, rules, release, icd_exact=exact, history=history)
     except InputError as exc:
         _fail(EXIT_INPUT, f"input error: {exc}")
 

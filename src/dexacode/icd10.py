@@ -313,12 +313,9 @@ class Icd10Library:
 
 def default_index_dir() -> Path:
     """$DEXACODE_DATA_DIR/icd10cm if set, else the per-user data dir's icd10cm folder."""
-    env = os.environ.get("DEXACODE_DATA_DIR")
-    if env:
-        return Path(env) / "icd10cm"
-    import platformdirs  # deferred: only needed when no directory is given
+    from dexacode.paths import data_dir
 
-    return Path(platformdirs.user_data_dir("dexacode")) / "icd10cm"
+    return data_dir() / "icd10cm"
 
 
 def open_library(index_dir: Path | None = None) -> Icd10Library:

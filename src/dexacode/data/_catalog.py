@@ -10,7 +10,6 @@ same files twice changes nothing.
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import json
 import os
 import tempfile
@@ -115,15 +114,9 @@ def data_root(data_dir: Path | None = None) -> Path:
     """``data_dir``, else $DEXACODE_DATA_DIR, else the per-user data folder."""
     if data_dir is not None:
         return Path(data_dir)
-    env = os.environ.get("DEXACODE_DATA_DIR")
-    return Path(env) if env else _user_data_dir()
+    from dexacode.paths import data_dir as default_data_dir
 
-
-@functools.cache
-def _user_data_dir() -> Path:
-    import platformdirs  # deferred: only needed when no folder is given
-
-    return Path(platformdirs.user_data_dir("dexacode"))
+    return default_data_dir()
 
 
 def catalog_dir(data_dir: Path | None = None) -> Path:

@@ -49,9 +49,9 @@ _URL_HELP = "expected sqlite:///path/to/history.sqlite3 or postgresql+psycopg://
 def default_db_url() -> str:
     """``sqlite:///<data dir>/history.sqlite3``; the data dir is $DEXACODE_DATA_DIR, else the
     per-user data folder (the same folder as the ICD-10-CM indexes)."""
-    from dexacode.icd10 import default_index_dir
+    from dexacode.paths import default_store_path
 
-    return "sqlite:///" + (default_index_dir().parent / "history.sqlite3").as_posix()
+    return "sqlite:///" + default_store_path().as_posix()
 
 
 class HistoryStore:
