@@ -207,11 +207,32 @@ def test_a_single_worker_run_lets_go_of_the_store(tmp_path: Path) -> None:
     assert db.exists() and not Path(f"{db}-wal").exists()
 
 
-def test_blank_lines_are_counted_not_lost(tmp_path: Path) -> None:
+def test_blank_lines_are_skipped_and_counted_not_errors(tmp_path: Path) -> None:
+    """An extra newline (or a spreadsheet's empty row) holds no encounter: it is counted,
+    never an error, and the lines after it keep their numbers."""
     src = tmp_path / "in.jsonl"
-    src.write_text(json.dumps(make_encounter()) + "\n\n" + json.dumps(make_encounter()) + "\n")
+    good = json.dumps(make_encounter())
+    src.write_text(good + "\n\n" + "{broken\n" + good + "\n  \n\n")
     summary = scrub(src, tmp_path / "out.jsonl", options=NO_STORE)
     assert (summary.rows_read, summary.results, summary.bad_rows) == (3, 2, 1)
+    assert summary.blank_lines == 3 and summary.reconciles
+    assert [b["row"] for b in _errors(tmp_path / "out.errors.jsonl")] == [3]
+
+    csv_src = _write_csv(tmp_path / "in.csv", [make_encounter()])
+    columns = len(csv_src.read_text().splitlines()[0].split(","))
+    with csv_src.open("a") as fh:
+        fh.write("," * (columns - 1) + "\n")  # a spreadsheet's empty row
+    summary = scrub(csv_src, tmp_path / "out2.jsonl", options=NO_STORE)
+    assert (summary.rows_read, summary.bad_rows, summary.blank_lines) == (1, 0, 1)
+    assert summary.exit_code == 0 and not (tmp_path / "out2.errors.jsonl").exists()
+
+
+def test_a_file_of_blank_lines_is_refused(tmp_path: Path) -> None:
+    src = tmp_path / "in.jsonl"
+    src.write_text("\n\n  \n")
+    with pytest.raises(BatchInputError, match="only blank lines"):
+        scrub(src, tmp_path / "out.jsonl", options=NO_STORE)
+    assert not (tmp_path / "out.jsonl").exists()
 
 
 @pytest.mark.parametrize(

@@ -74,9 +74,10 @@ class ScrubOptions:
 
 @dataclass
 class ScrubSummary:
-    rows_read: int = 0
+    rows_read: int = 0  # rows holding something: blank lines are not rows
     results: int = 0
     bad_rows: int = 0
+    blank_lines: int = 0  # empty lines or rows, skipped
     clean: int = 0
     with_errors: int = 0
     with_warnings: int = 0  # warnings but no error
@@ -316,6 +317,7 @@ class _Chunk:
     visits: list[_Visit]
     bad: list[_Bad]
     tally: _Tally
+    blank: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -338,6 +340,9 @@ def _run_job(coder: _Coder, job: _Job, input_path: Path, parts: Path) -> _Chunk:
         rows = read_parquet_slice(input_path, job.span)
     else:
         rows = job.rows or []
+    blank = sum(raw.blank for raw in rows)
+    if blank:
+        rows = [raw for raw in rows if not raw.blank]
     outcomes = coder.code_rows(rows)
     writer = ResultWriter(_part(parts, job.index), coder.part_fmt, header=False)
     try:
@@ -355,6 +360,7 @@ def _run_job(coder: _Coder, job: _Job, input_path: Path, parts: Path) -> _Chunk:
         [_Visit.of(g, coder.shared) for g in goods],
         [o for o in outcomes if isinstance(o, _Bad)],
         tally,
+        blank,
     )
 
 
@@ -467,6 +473,7 @@ class _Run:
         s.rows_read += len(chunk.visits) + len(chunk.bad)
         s.results += len(chunk.visits)
         s.bad_rows += len(chunk.bad)
+        s.blank_lines += chunk.blank
         for bad in chunk.bad:
             self.errors.write(bad.row, bad.claim_id, bad.field, bad.reason)
         tally = chunk.tally
@@ -560,6 +567,8 @@ def scrub(
                 parts,
                 join=join_now,
             )
+        if summary.rows_read == 0:  # every line was blank
+            raise BatchInputError(f"{input_path.name}: only blank lines: no encounters to scrub")
         _apply_recoded(run, replaced, options.record)
         summary.recoded = len(replaced)
         summary.finding_counts += Counter()  # drop ids whose count fell to zero

@@ -378,6 +378,8 @@ def _print_summary(summary: object) -> None:
     echo(f"Rows read:        {s.rows_read:,}")
     echo(f"  coded:          {s.results:,}  -> {s.output}")
     echo(f"  not coded:      {s.bad_rows:,}" + (f"  -> {s.errors_path}" if s.bad_rows else ""))
+    if s.blank_lines:
+        echo(f"  blank lines:    {s.blank_lines:,} skipped (no encounter on them)")
     check = "yes" if s.reconciles else "NO - please report"
     echo(f"  reconciles:     {check} ({s.results:,} + {s.bad_rows:,} = {s.rows_read:,})")
     echo(f"Clean:            {s.clean:,}")

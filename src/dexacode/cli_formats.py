@@ -76,6 +76,8 @@ def _code_rows(
     library = open_library()
     with results_path.open(encoding="utf-8") as results:
         for raw, _ in read_rows(source, format_of(source, options.input_format)):
+            if raw.blank:  # skipped by the scrub too: no encounter, no result
+                continue
             if raw.row in bad:
                 claim_id, reason = bad[raw.row]
                 yield raw.row, claim_id, reason

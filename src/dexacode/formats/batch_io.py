@@ -35,12 +35,14 @@ class BatchInputError(ValueError):
 @dataclass(frozen=True, slots=True)
 class RawRow:
     """One data row: ``text`` for JSON Lines, ``cells`` for flat files, ``problem`` when
-    the row could not even be read (bad encoding, too long)."""
+    the row could not even be read (bad encoding, too long); ``blank`` for an empty line
+    or row, which holds no encounter and is skipped (counted, never an error)."""
 
     row: int
     text: str | None = None
     cells: Mapping[str, object] | None = None
     problem: str | None = None
+    blank: bool = False
 
 
 def format_of(path: Path, override: str | None = None, *, output: bool = False) -> str:
@@ -170,8 +172,9 @@ def jsonl_row(number: int, raw: bytes) -> RawRow:
     # from a span (split at newlines) or from reading the file line by line.
     raw = raw.rstrip(b"\r\n")
     if not raw.strip():
-        # Blank lines are not rows, but they are counted as read so nothing hides.
-        return RawRow(number, problem="blank line (no encounter)")
+        # Not an encounter (an editor's or a join's extra newline): skipped, but counted,
+        # and the lines after it keep their numbers.
+        return RawRow(number, blank=True)
     if len(raw) > MAX_ROW_BYTES:
         return RawRow(
             number,
@@ -299,7 +302,7 @@ def _read_csv(path: Path) -> Iterator[tuple[RawRow, int]]:
             # Progress in characters: text-mode tell() is not available under csv.
             step = sum(len(c) + 1 for c in cells) or 1
             if not any(c.strip() for c in cells):
-                yield RawRow(number, problem="blank row (no encounter)"), step
+                yield RawRow(number, blank=True), step  # a spreadsheet's empty row
                 continue
             if any(_has_surrogate(c) for c in cells):
                 yield RawRow(number, problem="not UTF-8 text"), step

@@ -85,6 +85,7 @@ def _run_scrub(
             "rows_read": s.rows_read,
             "coded": s.results,
             "not_coded": s.bad_rows,
+            "blank_lines": s.blank_lines,
             "reconciles": s.reconciles,
             "clean": s.clean,
             "with_errors": s.with_errors,
