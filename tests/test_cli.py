@@ -358,7 +358,7 @@ def test_a_user_profile_from_payers_dir_is_listed_and_used(
     ],
     ids=["not-toml", "unknown-parent"],
 )
-def test_a_broken_user_profile_exits_3_naming_the_file(
+def test_a_broken_user_profile_exits_2_naming_the_file(
     tmp_path: Path, command: str, profile: str
 ) -> None:
     folder = tmp_path / "profiles"
@@ -375,8 +375,10 @@ def test_a_broken_user_profile_exits_3_naming_the_file(
             str(folder),
         ]
     proc = run(*args)
-    assert proc.returncode == 3, (proc.returncode, proc.stderr)
+    # 2: the user's own file to fix (3 is for dexacode's own data).
+    assert proc.returncode == 2, (proc.returncode, proc.stderr)
     assert proc.stdout == ""
+    assert proc.stderr.startswith("dexacode: payer profile error:")
     assert "broken_plan.toml" in proc.stderr
 
 

@@ -2,8 +2,9 @@
 
 Exit codes (spec/contract.md): 0 coded and clean of errors, 1 coded with at least one
 error-level finding, 2 the input, an output's place or the history store named could not
-be used (one line on stderr names the field or says why). 3 means dexacode's own data is
-broken (a rule or profile file, the ICD-10-CM index).
+be used, or a payer profile of the user's is broken (one line on stderr names the field,
+file or reason). 3 means dexacode's own data is broken (a shipped rule or profile file,
+the ICD-10-CM index).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Annotated, Any, NoReturn
 
 import typer
 
-from dexacode.cli_options import DbOption
+from dexacode.cli_options import DbOption, rule_book_failure
 
 app = typer.Typer(
     name="dexacode",
@@ -92,7 +93,7 @@ def _rulebook(payers: list[Path] | None) -> object:
     try:
         return load_rulebook([*configured_payer_dirs(), *(payers or [])])
     except RuleBookError as exc:
-        _fail(EXIT_DATA, f"rule book error: {exc}")
+        _fail(*rule_book_failure(exc))
 
 
 def _stored_studies(db: str | None, patient_id: str, family: str) -> list[Any]:
@@ -308,7 +309,7 @@ def scrub_command(
     except BatchInputError as exc:
         _fail(EXIT_INPUT, f"input error: {exc}")
     except RuleBookError as exc:
-        _fail(EXIT_DATA, f"rule book error: {exc}")
+        _fail(*rule_book_failure(exc))
     except _store_errors() as exc:
         _fail(EXIT_INPUT, f"history store error: {exc}")
     except KeyboardInterrupt:

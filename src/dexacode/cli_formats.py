@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 
-from dexacode.cli_options import DbOption
+from dexacode.cli_options import DbOption, rule_book_failure
 from dexacode.formats.fhir.write import result_to_fhir
 
 if TYPE_CHECKING:
@@ -270,7 +270,7 @@ def x12_command(
     except (BatchInputError, _InputChanged) as exc:
         _fail(EXIT_INPUT, f"input error: {exc}")
     except RuleBookError as exc:
-        _fail(EXIT_DATA, f"rule book error: {exc}")
+        _fail(*rule_book_failure(exc))
     except _store_errors() as exc:
         _fail(EXIT_INPUT, f"history store error: {exc}")
 

@@ -12,6 +12,8 @@ from typing import Annotated
 
 import typer
 
+from dexacode.cli_options import rule_book_failure
+
 
 def generate_command(
     count: Annotated[
@@ -66,8 +68,9 @@ def generate_command(
     try:
         prepare()
     except RuleBookError as exc:
-        typer.echo(f"dexacode: rule book error: {exc}", err=True)
-        raise typer.Exit(EXIT_DATA) from None
+        code, message = rule_book_failure(exc)
+        typer.echo(f"dexacode: {message}", err=True)
+        raise typer.Exit(code) from None
     except (OSError, ValueError, LookupError) as exc:
         typer.echo(f"dexacode: ICD-10-CM index error: {exc}", err=True)
         raise typer.Exit(EXIT_DATA) from None

@@ -1,4 +1,5 @@
-"""Command-line options that several commands take, declared once."""
+"""Command-line pieces that several commands share, declared once: options, and how a
+failure to load the rule book is told."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-__all__ = ["DbOption"]
+__all__ = ["DbOption", "rule_book_failure"]
 
 DbOption = Annotated[
     str | None,
@@ -21,3 +22,13 @@ DbOption = Annotated[
         show_default=False,
     ),
 ]
+
+
+def rule_book_failure(exc: Exception) -> tuple[int, str]:
+    """Exit status and message for a rule book that cannot be loaded: 2 when the user's
+    own payer profiles are at fault (theirs to fix), 3 when dexacode's data is."""
+    from dexacode.rulebook import PayerProfileError
+
+    if isinstance(exc, PayerProfileError):
+        return 2, f"payer profile error: {exc}"
+    return 3, f"rule book error: {exc}"

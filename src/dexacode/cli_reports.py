@@ -16,6 +16,7 @@ from typing import Annotated, Any, NoReturn
 
 import typer
 
+from dexacode.cli_options import rule_book_failure
 from dexacode.reports.model import ParsedReport
 
 EXIT_CLEAN, EXIT_PARTIAL, EXIT_INPUT, EXIT_DATA = 0, 1, 2, 3
@@ -221,7 +222,7 @@ def report_command(
         book = load_rulebook([*configured_payer_dirs(), *(payers or [])])
         iscd_book = load_iscd_rules()
     except RuleBookError as exc:
-        _fail(EXIT_DATA, f"rule book error: {exc}")
+        _fail(*rule_book_failure(exc))
     try:
         enc = parse_encounter(data)
         rules = book.in_force(enc.date_of_service, enc.payer)

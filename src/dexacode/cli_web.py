@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 
-from dexacode.cli_options import DbOption
+from dexacode.cli_options import DbOption, rule_book_failure
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
@@ -74,7 +74,7 @@ def serve_command(
     except StoreError as exc:
         _fail(EXIT_INPUT, f"history store error: {exc}")
     except RuleBookError as exc:
-        _fail(EXIT_DATA, f"rule book error: {exc}")
+        _fail(*rule_book_failure(exc))
     shown = "localhost" if host in ("127.0.0.1", "::1") else host
     typer.echo(f"dexacode worksheet: http://{shown}:{port}/  (API: /v1, described at /docs)")
     if not app.state.ctx.keys.any_live():

@@ -27,6 +27,11 @@ class RuleBookError(Exception):
     """A rule file is missing, malformed, or contradicts another."""
 
 
+class PayerProfileError(RuleBookError):
+    """A payer profile the user added (--payers, $DEXACODE_PAYERS, the config file) is
+    malformed or contradicts the rule book: the user's file to fix, not dexacode's."""
+
+
 class InputError(ValueError):
     """The encounter asks for something the rule book cannot answer (bad payer or date)."""
 
@@ -868,8 +873,18 @@ def _load_payers(
 
 
 def load_rulebook(payer_dirs: Sequence[Path] = ()) -> RuleBook:
-    """Load and validate the shipped rule book, plus payer profiles from ``payer_dirs``."""
-    return _load(tuple(Path(p).resolve() for p in payer_dirs))
+    """Load and validate the shipped rule book, plus payer profiles from ``payer_dirs``.
+
+    A failure that goes away without ``payer_dirs`` is the user's profiles' fault and is
+    raised as ``PayerProfileError``."""
+    dirs = tuple(Path(p).resolve() for p in payer_dirs)
+    try:
+        return _load(dirs)
+    except RuleBookError as exc:
+        if not dirs or isinstance(exc, PayerProfileError):
+            raise
+        _load(())  # the shipped book alone: raises if the fault is dexacode's own
+        raise PayerProfileError(str(exc)) from exc
 
 
 @cache
