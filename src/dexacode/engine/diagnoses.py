@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -263,10 +264,13 @@ def check_list(
     icd: IcdRelease,
     sink: FindingSink,
     facts: Facts | None = None,
+    supported: Sequence[str] = (),
 ) -> None:
-    """Checks that hold for any diagnosis list: empty, screening alone, Excludes1 pairs."""
+    """Checks that hold for any diagnosis list: empty, screening alone, Excludes1 pairs.
+    ``supported`` are the codes the record gives, named when a submitted list is empty."""
     if not codes:
-        sink.add("NO-DIAGNOSIS")
+        hint = f" (the record supports {listing(list(supported))})" if supported else ""
+        sink.add("NO-DIAGNOSIS", where=where, supported=hint)
         return
     screening = rules.encounter_codes.screening
     if codes == [screening]:

@@ -1,0 +1,35 @@
+"""A submitted claim's diagnosis list: what the coder is told when it is empty."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from dexacode.contract import CodingResult
+
+
+def test_an_empty_submitted_list_is_told_which_codes_to_add(
+    code: Callable[..., CodingResult],
+) -> None:
+    result = code(submitted={"lines": [{"cpt": "77080"}], "diagnoses": []})
+    (finding,) = [f for f in result.findings if f.id == "NO-DIAGNOSIS"]
+    assert finding.severity == "error"
+    assert "submitted claim has no diagnosis" in finding.message
+    assert result.diagnoses  # the record supports some: the action names every one
+    for dx in result.diagnoses:
+        assert dx in finding.action
+
+
+def test_a_claim_the_record_gives_no_code_is_told_what_to_document(
+    code: Callable[..., CodingResult],
+) -> None:
+    result = code(
+        payer="commercial",
+        order__reason="diagnostic",
+        patient__sex="M",
+        patient__birth_date="1954-01-15",
+        patient__menopausal_status=None,
+    )
+    (finding,) = [f for f in result.findings if f.id == "NO-DIAGNOSIS"]
+    assert "corrected claim has no diagnosis" in finding.message
+    assert "(the record supports" not in finding.action
+    assert "document the reason for the study" in finding.action
