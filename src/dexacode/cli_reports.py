@@ -191,6 +191,7 @@ def report_command(
     from dexacode.coding import configured_payer_dirs, default_library
     from dexacode.contract import ContractError, parse_encounter
     from dexacode.engine import code_encounter
+    from dexacode.engine.interpret import measured_results
     from dexacode.formats.report_doc import ReportDocError, ReportDocument, render_html
     from dexacode.iscd import Prior, load_iscd_rules, read_iscd, subject_for
     from dexacode.reports.options import ReportOptions, parse_options
@@ -256,8 +257,10 @@ def report_command(
 
     extras = opts.patient.model_dump()
     subject = subject_for(enc, rules, **extras)
+    # The physician reads what the coded claim reads: results of a site this exam did not
+    # measure are left out (the coding summary's RESULT-SITE-NOT-MEASURED names them).
     reading = read_iscd(
-        enc.results,
+        [r for r, measured in measured_results(enc) if measured],
         subject,
         rules,
         iscd_book.in_force(enc.date_of_service),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -170,6 +171,30 @@ def test_report_html(tmp_path: Path, encounter_file: Path) -> None:
     assert "<svg" in html and "L1-L2,L4 is used" in html and "LSC" in html
     assert "Coding summary" in html and "77080" in html
     assert "Interpreting physician" in html
+
+
+def test_the_report_reads_only_the_sites_the_exam_measured(tmp_path: Path) -> None:
+    """A left hip result on a spine-and-right-hip exam is listed but decides neither the
+    coded claim nor the physician's reading, which must agree."""
+    enc = make_encounter(
+        exam__sites=["lumbar_spine", "right_hip"],
+        results=[
+            {"site": "lumbar_spine", "region": "L1-L4", "t_score": -1.2},
+            {"site": "right_hip", "region": "total_hip", "t_score": -0.8},
+            {"site": "left_hip", "region": "total_hip", "t_score": -3.1},
+        ],
+    )
+    src = tmp_path / "enc.json"
+    src.write_text(json.dumps(enc))
+    out = tmp_path / "report.html"
+    got = runner.invoke(app(), ["report", str(src), "--out", str(out)])
+    assert got.exit_code in (0, 1), got.output
+    html = out.read_text()
+    text = " ".join(re.sub("<[^>]+>", " ", html).split())
+    assert "RESULT-SITE-NOT-MEASURED" in html
+    assert "L1-L4 −1.2 lowest, decides" in text
+    assert "left total hip −3.1 shown" in text  # listed, not read
+    assert "M81.0" not in html
 
 
 @needs_weasyprint

@@ -68,6 +68,16 @@ def choose_scale(facts: Facts, rules: RuleSet) -> Scale:
     return "t_score" if facts.age >= rules.scale.t_score_from_age else "z_score"
 
 
+def measured_results(enc: Encounter) -> list[tuple[Result, bool]]:
+    """Each result, and whether its site was measured in this exam (in ``exam.sites``).
+    An input that cannot carry the sites (an 837 claim) has placeholders there: all
+    count as measured."""
+    if "exam.sites" in enc.unknown:
+        return [(r, True) for r in enc.results]
+    sites = enc.exam.sites
+    return [(r, r.site in sites) for r in enc.results]
+
+
 class Selection(NamedTuple):
     chosen: list[Scored]  # the results that decide
     lumbar_unscored: str | None  # the lumbar region that counts, when it lacks the score
@@ -84,12 +94,10 @@ def diagnostic_results(enc: Encounter, rules: RuleSet, scale: str) -> Selection:
     not stand in for it (``lumbar_unscored`` names it).
     """
     regions = rules.regions
-    # An input that cannot carry the sites (an 837 claim) has placeholders there.
-    measured = None if "exam.sites" in enc.unknown else enc.exam.sites
     scored: list[Scored] = []
     unmeasured: list[str] = []
-    for r in enc.results:
-        if measured is not None and r.site not in measured:
+    for r, was_measured in measured_results(enc):
+        if not was_measured:
             if r.site not in unmeasured:
                 unmeasured.append(r.site)
             continue
