@@ -205,9 +205,14 @@ def test_unknown_payer_is_an_input_error_naming_payer(code: Callable[..., Coding
         assert name in caught.value.message  # the message lists what is allowed
 
 
-def test_a_payer_written_in_capitals_is_the_same_payer(code: Callable[..., CodingResult]) -> None:
-    assert code(payer="Medicare") == code(payer="medicare")
-    assert code(payer="MEDICARE").payer == "medicare"
+def test_a_payer_written_in_capitals_is_refused_with_the_name_meant(
+    code: Callable[..., CodingResult],
+) -> None:
+    # Never matched loosely: the name also chooses the payer in an 837's provider file.
+    with pytest.raises(InputError) as caught:
+        code(payer="Medicare_Advantage")
+    assert caught.value.field == "payer"
+    assert "did you mean 'medicare_advantage'?" in caught.value.message
 
 
 def test_date_before_icd10_is_an_input_error_naming_date_of_service(

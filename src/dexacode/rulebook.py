@@ -527,13 +527,15 @@ class RuleBook:
                 f"{day.isoformat()} is before {self.covers_from.isoformat()}, the start of "
                 "ICD-10-CM and of this rule book; earlier services are not coded here",
             )
-        if payer not in self.payers and payer.lower() in self.payers:
-            payer = payer.lower()  # "Medicare" is medicare: profile names are lowercase
         if payer not in self.payers:
+            # Not matched loosely ("Medicare"): the name also picks the payer's entry in
+            # an 837's provider file, which must not fall back to another payer.
+            near = [p for p in self.payer_names() if p.lower() == payer.lower()]
+            hint = f" (did you mean {near[0]!r}?)" if near else ""
             raise InputError(
                 "payer",
-                f"unknown payer profile {payer!r}; expected one of {', '.join(self.payer_names())}"
-                " (add your own with --payers DIR)",
+                f"unknown payer profile {payer!r}{hint}; expected one of "
+                f"{', '.join(self.payer_names())} (add your own with --payers DIR)",
             )
         stretch = bisect.bisect_right(self._borders, day)
         return self._ruleset(stretch, payer)
