@@ -8,6 +8,7 @@ import json
 import subprocess
 import sys
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -668,6 +669,36 @@ def test_scrubbing_a_recorded_file_again_gives_the_same_results(tmp_path: Path) 
     assert ids(tmp_path / "again.jsonl") == ids(tmp_path / "first.jsonl")
     assert "FREQUENCY" in ids(tmp_path / "first.jsonl")[2]  # C is too soon after A
     assert "FREQUENCY" not in ids(tmp_path / "first.jsonl")[1]  # B's plan paid nothing before
+
+
+def test_errors_to_a_device_are_written_through_never_replaced(tmp_path: Path) -> None:
+    src = _write_jsonl(tmp_path / "in.jsonl", [make_encounter(), "{broken"])
+    summary = scrub(src, tmp_path / "out.jsonl", Path("/dev/null"), NO_STORE)
+    assert summary.bad_rows == 1
+    assert Path("/dev/null").is_char_device()  # still the device, not a file
+    with pytest.raises(BatchInputError, match="output must be a file"):
+        scrub(
+            src, Path("/dev/null"), tmp_path / "e.jsonl", replace(NO_STORE, output_format="jsonl")
+        )
+    assert Path("/dev/null").is_char_device()
+
+
+def test_a_recording_that_fails_says_the_results_were_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import dexacode.batch as batch
+    from dexacode.store import StoreError
+
+    def broken(*args: Any) -> int:
+        raise StoreError("the database is read-only")
+
+    monkeypatch.setattr(batch, "_record", broken)
+    src = _write_jsonl(tmp_path / "in.jsonl", [make_encounter()])
+    out = tmp_path / "out.jsonl"
+    summary = scrub(src, out, options=_store_options(tmp_path, record=True))
+    assert out.exists() and summary.results == 1
+    assert summary.recorded == 0 and summary.record_problem == "the database is read-only"
+    assert not summary.interrupted
 
 
 def test_a_denied_study_is_recorded_as_not_covered(tmp_path: Path) -> None:

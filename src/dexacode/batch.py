@@ -43,6 +43,7 @@ from dexacode.formats.batch_io import (
     claim_id_of,
     encounter_of,
     format_of,
+    is_special_file,
     join_csv_parts,
     jsonl_spans,
     parquet_slices,
@@ -84,6 +85,8 @@ class ScrubSummary:
     finding_counts: Counter[str] = field(default_factory=Counter)
     recoded: int = 0
     recorded: int = 0
+    record_problem: str | None = None  # why --record recorded nothing (results written)
+    interrupted: bool = False  # Ctrl-C while recording
     output: Path | None = None
     errors_path: Path | None = None
     titles: dict[str, str] = field(default_factory=dict)
@@ -591,7 +594,18 @@ def scrub(
             spool.unlink()
         shutil.rmtree(parts, ignore_errors=True)
     if options.record and options.use_store:
-        summary.recorded = _record(run, options)
+        # The results are in place by now: a failure here loses only the recording (one
+        # transaction: nothing or all), and the summary says so instead of an error that
+        # would suggest the run itself failed.
+        from dexacode.store import StoreError
+
+        try:
+            summary.recorded = _record(run, options)
+        except StoreError as exc:
+            summary.record_problem = str(exc)
+        except KeyboardInterrupt:
+            summary.record_problem = "interrupted"
+            summary.interrupted = True
     return summary
 
 
@@ -606,6 +620,11 @@ def _check_paths(input_path: Path, output_path: Path, errors_path: Path) -> None
         raise BatchInputError(
             "the errors file must not be the output file: give --errors another name"
         )
+    if is_special_file(output_path):
+        # Results are written beside OUT and moved into place, which would replace a device.
+        raise BatchInputError(f"{output_path}: the output must be a file; give a file name")
+    if is_special_file(errors_path):
+        return  # /dev/null and the like: written through (ErrorWriter)
     for label, path in (("output", output_path), ("errors file", errors_path)):
         if path.is_dir():
             raise BatchInputError(f"{path}: the {label} is a folder; give a file name")

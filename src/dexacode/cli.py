@@ -317,6 +317,12 @@ def scrub_command(
             EXIT_INTERRUPTED, f"interrupted: {out.name} and its errors file were left as they were"
         )
     _print_summary(summary)
+    if summary.record_problem is not None:
+        _fail(
+            EXIT_INTERRUPTED if summary.interrupted else EXIT_INPUT,
+            f"the results were written, but nothing was recorded in the history store "
+            f"({summary.record_problem})",
+        )
     raise typer.Exit(summary.exit_code)
 
 

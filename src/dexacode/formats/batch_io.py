@@ -600,18 +600,26 @@ def _parquet_schema() -> Any:
 ERROR_COLUMNS = ["row", "claim_id", "field", "reason"]
 
 
+def is_special_file(path: Path) -> bool:
+    """An existing path that is neither a regular file nor a folder: a device such as
+    /dev/null, or a pipe. Written through, never replaced."""
+    return path.exists() and not path.is_file() and not path.is_dir()
+
+
 class ErrorWriter:
     """The rows that could not be coded: row number, claim id, field and reason.
 
     Written as CSV for a .csv path, JSON Lines otherwise, to a hidden file beside
     ``path`` that ``commit`` puts in place at the end of a run: a run that fails or is
     interrupted leaves the previous errors file as it was, like the results. A clean run
-    leaves none behind (a stale one would mislead)."""
+    leaves none behind (a stale one would mislead). A path that is not a regular file
+    (/dev/null, a pipe) is written to directly and never replaced or removed."""
 
     def __init__(self, path: Path, spool: Path) -> None:
         self.path = path
         self.count = 0
-        self._spool = spool
+        self._direct = is_special_file(path)
+        self._spool = path if self._direct else spool
         self._fh: IO[str] | None = None
         self._csv: Any = None
 
@@ -631,6 +639,8 @@ class ErrorWriter:
     def commit(self) -> None:
         """Put this run's errors file in place (or remove a stale one)."""
         self._close()
+        if self._direct:
+            return
         if self.count:
             os.replace(self._spool, self.path)
         else:
@@ -639,7 +649,8 @@ class ErrorWriter:
     def discard(self) -> None:
         """Drop what was written: the run did not finish."""
         self._close()
-        self._spool.unlink(missing_ok=True)
+        if not self._direct:
+            self._spool.unlink(missing_ok=True)
 
     def _close(self) -> None:
         if self._fh is not None:

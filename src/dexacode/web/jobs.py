@@ -86,6 +86,8 @@ def _run_scrub(
             "coded": s.results,
             "not_coded": s.bad_rows,
             "blank_lines": s.blank_lines,
+            "recorded": s.recorded,
+            "record_problem": s.record_problem,
             "reconciles": s.reconciles,
             "clean": s.clean,
             "with_errors": s.with_errors,

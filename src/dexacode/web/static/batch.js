@@ -52,10 +52,12 @@
       ["With errors", s.with_errors],
       ["Warnings only", s.warnings_only],
     ];
+    if (s.blank_lines) rows.push(["Blank lines skipped", s.blank_lines]);
     if (s.rechecked_repeat_visits) rows.push(["Re-checked for repeat visits", s.rechecked_repeat_visits]);
     const table = el("table", { class: "summary", "aria-label": "Job summary" });
     for (const [name, count] of rows) table.append(el("tr", {}, el("th", { scope: "row", text: name }), el("td", { class: "num", text: Number(count).toLocaleString() })));
     const parts = [table];
+    if (s.record_problem) parts.push(el("p", { class: "status warn", role: "alert", text: `The results were written, but nothing was recorded in the history store (${s.record_problem}).` }));
     if (s.top_problems.length) {
       const list = el("ol", { class: "problems" });
       for (const line of s.top_problems) list.append(el("li", { text: line }));
