@@ -13,11 +13,11 @@ import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, NoReturn
 
 import typer
 
-from dexacode.cli_options import DbOption, rule_book_failure
+from dexacode.cli_options import DbOption, NoStoreOption, rule_book_failure, stored_studies
 
 app = typer.Typer(
     name="dexacode",
@@ -96,26 +96,6 @@ def _rulebook(payers: list[Path] | None) -> object:
         _fail(*rule_book_failure(exc))
 
 
-def _stored_studies(db: str | None, patient_id: str, family: str) -> list[Any]:
-    """The patient's studies in the history store as a claim of ``family`` sees them.
-
-    Without --db the default store is read only when it exists: one encounter is not a
-    reason to create a store (nor to pay for opening one that cannot hold anything)."""
-    if db is None:
-        from dexacode.paths import default_store_path
-
-        if not default_store_path().exists():
-            return []
-    from dexacode.store import HistoryStore, StoreError
-
-    try:
-        with HistoryStore(db) as store:
-            found: list[Any] = store.studies_for([patient_id], family=family).get(patient_id, [])
-    except StoreError as exc:
-        _fail(EXIT_INPUT, f"history store error: {exc}")
-    return found
-
-
 def _read_input(source: str) -> str:
     if source == "-":
         return sys.stdin.read()
@@ -156,10 +136,7 @@ def code_command(
         ),
     ] = None,
     db: DbOption = None,
-    no_store: Annotated[
-        bool,
-        typer.Option("--no-store", help="Do not read prior studies from the history store."),
-    ] = False,
+    no_store: NoStoreOption = False,
 ) -> None:
     """Code one encounter: claim lines, diagnoses, reading, coverage and findings.
 
@@ -193,7 +170,7 @@ def code_command(
         release, exact = default_library().for_date(enc.date_of_service)
     except (LookupError, OSError, ValueError) as exc:
         _fail(EXIT_DATA, f"ICD-10-CM index error: {exc}")
-    history = [] if no_store else _stored_studies(db, enc.patient.id, rules.payer.family)
+    history = [] if no_store else stored_studies(db, enc.patient.id, rules.payer.family)
     try:
         result = code_encounter(enc, rules, release, icd_exact=exact, history=history)
     except InputError as exc:

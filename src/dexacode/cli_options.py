@@ -3,11 +3,11 @@ failure to load the rule book is told."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
-__all__ = ["DbOption", "rule_book_failure"]
+__all__ = ["DbOption", "NoStoreOption", "rule_book_failure", "stored_studies"]
 
 DbOption = Annotated[
     str | None,
@@ -22,6 +22,34 @@ DbOption = Annotated[
         show_default=False,
     ),
 ]
+
+
+NoStoreOption = Annotated[
+    bool,
+    typer.Option("--no-store", help="Do not read prior studies from the history store."),
+]
+
+
+def stored_studies(db: str | None, patient_id: str, family: str) -> list[Any]:
+    """One patient's studies in the history store, as a claim of payer ``family`` sees
+    them; exits 2 with one line when the store cannot be opened.
+
+    Without --db the default store is read only when it exists: one encounter is no
+    reason to create a store (nor to pay for opening one that cannot hold anything)."""
+    if db is None:
+        from dexacode.paths import default_store_path
+
+        if not default_store_path().exists():
+            return []
+    from dexacode.store import HistoryStore, StoreError
+
+    try:
+        with HistoryStore(db) as store:
+            found: list[Any] = store.studies_for([patient_id], family=family).get(patient_id, [])
+    except StoreError as exc:
+        typer.echo(f"dexacode: history store error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    return found
 
 
 def rule_book_failure(exc: Exception) -> tuple[int, str]:

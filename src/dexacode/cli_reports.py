@@ -16,7 +16,7 @@ from typing import Annotated, Any, NoReturn
 
 import typer
 
-from dexacode.cli_options import rule_book_failure
+from dexacode.cli_options import DbOption, NoStoreOption, rule_book_failure, stored_studies
 from dexacode.reports.model import ParsedReport
 
 EXIT_CLEAN, EXIT_PARTIAL, EXIT_INPUT, EXIT_DATA = 0, 1, 2, 3
@@ -177,6 +177,8 @@ def report_command(
         list[Path] | None,
         typer.Option("--payers", help="Folder of extra payer profiles.", file_okay=False),
     ] = None,
+    db: DbOption = None,
+    no_store: NoStoreOption = False,
 ) -> None:
     """Write the DXA report a physician signs: HTML or PDF.
 
@@ -185,8 +187,10 @@ def report_command(
     region, VFA indication, FRAX thresholds), the comparison with the prior study against
     the least significant change, and the coding summary for the billing office.
 
-    Exit status: 0 written, 1 written but the claim has error-level findings, 2 an input
-    could not be read, 3 dexacode's own data or an optional library is missing.
+    The coding summary counts the patient's prior studies in the history store, as
+    `dexacode code` does. Exit status: 0 written, 1 written but the claim has error-level
+    findings, 2 an input or the history store could not be read, 3 dexacode's own data or
+    an optional library is missing.
     """
     from dexacode.coding import configured_payer_dirs, default_library
     from dexacode.contract import ContractError, parse_encounter
@@ -228,7 +232,8 @@ def report_command(
         enc = parse_encounter(data)
         rules = book.in_force(enc.date_of_service, enc.payer)
         release, exact = default_library().for_date(enc.date_of_service)
-        coding = code_encounter(enc, rules, release, icd_exact=exact)
+        history = [] if no_store else stored_studies(db, enc.patient.id, rules.payer.family)
+        coding = code_encounter(enc, rules, release, icd_exact=exact, history=history)
     except (ContractError, InputError) as exc:
         _fail(EXIT_INPUT, f"input error: {exc}")
     except (LookupError, OSError) as exc:

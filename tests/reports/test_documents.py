@@ -197,6 +197,31 @@ def test_the_report_reads_only_the_sites_the_exam_measured(tmp_path: Path) -> No
     assert "M81.0" not in html
 
 
+def test_the_reports_coding_summary_counts_the_history_store(tmp_path: Path) -> None:
+    from datetime import date
+
+    from dexacode.store import HistoryStore, StudyRow
+
+    url = f"sqlite:///{tmp_path / 'history.sqlite3'}"
+    with HistoryStore(url) as store:
+        store.add(
+            [StudyRow(patient_id="P-REP", date_of_service=date(2025, 6, 10), cpt="77080")],
+            source="test",
+        )
+    src = tmp_path / "enc.json"
+    src.write_text(
+        json.dumps(
+            make_encounter(patient__id="P-REP", date_of_service="2026-04-20", payer="medicare")
+        )
+    )
+    out = tmp_path / "report.html"
+    got = runner.invoke(app(), ["report", str(src), "--out", str(out), "--db", url])
+    assert got.exit_code == 1, got.output  # the claim has an error-level finding
+    assert "FREQUENCY" in out.read_text()
+    got = runner.invoke(app(), ["report", str(src), "--out", str(out), "--db", url, "--no-store"])
+    assert "FREQUENCY" not in out.read_text()
+
+
 @needs_weasyprint
 @needs_pdftoppm
 def test_report_pdf_renders(tmp_path: Path, encounter_file: Path) -> None:
