@@ -215,6 +215,18 @@ def test_a_payer_written_in_capitals_is_refused_with_the_name_meant(
     assert "did you mean 'medicare_advantage'?" in caught.value.message
 
 
+@pytest.mark.parametrize("kind", ["not utf-8", "a folder"])
+def test_an_unreadable_user_profile_is_the_users_to_fix(tmp_path: Path, kind: str) -> None:
+    from dexacode.rulebook import PayerProfileError
+
+    if kind == "a folder":
+        (tmp_path / "plan.toml").mkdir()
+    else:
+        (tmp_path / "plan.toml").write_bytes(b'name = "caf\xe9"\n')
+    with pytest.raises(PayerProfileError, match=r"plan\.toml"):
+        load_rulebook([tmp_path])
+
+
 def test_date_before_icd10_is_an_input_error_naming_date_of_service(
     code: Callable[..., CodingResult],
 ) -> None:

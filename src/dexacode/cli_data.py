@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 
+from dexacode.cli_options import rule_book_failure
+
 if TYPE_CHECKING:
     from dexacode.data import DataStatus, EditionStatus, ImportReport
 
@@ -115,7 +117,9 @@ def import_command(
         )
     except DataImportError as exc:
         _fail(EXIT_REFUSED, f"not imported: {exc}")
-    except (CatalogError, RuleBookError) as exc:
+    except RuleBookError as exc:
+        _fail(*rule_book_failure(exc))
+    except CatalogError as exc:
         _fail(EXIT_DATA, f"data error: {exc}")
     typer.echo(describe_import(report))
 

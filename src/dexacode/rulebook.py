@@ -403,6 +403,12 @@ def _read_toml(path: Path | resources.abc.Traversable, label: str) -> dict[str, 
         raise RuleBookError(f"{label}: file is missing") from exc
     except tomllib.TOMLDecodeError as exc:
         raise RuleBookError(f"{label}: not valid TOML: {exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise RuleBookError(f"{label}: not UTF-8 text (byte {exc.start + 1})") from exc
+    except IsADirectoryError as exc:
+        raise RuleBookError(f"{label}: is a folder, not a file") from exc
+    except OSError as exc:
+        raise RuleBookError(f"{label}: cannot be read ({exc.strerror})") from exc
 
 
 def _describe(err: ValidationError) -> str:
