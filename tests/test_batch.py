@@ -228,6 +228,16 @@ def test_blank_lines_are_skipped_and_counted_not_errors(tmp_path: Path) -> None:
     assert summary.exit_code == 0 and not (tmp_path / "out2.errors.jsonl").exists()
 
 
+def test_an_empty_parquet_row_is_blank_as_in_csv(tmp_path: Path) -> None:
+    rows = [encounter_to_row(make_encounter(claim_id=f"C-{i}")) for i in range(2)]
+    empty: dict[str, Any] = dict.fromkeys(rows[0])
+    src = tmp_path / "in.parquet"
+    pq.write_table(pa.Table.from_pylist([rows[0], empty, rows[1]]), src)
+    for workers in (1, 2):
+        summary = scrub(src, tmp_path / "out.jsonl", options=replace(NO_STORE, workers=workers))
+        assert (summary.rows_read, summary.bad_rows, summary.blank_lines) == (2, 0, 1)
+
+
 def test_a_file_of_blank_lines_is_refused(tmp_path: Path) -> None:
     src = tmp_path / "in.jsonl"
     src.write_text("\n\n  \n")

@@ -382,7 +382,15 @@ def read_parquet_slice(path: Path, part: ParquetSlice) -> list[RawRow]:
         _GROUP_CACHE.clear()
         table = _GROUP_CACHE[key] = _open_parquet(path).read_row_group(part.group)
     cells = table.slice(part.start, part.stop - part.start).to_pylist()
-    return [RawRow(part.first_row + i, cells=row) for i, row in enumerate(cells)]
+    return [_parquet_row(part.first_row + i, row) for i, row in enumerate(cells)]
+
+
+def _parquet_row(number: int, cells: dict[str, Any]) -> RawRow:
+    # A row with every cell empty (a spreadsheet's empty row saved as Parquet) is blank,
+    # as in CSV; claim_id first: a real row stops there.
+    if not cells.get("claim_id") and all(v is None or v == "" for v in cells.values()):
+        return RawRow(number, blank=True)
+    return RawRow(number, cells=cells)
 
 
 def _read_parquet(path: Path) -> Iterator[tuple[RawRow, int]]:
@@ -391,7 +399,7 @@ def _read_parquet(path: Path) -> Iterator[tuple[RawRow, int]]:
     for batch in pfile.iter_batches(batch_size=4096):
         for cells in batch.to_pylist():
             number += 1
-            yield RawRow(number, cells=cells), 1
+            yield _parquet_row(number, cells), 1
     if number == 0:
         raise BatchInputError(f"{path.name}: the file has no rows")
 
