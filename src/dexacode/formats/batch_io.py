@@ -111,6 +111,11 @@ def check_input_shape(path: Path, fmt: str) -> None:
                     f"{path.name}: the columns are separated by {name}; save the file as CSV "
                     "with commas between columns (lists inside a cell keep ';')"
                 )
+    if fmt == "jsonl" and (first[:1] == b"[" or first == b"{") and b'"resourceType"' in head:
+        raise BatchInputError(
+            f"{path.name}: this looks like FHIR (a resource spread over several lines): "
+            "give --format fhir, or name the file .fhir.json"
+        )
     if fmt == "jsonl" and (first[:1] == b"[" or first == b"{"):
         raise BatchInputError(
             f"{path.name}: this looks like one JSON document (an array, or an encounter "

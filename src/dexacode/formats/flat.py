@@ -132,7 +132,7 @@ def _bool(column: str, text: str) -> bool:
         return True
     if low in _FALSE:
         return False
-    raise FlatRowError(column, f"expected true or false, got {text!r}")
+    raise FlatRowError(column, "expected true or false (or yes/no, 1/0)")
 
 
 def _number(column: str, text: str) -> float | str:
@@ -171,7 +171,7 @@ def row_to_encounter(row: Mapping[str, object]) -> dict[str, Any]:
             try:
                 _put(enc, path, int(float(text)))
             except ValueError:
-                raise FlatRowError(column, f"expected a whole number, got {text!r}") from None
+                raise FlatRowError(column, "expected a whole number") from None
     for column, path in LIST_COLUMNS.items():
         text = _text(row.get(column))
         if text is not None or column == "sites":
