@@ -273,7 +273,7 @@ def test_l1_l4_without_the_score_is_not_replaced_by_a_lower_pair(code: Code) -> 
     assert result.interpretation.category == "normal"
     assert "M81.0" not in result.diagnoses
     found = _finding(result, "LUMBAR-SCORE-MISSING")
-    assert found.severity == "warning"
+    assert found.severity == "error"
     assert "L1-L4" in found.message and "t-score" in found.message
 
 
@@ -322,7 +322,7 @@ def test_a_result_of_an_unmeasured_site_never_decides(code: Code) -> None:
     assert "M81.0" not in result.diagnoses
     assert [line.cpt for line in result.lines] == ["77080"]
     found = _finding(result, "RESULT-SITE-NOT-MEASURED")
-    assert found.severity == "warning"
+    assert found.severity == "error"
     # One finding names every unmeasured site, and the sites the exam lists.
     assert "left_forearm and left_heel" in found.message
     assert "lumbar_spine and right_hip" in found.message
