@@ -82,6 +82,22 @@ def make_encounter(**changes: Any) -> dict[str, Any]:
     return enc
 
 
+def store_with_prior(path: Path, patient_id: str, day: str = "2025-06-10") -> str:
+    """A SQLite history store at ``path`` holding one 77080 of ``patient_id`` on ``day``
+    (no payer family: it counts for every payer); returns its URL."""
+    from datetime import date
+
+    from dexacode.store import HistoryStore, StudyRow
+
+    url = f"sqlite:///{path}"
+    with HistoryStore(url) as store:
+        store.add(
+            [StudyRow(patient_id=patient_id, date_of_service=date.fromisoformat(day), cpt="77080")],
+            source="test",
+        )
+    return url
+
+
 def ids(result: CodingResult) -> list[str]:
     return [f.id for f in result.findings]
 

@@ -19,7 +19,7 @@ import pytest
 from dexacode.batch import BatchInputError, ScrubOptions, scrub
 from dexacode.contract import CodingResult
 from dexacode.formats.flat import encounter_to_row
-from tests.conftest import EXAMPLES, load_example, make_encounter
+from tests.conftest import EXAMPLES, load_example, make_encounter, store_with_prior
 from tests.test_cases import _build, _load
 
 NO_STORE = ScrubOptions(use_store=False, workers=1)
@@ -523,16 +523,7 @@ def test_a_store_that_cannot_be_opened_is_one_line_and_exit_2_with_workers(
 
 
 def test_scrub_reads_the_store_named_in_dexacode_db(tmp_path: Path) -> None:
-    from datetime import date
-
-    from dexacode.store import HistoryStore, StudyRow
-
-    url = f"sqlite:///{tmp_path / 'shared.sqlite3'}"
-    with HistoryStore(url) as store:
-        store.add(
-            [StudyRow(patient_id="P-ENV", date_of_service=date(2025, 6, 10), cpt="77080")],
-            source="test",
-        )
+    url = store_with_prior(tmp_path / "shared.sqlite3", "P-ENV")
     enc = make_encounter(patient__id="P-ENV", date_of_service="2026-04-20", payer="medicare")
     src = _write_jsonl(tmp_path / "in.jsonl", [enc])
     out = tmp_path / "out.jsonl"

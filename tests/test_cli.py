@@ -19,7 +19,7 @@ import pytest
 
 from dexacode.contract import CodingResult, dump_result, encounter_schema
 from dexacode.rulebook import RuleBook
-from tests.conftest import make_encounter
+from tests.conftest import make_encounter, store_with_prior
 
 DEXACODE = [sys.executable, "-m", "dexacode"]
 SHIPPED_PAYERS = ("medicare", "medicare_advantage", "medicaid", "commercial")
@@ -219,9 +219,6 @@ def test_code_counts_the_history_store_like_scrub(tmp_path: Path) -> None:
     """A study in the store makes a Medicare study ten months later too soon, as in scrub
     and the API; --no-store leaves it out; without a store none is created."""
     import os
-    from datetime import date
-
-    from dexacode.store import HistoryStore, StudyRow
 
     enc = write(
         tmp_path,
@@ -245,11 +242,7 @@ def test_code_counts_the_history_store_like_scrub(tmp_path: Path) -> None:
 
     assert "FREQUENCY" not in ids()
     assert not (tmp_path / "data" / "history.sqlite3").exists()
-    with HistoryStore(f"sqlite:///{tmp_path / 'data' / 'history.sqlite3'}") as store:
-        store.add(
-            [StudyRow(patient_id="P-CODE", date_of_service=date(2025, 6, 10), cpt="77080")],
-            source="test",
-        )
+    store_with_prior(tmp_path / "data" / "history.sqlite3", "P-CODE")
     assert "FREQUENCY" in ids()
     assert "FREQUENCY" not in ids("--no-store")
     assert "FREQUENCY" not in ids("--db", f"sqlite:///{tmp_path / 'other.sqlite3'}")

@@ -409,6 +409,8 @@ def test_no_diagnosis_tells_what_to_document(code: Code) -> None:
     found = _finding(result, "NO-DIAGNOSIS")
     assert found.severity == "error"
     assert "risk factor" in f"{found.message} {found.action}"
+    assert "corrected claim has no valid, billable diagnosis" in found.message
+    assert "(the record supports" not in found.action  # it supports none
 
 
 def test_diagnosis_limit_names_what_was_left_off(code: Code) -> None:

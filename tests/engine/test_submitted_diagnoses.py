@@ -19,22 +19,6 @@ def test_an_empty_submitted_list_is_told_which_codes_to_add(
         assert dx in finding.action
 
 
-def test_a_claim_the_record_gives_no_code_is_told_what_to_document(
-    code: Callable[..., CodingResult],
-) -> None:
-    result = code(
-        payer="commercial",
-        order__reason="diagnostic",
-        patient__sex="M",
-        patient__birth_date="1954-01-15",
-        patient__menopausal_status=None,
-    )
-    (finding,) = [f for f in result.findings if f.id == "NO-DIAGNOSIS"]
-    assert "corrected claim has no valid, billable diagnosis" in finding.message
-    assert "(the record supports" not in finding.action
-    assert "document the reason for the study" in finding.action
-
-
 def test_a_submitted_list_of_invalid_codes_is_told_the_same(
     code: Callable[..., CodingResult],
 ) -> None:

@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 from dexacode.cli_reports import merge_report_into_encounter, read_command, report_command
 from dexacode.formats.report_doc import tscore_chart_svg
 from dexacode.reports import parse_report_text, read_report_file
-from tests.conftest import make_encounter
+from tests.conftest import make_encounter, store_with_prior
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "reports"
 EXAMPLES = Path(__file__).resolve().parents[2] / "src" / "dexacode" / "reports" / "examples"
@@ -198,16 +198,7 @@ def test_the_report_reads_only_the_sites_the_exam_measured(tmp_path: Path) -> No
 
 
 def test_the_reports_coding_summary_counts_the_history_store(tmp_path: Path) -> None:
-    from datetime import date
-
-    from dexacode.store import HistoryStore, StudyRow
-
-    url = f"sqlite:///{tmp_path / 'history.sqlite3'}"
-    with HistoryStore(url) as store:
-        store.add(
-            [StudyRow(patient_id="P-REP", date_of_service=date(2025, 6, 10), cpt="77080")],
-            source="test",
-        )
+    url = store_with_prior(tmp_path / "history.sqlite3", "P-REP")
     src = tmp_path / "enc.json"
     src.write_text(
         json.dumps(
