@@ -33,7 +33,7 @@ def serve_command(
         typer.Option(
             "--host",
             help="Address to listen on. 127.0.0.1 is this computer only; 0.0.0.0 lets the "
-            "office network in (put TLS in front of it).",
+            "office network in (put TLS in front of it, and give --secure-cookies).",
         ),
     ] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", min=1, max=65535, help="Port.")] = 8000,
@@ -54,6 +54,14 @@ def serve_command(
             help="API calls a minute per key (0: no limit).",
         ),
     ] = 600,
+    secure_cookies: Annotated[
+        bool,
+        typer.Option(
+            "--secure-cookies",
+            help="Mark the worksheet's sign-in cookie Secure: browsers send it over HTTPS "
+            "only. Give it when the server is reached through TLS (a proxy in front).",
+        ),
+    ] = False,
 ) -> None:
     """Serve the coder's worksheet and the HTTP API.
 
@@ -70,7 +78,7 @@ def serve_command(
     from dexacode.store import StoreError
 
     try:
-        app = create_app(db, payers or [], rate_limit=rate_limit)
+        app = create_app(db, payers or [], rate_limit=rate_limit, secure_cookies=secure_cookies)
     except StoreError as exc:
         _fail(EXIT_INPUT, f"history store error: {exc}")
     except RuleBookError as exc:
@@ -155,7 +163,10 @@ def keys_revoke(
 
 @keys_app.command("list")
 def keys_list(db: DbOption = None) -> None:
-    """List keys: name, key id, created, last used, revoked."""
+    """List keys: name, key id, created, last coded or scrubbed with, revoked.
+
+    'last work' is the last claim coded or batch scrubbed with the key (the calls the
+    audit trail records; health and rules look-ups are not recorded)."""
     from dexacode.web.keys import KeyStore
 
     store, engine = _keys(db)
@@ -171,7 +182,7 @@ def keys_list(db: DbOption = None) -> None:
     def when(moment: object) -> str:
         return moment.strftime("%Y-%m-%d %H:%M") if moment is not None else "-"  # type: ignore[attr-defined]
 
-    typer.echo(f"{'name':<24} {'key id':<14} {'created':<17} {'last used':<17} state")
+    typer.echo(f"{'name':<24} {'key id':<14} {'created':<17} {'last work':<17} state")
     for k in keys:
         state = f"revoked {when(k.revoked_at)}" if k.revoked_at else "live"
         typer.echo(

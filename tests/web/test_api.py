@@ -218,6 +218,37 @@ def test_a_chunked_body_over_the_limit_is_cut_off(client: TestClient) -> None:
     assert client.post("/v1/code", content=chunks()).status_code == 413
 
 
+def test_a_chunked_upload_over_the_limit_is_413_with_what_to_do(tmp_path: Path) -> None:
+    """The form parser used to catch the cut-off and answer 400 'error parsing the body'."""
+    from dexacode.web.limits import SizeLimits
+
+    app = create_app(f"sqlite:///{tmp_path / 'h.sqlite3'}", [], size_limits=SizeLimits(upload=1024))
+    try:
+        key = app.state.ctx.keys.create("tester")
+        boundary = "xyzzy"
+
+        def chunks() -> Any:
+            yield f'--{boundary}\r\nContent-Disposition: form-data; name="file"; '.encode()
+            yield b'filename="big.jsonl"\r\n\r\n'
+            for _ in range(8):
+                yield b" " * 512
+            yield f"\r\n--{boundary}--\r\n".encode()
+
+        with TestClient(app) as client:
+            response = client.post(
+                "/v1/scrub",
+                content=chunks(),
+                headers={
+                    "Authorization": f"Bearer {key}",
+                    "content-type": f"multipart/form-data; boundary={boundary}",
+                },
+            )
+        assert response.status_code == 413, response.text
+        assert "dexacode scrub" in response.json()["reason"]
+    finally:
+        shutdown(app)
+
+
 # --- the audit trail ----------------------------------------------------------------------
 
 
@@ -252,6 +283,9 @@ def test_one_rule_explained(client: TestClient) -> None:
     rule = client.get("/v1/rules/frequency").json()
     assert rule["id"] == "FREQUENCY"
     assert rule["why"] and rule["action"] and rule["effective"]
+    # The templates' slots are named, so an integrator knows they are filled in later.
+    assert "{next}" in rule["action"] and "next" in rule["placeholders"]
+    assert "months" in rule["placeholders"]
     missing = client.get("/v1/rules/NO-SUCH-RULE")
     assert missing.status_code == 404
     assert missing.json()["field"] == "rule_id"
@@ -349,4 +383,44 @@ def test_a_file_scrub_cannot_read_fails_the_job_with_a_reason(client: TestClient
     job = _wait(client, response.json()["id"])
     assert job["state"] == "failed"
     assert "shoe_size" in job["error"]
-    assert client.get(f"/v1/jobs/{job['id']}/results").status_code == 404
+    # The user's file name, not the server's copy of it.
+    assert job["error"].startswith("claims.csv:") and "input.csv" not in job["error"]
+    results = client.get(f"/v1/jobs/{job['id']}/results")
+    assert results.status_code == 404 and "the job failed" in results.json()["reason"]
+
+
+def test_an_837_file_is_scrubbed_like_any_batch(client: TestClient, tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from dexacode.formats.x12 import example_provider_path
+
+    x12 = REPO_ROOT / "tests" / "data" / "x12"
+    out = tmp_path / "claims.837"
+    subprocess.run(
+        [
+            *(sys.executable, "-m", "dexacode", "x12", str(x12 / "encounters.jsonl")),
+            *("--no-store", "--provider", str(example_provider_path())),
+            *("--fees", str(x12 / "fees.csv"), "--out", str(out)),
+        ],
+        check=False,
+        capture_output=True,
+    )
+    data = out.read_bytes()
+    response = client.post("/v1/scrub", files={"file": ("claims.837", data)})
+    assert response.status_code == 202, response.text
+    job = _wait(client, response.json()["id"])
+    assert job["state"] == "done", job["error"]
+    assert job["input_format"] == "x12" and job["summary"]["rows_read"] >= 1
+
+
+def test_rows_not_coded_download_as_csv_with_csv_results(client: TestClient) -> None:
+    data = (EXAMPLES / "batch.csv").read_bytes() + b"C-BAD,2026-01-02\n"
+    response = client.post(
+        "/v1/scrub", files={"file": ("claims.csv", data)}, data={"out_format": "csv"}
+    )
+    job = _wait(client, response.json()["id"])
+    errors = client.get(job["errors_url"])
+    assert errors.status_code == 200
+    assert errors.text.startswith("row,claim_id,field,reason")
+    assert ".csv" in errors.headers["content-disposition"]

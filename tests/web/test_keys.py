@@ -95,3 +95,21 @@ def test_keys_command_with_a_bad_database(tmp_path: Path) -> None:
     # 2: the database the user named cannot be used (3 is for dexacode's own data).
     assert result.exit_code == 2
     assert result.stderr.startswith("dexacode: history store error:")
+
+
+def test_a_key_made_again_under_a_name_does_not_inherit_its_last_work(db: str) -> None:
+    import time
+
+    from dexacode.web.audit import AuditLog
+
+    engine, _ = open_database(db)
+    keys, audit = KeyStore(engine), AuditLog(engine)
+    keys.create("pat")
+    audit.record(key_name="pat", action="code", input_sha256="0" * 64, outcome="coded")
+    assert [k.last_used is not None for k in keys.summaries()] == [True]
+    keys.revoke("pat")
+    time.sleep(0.01)  # the new key is made after the old one's last work
+    keys.create("pat")
+    old, new = keys.summaries()
+    assert old.revoked_at is not None and old.last_used is not None
+    assert new.revoked_at is None and new.last_used is None

@@ -10,12 +10,13 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import logging
+import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import FileResponse, Response
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from dexacode import __version__
 from dexacode.contract import CodingResult, ContractError, parse_encounter
@@ -38,9 +39,12 @@ _REFUSALS: dict[int | str, dict[str, Any]] = {
     429: {"model": ErrorBody, "description": "Too many calls with this key; see Retry-After."},
 }
 _ENDINGS = {"jsonl": ".jsonl", "csv": ".csv", "parquet": ".parquet"}
+# What an upload is saved as, so the scrub tells its format as the command would.
+_INPUT_ENDINGS = {**_ENDINGS, "x12": ".837", "fhir": ".fhir.json"}
 _MEDIA = {"jsonl": "application/x-ndjson", "csv": "text/csv", "parquet": "application/octet-stream"}
 
 router = APIRouter(prefix="/v1", responses=_REFUSALS)
+_PLACEHOLDER = re.compile(r"\{(\w+)\}")
 
 
 # --- coding --------------------------------------------------------------------------------
@@ -140,9 +144,11 @@ def _status(job: Job) -> JobStatus:
     "/scrub",
     summary="Scrub a batch file",
     description=(
-        "Upload a batch file (JSON Lines, CSV or Parquet in the layout of docs/batch.md; the "
-        "format comes from the file's ending unless `format` is given). The answer is a job "
-        "to follow at /v1/jobs/{id}; its results download in `out_format`."
+        "Upload a batch file (JSON Lines, CSV or Parquet in the layout of docs/batch.md, an "
+        "X12 837P file, or FHIR Bundles; the format comes from the file's ending unless "
+        "`format` is given). The answer is a job to follow at /v1/jobs/{id}; its results "
+        "download in `out_format`, and the rows that could not be coded as CSV when "
+        "`out_format` is csv, else JSON Lines."
     ),
     status_code=202,
     responses={
@@ -155,7 +161,7 @@ async def scrub_route(
     key: Caller,
     file: Annotated[UploadFile, File(description="The batch file.")],
     format: Annotated[
-        Literal["jsonl", "csv", "parquet"] | None,
+        Literal["jsonl", "csv", "parquet", "x12", "fhir"] | None,
         Form(description="The input format when the file's ending does not say."),
     ] = None,
     out_format: Annotated[
@@ -174,12 +180,12 @@ async def scrub_route(
         raise ApiError(
             422,
             "invalid",
-            "cannot tell the file's format from its name; name it .jsonl, .csv or .parquet, "
-            "or give format",
+            "cannot tell the file's format from its name; name it .jsonl, .csv, .parquet, "
+            ".837 or .fhir.json, or give format",
             "file",
         ) from None
     job_id, folder = ctx.jobs.new_dir()
-    input_path = folder / f"input{_ENDINGS[in_fmt]}"
+    input_path = folder / f"input{_INPUT_ENDINGS[in_fmt]}"
     digest = hashlib.sha256()
     with input_path.open("wb") as fh:
         while chunk := await file.read(1024 * 1024):
@@ -195,12 +201,13 @@ async def scrub_route(
         owner=key.name,
         input_path=input_path,
         output_path=folder / f"results{_ENDINGS[out_format]}",
-        errors_path=folder / "errors.jsonl",
+        errors_path=folder / ("errors.csv" if out_format == "csv" else "errors.jsonl"),
         input_format=in_fmt,
         output_format=out_format,
         total=total,
         created_at=dt.datetime.now(dt.UTC),
         input_sha256=digest.hexdigest(),
+        upload_name=name,
     )
     ctx.audit.record(
         key_name=key.name,
@@ -249,6 +256,8 @@ async def job_route(request: Request, key: Caller, job_id: str) -> JobStatus:
 )
 async def job_results_route(request: Request, key: Caller, job_id: str) -> FileResponse:
     job = _job(request, key, job_id)
+    if job.state == "failed":
+        raise ApiError(404, "not_found", f"the job failed: {job.error}", "job_id")
     if job.state != "done" or not job.output_path.exists():
         raise ApiError(
             404, "not_found", f"the job has no results yet (it is {job.state})", "job_id"
@@ -273,8 +282,11 @@ async def job_errors_route(request: Request, key: Caller, job_id: str) -> FileRe
     job = _job(request, key, job_id)
     if job.state != "done" or not job.errors_path.exists():
         raise ApiError(404, "not_found", "the job has no rows that could not be coded", "job_id")
+    fmt = "csv" if job.errors_path.suffix == ".csv" else "jsonl"
     return FileResponse(
-        job.errors_path, media_type=_MEDIA["jsonl"], filename=f"not-coded-{job.id[:8]}.jsonl"
+        job.errors_path,
+        media_type=_MEDIA[fmt],
+        filename=f"not-coded-{job.id[:8]}{_ENDINGS[fmt]}",
     )
 
 
@@ -302,6 +314,10 @@ class RuleDetail(RuleSummary):
     action: str
     effective: dt.date
     ends: dt.date | None
+    placeholders: list[str] = Field(
+        description="The {names} in why, message and action: filled in from the claim "
+        "(its dates, codes, the months of its payer) when the finding is raised."
+    )
 
 
 class RuleBookSummary(BaseModel):
@@ -365,6 +381,7 @@ async def rule_route(request: Request, _key: Caller, rule_id: str) -> RuleDetail
         action=rule.action,
         effective=rule.effective,
         ends=rule.ends,
+        placeholders=sorted(set(_PLACEHOLDER.findall(rule.why + rule.message + rule.action))),
     )
 
 

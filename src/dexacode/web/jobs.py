@@ -45,6 +45,7 @@ class Job:
     total: int  # progress units: bytes of a text file, rows of a Parquet file
     created_at: dt.datetime
     input_sha256: str = ""
+    upload_name: str = ""  # the file's name as uploaded (the server saves it as input.*)
     state: JobState = "queued"
     done: int = 0
     summary: dict[str, Any] | None = None
@@ -202,7 +203,11 @@ class JobRunner:
         if summary_path.exists():
             found = json.loads(summary_path.read_text(encoding="utf-8"))
             if "error" in found:
-                job.state, job.error = "failed", str(found["error"])
+                # The scrub names the file it read, the server's copy: say the user's name.
+                error = str(found["error"]).replace(
+                    job.input_path.name, job.upload_name or "the uploaded file"
+                )
+                job.state, job.error = "failed", error
             else:
                 job.state, job.summary = "done", found
         else:

@@ -139,16 +139,20 @@ class KeyStore:
         return row is not None
 
     def summaries(self) -> list[KeySummary]:
-        """Every key, live and revoked, with when its name last used the API."""
-        used = (
-            sa.select(audit_event.c.key_name, sa.func.max(audit_event.c.at).label("last"))
-            .group_by(audit_event.c.key_name)
-            .subquery()
+        """Every key, live and revoked, with the last claim it coded or batch it scrubbed
+        (the audited calls). The audit names the key's owner, so a name's events count
+        for the key that was live at the time: a key made again under a revoked one's
+        name does not inherit its history."""
+        c, a = api_key.c, audit_event.c
+        in_life = sa.and_(
+            a.key_name == c.name,
+            a.at >= c.created_at,
+            sa.or_(c.revoked_at.is_(None), a.at <= c.revoked_at),
         )
-        c = api_key.c
         query = (
-            sa.select(c.name, c.key_id, c.created_at, c.revoked_at, used.c.last)
-            .select_from(api_key.outerjoin(used, used.c.key_name == c.name))
+            sa.select(c.name, c.key_id, c.created_at, c.revoked_at, sa.func.max(a.at).label("last"))
+            .select_from(api_key.outerjoin(audit_event, in_life))
+            .group_by(c.name, c.key_id, c.created_at, c.revoked_at)
             .order_by(c.name, c.created_at)
         )
         with self._engine.connect() as conn:

@@ -38,6 +38,12 @@ class SizeLimits:
         return self.other
 
 
+_UPLOAD_HINT = (
+    "; split the file into smaller ones, or scrub it on the command line with "
+    "`dexacode scrub`, which has no size limit"
+)
+
+
 class _TooLarge(Exception):
     pass
 
@@ -54,6 +60,7 @@ class BodyLimit:
             await self.app(scope, receive, send)
             return
         limit = self.limits.for_path(scope["path"])
+        hint = _UPLOAD_HINT if scope["path"] == "/v1/scrub" else ""
         for name, value in scope["headers"]:
             if name == b"content-length":
                 try:
@@ -61,34 +68,48 @@ class BodyLimit:
                 except ValueError:
                     declared = 0
                 if declared > limit:
-                    await _refuse(send, limit)
+                    await _refuse(send, limit, hint)
                     return
         seen = 0
+        over = False  # the body passed the limit
+        refused = False  # our 413 went out
 
         async def counted() -> Message:
-            nonlocal seen
+            nonlocal seen, over
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > limit:
+                    over = True
                     raise _TooLarge
             return message
 
-        watch = StartWatch(send)
+        async def answer(message: Message) -> None:
+            # A form parser catches the error raised in receive() and answers 400 on its
+            # own; once the body is over the limit, whatever the app answers becomes 413.
+            nonlocal refused
+            if not over:
+                await send(message)
+            elif not refused and message["type"] == "http.response.start":
+                refused = True
+                await _refuse(send, limit, hint)
+
+        watch = StartWatch(answer)
         try:
             await self.app(scope, counted, watch)
         except _TooLarge:
-            if not watch.started:
-                await _refuse(send, limit)
+            if not refused and not watch.started:
+                refused = True
+                await _refuse(send, limit, hint)
 
 
-async def _refuse(send: Send, limit: int) -> None:
+async def _refuse(send: Send, limit: int, hint: str = "") -> None:
     body = json.dumps(
         {
             "status": 413,
             "error": "too_large",
             "field": "",
-            "reason": f"the request body is larger than this route accepts ({_size(limit)})",
+            "reason": f"the request body is larger than this route accepts ({_size(limit)})" + hint,
         }
     ).encode()
     await send(
