@@ -72,10 +72,11 @@ def test_the_worksheet_codes_a_real_case(page: Any) -> None:
     # One chart per diagnostic region; the femoral neck is the lowest and is marked.
     charts = page.locator("svg.chart")
     assert charts.count() == 3
-    lowest = page.locator("svg.chart.lowest")
-    assert lowest.count() == 1
-    assert re.search(r"femoral neck: T-score −1\.9, the lowest", lowest.get_attribute("aria-label"))
-    assert "lowest: decides" in lowest.text_content()
+    decides = page.locator("svg.chart.decides")
+    assert decides.count() == 1
+    assert re.search(r"femoral neck: T-score −1\.9, decides", decides.get_attribute("aria-label"))
+    assert "decides the reading" in decides.text_content()
+    assert page.locator("svg.chart.not-read").count() == 0
     findings = page.locator("#findings")
     assert "MEDICARE-CATEGORY" in findings.inner_text()
     assert findings.locator("a").first.get_attribute("href").startswith("http")
@@ -119,7 +120,7 @@ def test_copy_as_json_and_print_view(page: Any, browser_context: Any) -> None:
     page.emulate_media(media="print")
     assert page.locator("#encounter").is_hidden()
     assert page.locator("#lines").is_visible()
-    assert page.locator("svg.chart.lowest").is_visible()
+    assert page.locator("svg.chart.decides").is_visible()
     page.screenshot(path=str(ARTIFACTS / "worksheet-print.png"), full_page=True)
     page.emulate_media(media="screen")
 
@@ -137,3 +138,140 @@ def test_upload_a_batch_and_watch_it_finish(page: Any, live_server: LiveServer) 
     lines = download.value.path().read_text().splitlines()
     assert len(lines) > 0 and json.loads(lines[0])["claim_id"]
     page.screenshot(path=str(ARTIFACTS / "batch.png"), full_page=True)
+
+
+def _fill_patient(page: Any) -> None:
+    page.get_by_label("Claim id").fill("C-2002")
+    page.get_by_label("Date of service").fill("2026-03-02")
+    page.get_by_label("Payer").select_option("medicare")
+    page.get_by_label("Patient id").fill("P-78")
+    page.get_by_label("Birth date").fill("1956-05-14")
+    page.get_by_label("Menopausal status").select_option("postmenopausal")
+
+
+def _site(page: Any, words: str) -> Any:
+    """A site checkbox (a chart's label names the site too)."""
+    return page.get_by_role("checkbox", name=words, exact=True)
+
+
+def _decided_by(page: Any) -> str:
+    """The reading's "Decided by" line: the engine's interpretation.basis, as drawn."""
+    text: str = page.locator("#reading dt", has_text="Decided by").locator("+ dd").inner_text()
+    return text
+
+
+def test_charts_follow_the_engines_reading(page: Any) -> None:
+    _fill_patient(page)
+    _site(page, "lumbar spine").check()  # the hip is not in exam.sites
+    rows = page.locator("#result-rows tr")
+    rows.nth(0).get_by_label("T-score").fill("-0.5")
+    rows.nth(1).get_by_label("T-score").fill("-2.9")  # left hip, femoral neck
+    _coded(page)
+    assert "normal" in page.locator("#reading").inner_text()
+    assert "RESULT-SITE-NOT-MEASURED" in page.locator("#findings").inner_text()
+    assert _decided_by(page).startswith("lumbar spine, L1-L4")
+    # The one chart marked deciding is the basis; the unmeasured hip is greyed, not read.
+    decides = page.locator("svg.chart.decides")
+    assert decides.count() == 1
+    assert decides.get_attribute("aria-label").startswith("lumbar spine, L1-L4: T-score −0.5")
+    hip = page.locator("figure.chart-box", has_text="left hip, femoral neck")
+    assert "not-read" in hip.get_attribute("class") and "decides" not in hip.get_attribute("class")
+    assert hip.locator("figcaption").inner_text() == "not measured in this exam: not read"
+    assert "not measured in this exam" in hip.locator("svg").get_attribute("aria-label")
+
+    # L1-L4 given without a T-score: L2-L4 does not stand in for it (LUMBAR-SCORE-MISSING).
+    _site(page, "left hip").check()
+    rows.nth(0).get_by_label("T-score").fill("")
+    rows.nth(0).get_by_label("BMD in g/cm²").fill("0.95")
+    rows.nth(1).get_by_label("T-score").fill("-1.5")
+    page.get_by_role("button", name="+ Add a result").click()
+    rows.nth(3).get_by_label("Site").select_option("lumbar_spine")
+    rows.nth(3).get_by_label("Region").fill("L2-L4")
+    rows.nth(3).get_by_label("T-score").fill("-3.0")
+    expect(page.locator("#findings")).to_contain_text("LUMBAR-SCORE-MISSING", timeout=10_000)
+    assert "low bone mass" in page.locator("#reading").inner_text()
+    assert _decided_by(page).startswith("left hip, femoral neck")
+    decides = page.locator("svg.chart.decides")
+    assert decides.count() == 1
+    assert decides.get_attribute("aria-label").startswith("left hip, femoral neck: T-score −1.5")
+    spine = page.locator("figure.chart-box", has_text="lumbar spine, L2-L4")
+    assert "not-read" in spine.get_attribute("class")
+    assert "LUMBAR" not in spine.inner_text() and "not read" in spine.inner_text()
+
+
+def test_the_form_lists_come_from_the_rule_book(page: Any, live_server: LiveServer) -> None:
+    book = live_server.app.state.ctx.book
+    bmm = {p.cpt for p in book.procedures if p.bmm}
+    page.get_by_role("button", name="+ Add a prior study").click()
+    offered = page.locator("#history-rows tr").first.get_by_label("CPT of the prior study")
+    values = set(offered.locator("option").evaluate_all("os => os.map(o => o.value)"))
+    assert values == bmm and "77078" in values and "77086" not in values
+    regions = page.locator("#region-names option").evaluate_all("os => os.map(o => o.value)")
+    assert "radius_ultradistal" in regions and "calcaneus" in regions
+    assert "ultradistal_radius" not in regions
+
+
+def test_errors_mark_the_sites_rows_and_empty_boxes(page: Any) -> None:
+    _fill_osteopenia_case(page)
+    _coded(page)
+    # No site ticked: the contract's check names "exam"; the site boxes are marked.
+    _site(page, "lumbar spine").uncheck()
+    _site(page, "left hip").uncheck()
+    expect(page.locator("#status")).to_have_text(re.compile(r"^Not coded yet"), timeout=10_000)
+    boxes = page.locator('input[name="sites"]')
+    assert boxes.count() > 2
+    assert all(boxes.nth(i).get_attribute("aria-invalid") == "true" for i in range(boxes.count()))
+    _site(page, "lumbar spine").check()
+    _site(page, "left hip").check()
+    _coded(page)
+    assert page.locator('input[name="sites"][aria-invalid]').count() == 0
+
+    # An empty required box: the page's own words, not pydantic's.
+    page.get_by_label("Claim id").fill("")
+    expect(page.locator("#status")).to_have_text("Not coded yet. Enter claim id.", timeout=10_000)
+    assert page.get_by_label("Claim id").get_attribute("aria-invalid") == "true"
+    page.get_by_label("Claim id").fill("C-1001")
+    _coded(page)
+
+    # A prior study without a date is not sent: history[0] is the second row on the page.
+    page.get_by_role("button", name="+ Add a prior study").click()
+    page.get_by_role("button", name="+ Add a prior study").click()
+    history = page.locator("#history-rows tr")
+    history.nth(1).get_by_label("Date of the prior study").fill("2024-01-10")
+    bad = history.nth(1).get_by_label("CPT of the prior study")
+    bad.evaluate("s => { s.add(new Option('7708', '7708')); s.value = '7708'; }")
+    bad.dispatch_event("change")
+    expect(page.locator("#status")).to_contain_text("history[0].cpt", timeout=10_000)
+    assert bad.get_attribute("aria-invalid") == "true"
+    first = history.nth(0).get_by_label("CPT of the prior study")
+    assert first.get_attribute("aria-invalid") is None
+
+
+def test_a_batch_job_is_found_again_from_the_address(page: Any, live_server: LiveServer) -> None:
+    page.goto(live_server.url + "/batch")
+    page.get_by_label("Batch file").set_input_files(str(REPO_ROOT / "examples" / "batch.jsonl"))
+    page.get_by_role("button", name="Upload and scrub").click()
+    expect(page.locator("#job-state")).to_have_text("Done", timeout=60_000)
+    found = re.search(r"#job=(\w+)$", page.url)
+    assert found, page.url
+    job_id = found.group(1)
+    assert page.locator("#job-id").inner_text() == job_id[:8]
+    # A reload (or a bookmark) follows the job again.
+    page.reload()
+    expect(page.locator("#job-state")).to_have_text("Done", timeout=30_000)
+    assert page.locator("#job-id").inner_text() == job_id[:8]
+    assert re.search(r"Rows read\s+300", page.locator("#job-summary table").inner_text())
+    # A refused upload leaves no trace of the previous job.
+    page.get_by_label("Batch file").set_input_files(
+        {"name": "notes.txt", "mimeType": "text/plain", "buffer": b"not encounters\n"}
+    )
+    page.get_by_role("button", name="Upload and scrub").click()
+    expect(page.locator("#batch-status")).to_contain_text("Not uploaded", timeout=10_000)
+    assert page.locator("#job").is_hidden()
+    assert page.locator("#job-id").inner_text() == ""
+    assert page.locator("#job-summary").inner_html() == ""
+    assert "#job=" not in page.url
+    # An address naming no known job says so.
+    page.goto(live_server.url + "/batch#job=0123456789abcdef0123456789abcdef")
+    expect(page.locator("#batch-status")).to_contain_text("cannot be found", timeout=10_000)
+    assert page.locator("#job").is_hidden()

@@ -81,3 +81,25 @@ def test_the_form_offers_the_rule_books_vocabulary(anonymous: TestClient, api_ke
             or (ident and ident.group(1) in labelled)
             or 'type="checkbox"' in tag
         ), tag
+
+
+def test_the_forms_lists_are_the_rule_books(
+    web_app: FastAPI, anonymous: TestClient, api_key: str
+) -> None:
+    """Prior studies offer the codes that count for frequency (bmm in procedures.toml);
+    regions are the rule book's diagnostic ones and the contract's other names."""
+    _sign_in(anonymous, api_key)
+    page = anonymous.get("/").text
+    history_row = re.search(r'<template id="history-row">(.*?)</template>', page, re.S)
+    assert history_row
+    offered = re.findall(r'<option value="([^"]+)"', history_row.group(1))
+    book = web_app.state.ctx.book
+    assert set(offered) == {p.cpt for p in book.procedures if p.bmm}
+    assert "77078" in offered and "G0130" in offered and "77086" not in offered
+    datalist = re.search(r'<datalist id="region-names">(.*?)</datalist>', page, re.S)
+    assert datalist
+    regions = re.findall(r'<option value="([^"]+)"', datalist.group(1))
+    rule = max(book.regions, key=lambda r: r.effective)
+    assert {rule.lumbar_preferred, *rule.hip_regions, *rule.forearm_regions} <= set(regions)
+    assert "radius_ultradistal" in regions and "calcaneus" in regions
+    assert "ultradistal_radius" not in regions and len(regions) == len(set(regions))

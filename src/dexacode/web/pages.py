@@ -2,8 +2,9 @@
 
 The worksheet is a form in the order a coder reads the chart; its script sends the form
 to ``/v1/code`` with the page's session as the coder types and draws the answer. The
-vocabulary the form offers (payers, sites, risk factors) and the chart's scale come from
-the rule book, so the page never holds a list of its own.
+vocabulary the form offers (payers, sites, risk factors, prior-study codes, diagnostic
+regions) and the chart's scale come from the rule book, so the page never holds a list of
+its own; the only names it adds are the contract's non-diagnostic regions (_OTHER_REGIONS).
 """
 
 from __future__ import annotations
@@ -60,6 +61,11 @@ _WORDS = {
 }
 
 
+# Region names the contract lists besides the rule book's diagnostic ones (contract.md,
+# results[].region): other vertebral ranges and regions that are kept but never decide.
+_OTHER_REGIONS = ("L2-L4", "L1-L3", "trochanter", "radius_ultradistal", "calcaneus")
+
+
 def _choices(literal: Any) -> list[tuple[str, str]]:
     return [(value, _WORDS.get(value, value)) for value in get_args(literal)]
 
@@ -72,15 +78,27 @@ def _latest(rows: tuple[Dated, ...], key: str) -> dict[str, Any]:
     return out
 
 
+def _region_names(book: RuleBook) -> list[str]:
+    """The region names the form suggests: the diagnostic ones of the rule book's
+    ``[regions]`` first, then the contract's other names."""
+    regions = max(book.regions, key=lambda r: r.effective)
+    names = [regions.lumbar_preferred, *regions.hip_regions, *regions.forearm_regions]
+    return list(dict.fromkeys([*names, *_OTHER_REGIONS]))
+
+
 def _form_vocabulary(book: RuleBook) -> dict[str, Any]:
     sites = _latest(book.sites, "name")
     risks = _latest(book.risk_factors, "name")
+    procedures = _latest(book.procedures, "cpt")
     return {
         "payers": [(name, book.payers[name].label) for name in book.payer_names()],
         "axial_sites": [(n, s.label) for n, s in sites.items() if s.group == "axial"],
         "peripheral_sites": [(n, s.label) for n, s in sites.items() if s.group != "axial"],
         "site_labels": {n: s.label for n, s in sites.items()},
         "risk_factors": [(n, r.label) for n, r in risks.items()],
+        # A prior study counts for frequency when its code is a bone mass measurement.
+        "prior_procedures": [(c, p.description) for c, p in procedures.items() if p.bmm],
+        "region_names": _region_names(book),
         "order_reasons": _choices(contract.OrderReason),
         "exam_statuses": _choices(contract.ExamStatus),
         "claim_forms": _choices(contract.ClaimForm),

@@ -1,5 +1,6 @@
 // The batch page: upload a file to /v1/scrub, follow the job until it is done, show the
-// summary and the downloads.
+// summary and the downloads. The job's id goes in the address (#job=ID), so a reload or a
+// bookmark finds the job again.
 "use strict";
 
 (function () {
@@ -70,8 +71,35 @@
     $("job-summary").replaceChildren(...parts);
   }
 
+  // Empty the last job's panel (and the address, unless it names the next job), so a new
+  // job never shows the previous one's figures.
+  function clearJob(keepAddress) {
+    if (!keepAddress && window.location.hash) history.replaceState(null, "", window.location.pathname + window.location.search);
+    $("job").hidden = true;
+    $("job-id").textContent = "";
+    $("job-state").textContent = "Queued";
+    $("job-progress").value = 0;
+    $("job-progress").textContent = "";
+    $("job-summary").replaceChildren();
+  }
+
+  function showJob(id) {
+    $("job").hidden = false;
+    $("job-id").textContent = id.slice(0, 8);
+    $("job-id").title = id;
+  }
+
+  function jobInAddress() {
+    const found = /^#job=([\w-]+)$/.exec(window.location.hash);
+    return found ? found[1] : null;
+  }
+
+  let following = null; // the job this page polls; an older poll stops when it changes
+
   async function follow(id) {
+    if (id !== following) return;
     const job = await call(`/v1/jobs/${id}`);
+    if (id !== following) return;
     $("job-progress").value = job.progress;
     const pct = Math.round(job.progress * 100);
     $("job-progress").textContent = `${pct}%`;
@@ -91,6 +119,12 @@
     setTimeout(() => follow(id).catch((err) => status(err.message)), POLL_MS);
   }
 
+  function start(id) {
+    following = id;
+    showJob(id);
+    return follow(id);
+  }
+
   $("batch-form").addEventListener("submit", async (event) => {
     event.preventDefault();
     const file = $("batch-file").files[0];
@@ -103,17 +137,41 @@
     data.append("file", file);
     data.append("out_format", $("out-format").value);
     $("batch-submit").disabled = true;
-    $("job-summary").replaceChildren();
+    following = null;
+    clearJob();
     status(`Uploading ${file.name}\u2026`);
+    let job;
     try {
-      const job = await call("/v1/scrub", { method: "POST", body: data });
-      $("job").hidden = false;
-      $("job-id").textContent = job.id.slice(0, 8);
-      status("Uploaded; scrubbing.");
-      await follow(job.id);
+      job = await call("/v1/scrub", { method: "POST", body: data });
     } catch (err) {
       status(`Not uploaded: ${err.message}`);
       $("batch-submit").disabled = false;
+      return;
+    }
+    history.replaceState(null, "", `#job=${job.id}`);
+    status("Uploaded; scrubbing.");
+    try {
+      await start(job.id);
+    } catch (err) {
+      status(err.message);
+      $("batch-submit").disabled = false;
     }
   });
+
+  // A job named in the address: follow it again (after a reload, or from a bookmark).
+  function resume() {
+    const id = jobInAddress();
+    if (!id || id === following) return;
+    clearJob(true);
+    status("Following the job in the address.");
+    start(id).catch((err) => {
+      if (id !== following) return;
+      following = null;
+      clearJob();
+      status(`That job cannot be found: ${err.message}`);
+    });
+  }
+
+  window.addEventListener("hashchange", resume);
+  resume();
 })();

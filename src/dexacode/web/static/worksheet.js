@@ -139,9 +139,9 @@
       if (scores.bmd === null && scores.t_score === null && scores.z_score === null) return;
       encounter.results.push({ site: r.site, region: r.region, ...scores, _row: i });
     });
-    for (const r of rows("history-rows")) {
-      if (r.date_of_service) encounter.history.push(r);
-    }
+    rows("history-rows").forEach((r, i) => {
+      if (r.date_of_service) encounter.history.push({ ...r, _row: i });
+    });
     if ($("check_submitted").checked) {
       const lines = rows("submitted-rows")
         .filter((r) => r.cpt)
@@ -151,10 +151,14 @@
     return encounter;
   }
 
-  // Rows left out (no scores) shift indices: the server's results[i] is the i-th sent row.
+  // Rows left out (results without scores, prior studies without a date) shift indices:
+  // the server's results[i] or history[i] is the i-th row sent, not the i-th on the page.
   function withoutRowNumbers(encounter) {
-    const rowsSent = encounter.results.map((r) => r._row);
-    encounter.results = encounter.results.map(({ _row, ...rest }) => rest);
+    const rowsSent = {};
+    for (const part of ["results", "history"]) {
+      rowsSent[part] = encounter[part].map((r) => r._row);
+      encounter[part] = encounter[part].map(({ _row, ...rest }) => rest);
+    }
     return rowsSent;
   }
 
@@ -215,8 +219,21 @@
     }
     const reason = body && body.reason ? body.reason : `the server answered ${response.status}`;
     const field = body && body.field ? body.field : "";
-    markInvalid(field, rowsSent);
-    showStatus(`Not coded yet. ${field ? field + ": " : ""}${reason}`, "warn");
+    const target = markInvalid(field, rowsSent);
+    const empty = emptyBox(target, reason);
+    showStatus(empty ? `Not coded yet. Enter ${empty}.` : `Not coded yet. ${field ? field + ": " : ""}${reason}`, "warn");
+  }
+
+  // Pydantic's words for a required box left empty; the page says "Enter <its label>".
+  const EMPTY_WORDS = /should have at least 1 character|expected a date written YYYY-MM-DD|required field is missing/;
+
+  function emptyBox(target, reason) {
+    if (!target || target.type === "checkbox" || target.value.trim() !== "" || !EMPTY_WORDS.test(reason)) return null;
+    const own = target.id && form.querySelector(`label[for="${CSS.escape(target.id)}"]`);
+    const words = (own ? own.textContent : target.getAttribute("aria-label") || "").trim();
+    if (!words) return null;
+    // "Claim id" -> "claim id", but "CPT of ..." keeps its capitals.
+    return /^[A-Z][a-z]/.test(words) ? words[0].toLowerCase() + words.slice(1) : words;
   }
 
   function showStatus(text, kind) {
@@ -235,15 +252,20 @@
     for (const node of form.querySelectorAll("[aria-invalid]")) node.removeAttribute("aria-invalid");
   }
 
+  // Model-level checks name the object they are about; the page shows it as these inputs.
+  const FIELD_ALIASES = { exam: "exam.sites" };
+
   // Point at the input a server error names: "patient.sex", "results[1].t_score", ...
+  // A group (the site or risk factor checkboxes) marks each box in it. Returns the input.
   function markInvalid(field, rowsSent) {
-    if (!field) return;
+    if (!field) return null;
+    field = FIELD_ALIASES[field] || field;
     let target = form.querySelector(`[data-field="${CSS.escape(field)}"]`);
     const inRow = field.match(/^(results|history|submitted\.lines)\[(\d+)\](?:\.(\w+))?/);
     if (!target && inRow) {
       const body = { results: "result-rows", history: "history-rows", "submitted.lines": "submitted-rows" }[inRow[1]];
       let index = Number(inRow[2]);
-      if (inRow[1] === "results") index = rowsSent[index] ?? index;
+      if (rowsSent[inRow[1]]) index = rowsSent[inRow[1]][index] ?? index;
       const row = $(body).rows[index];
       if (row) target = row.querySelector(`[data-col="${inRow[3] || ""}"]`) || row.querySelector("input, select");
     }
@@ -251,7 +273,10 @@
       const parent = field.replace(/(\[\d+\])?(\.\w+)?$/, "");
       target = form.querySelector(`[data-field="${CSS.escape(parent)}"]`);
     }
-    if (target) target.setAttribute("aria-invalid", "true");
+    if (!target) return null;
+    const boxes = target.matches("input, select") ? [target] : Array.from(target.querySelectorAll("input, select"));
+    for (const box of boxes) box.setAttribute("aria-invalid", "true");
+    return boxes.length === 1 ? boxes[0] : null;
   }
 
   // --- drawing the result ----------------------------------------------------------------
@@ -386,10 +411,29 @@
     add("ABN", c.abn_advised ? "advised (a line carries GA or GZ)" : "not needed");
   }
 
-  // Which entered results are diagnostic regions (the rule book's [regions] table).
-  function diagnostic(r) {
+  // The engine alone decides which results are read: only sites in exam.sites
+  // (RESULT-SITE-NOT-MEASURED), one lumbar region and no shorter one standing in for it
+  // (LUMBAR-SCORE-MISSING), the lowest of those deciding. Its answer names the deciding
+  // result (interpretation.basis) and, in the findings, what it left out, so a chart's mark
+  // comes from that answer and the exam's sites, never from the page's own choice of
+  // region: the charts then cannot contradict the reading.
+  function standing(r, result, encounter) {
+    const basis = result.interpretation.basis;
+    const lumbar = r.site === config.regions.lumbarSite;
+    if (!encounter.exam.sites.includes(r.site)) return { kind: "not-read", note: "not measured in this exam: not read" };
+    if (basis && basis.site === r.site && basis.region === r.region) return { kind: "decides", note: "decides" };
+    if (lumbar && result.findings.some((f) => f.id === "LUMBAR-SCORE-MISSING")) {
+      return { kind: "not-read", note: "spine not read: the lumbar region that counts has no T-score" };
+    }
+    if (lumbar && basis && basis.site === r.site) return { kind: "not-read", note: "not read: one lumbar region counts" };
+    return { kind: "", note: "does not decide" };
+  }
+
+  // Which results get a chart at all: a T-score at a region the rule book's [regions]
+  // table may read (any lumbar region: which one counts is the engine's choice).
+  function chartable(r) {
     const g = config.regions;
-    if (r.site === g.lumbarSite) return /^L\d(?:[-,]L\d)+$/.test(r.region);
+    if (r.site === g.lumbarSite) return true;
     if (g.hipSites.includes(r.site)) return g.hipRegions.includes(r.region);
     if (g.forearmSites.includes(r.site)) return g.forearmRegions.includes(r.region);
     return false;
@@ -399,31 +443,28 @@
     const holder = $("charts");
     holder.replaceChildren();
     const reading = result.interpretation;
-    const wanted = encounter.results.filter((r) => typeof r.t_score === "number" && diagnostic(r));
+    const wanted = encounter.results.filter((r) => typeof r.t_score === "number" && chartable(r));
     const show = reading.scale === "t_score" && wanted.length > 0;
     $("charts-part").hidden = !show;
     if (!show) return;
-    const basis = reading.basis;
-    for (const r of wanted) {
-      const lowest = basis && basis.site === r.site && basis.region === r.region;
-      holder.append(chart(r, lowest));
-    }
+    for (const r of wanted) holder.append(chart(r, standing(r, result, encounter)));
   }
 
   // A vertical scale from +2 to -5 with the WHO bands, as on the DXA report.
-  function chart(r, lowest) {
+  function chart(r, standing) {
     const c = config.chart;
     const width = 172, height = 208, top = 30, bottom = height - 12, left = 28, bar = 68;
     const span = c.top - c.bottom;
     const y = (score) => top + ((c.top - Math.min(c.top, Math.max(c.bottom, score))) / span) * (bottom - top);
     const title = `${label(r.site)}, ${r.region.replace(/_/g, " ")}`;
+    const decides = standing.kind === "decides";
     const node = svg("svg", {
       width, height, viewBox: `0 0 ${width} ${height}`, role: "img",
-      "aria-label": `${title}: T-score ${signed(r.t_score)}${lowest ? ", the lowest diagnostic site" : ""}`,
-      class: "chart" + (lowest ? " lowest" : ""),
+      "aria-label": `${title}: T-score ${signed(r.t_score)}, ${standing.note}`,
+      class: "chart" + (standing.kind ? " " + standing.kind : ""),
     });
     node.append(svg("text", { x: 4, y: 12, class: "chart-title" }, title));
-    if (lowest) node.append(svg("text", { x: 4, y: 24, class: "chart-flag" }, "\u25b2 lowest: decides"));
+    if (decides) node.append(svg("text", { x: 4, y: 24, class: "chart-flag" }, "\u25b2 decides the reading"));
     const bands = [
       [c.top, c.normalFrom, c.colors[0], "normal"],
       [c.normalFrom, c.osteoporosisAt, c.colors[1], "low bone mass"],
@@ -445,7 +486,8 @@
     node.append(svg("circle", { cx: left + bar / 2, cy: m, r: 4.5, class: "dot" }));
     const labelY = m < top + 14 ? m + 16 : m - 8;
     node.append(svg("text", { x: left + bar / 2, y: labelY, class: "value", "text-anchor": "middle" }, `T = ${signed(r.t_score)}`));
-    return el("figure", { class: "chart-box" + (lowest ? " lowest" : "") }, node);
+    const note = standing.kind === "not-read" ? el("figcaption", { class: "chart-note", text: standing.note }) : null;
+    return el("figure", { class: "chart-box" + (standing.kind ? " " + standing.kind : "") }, node, note);
   }
 
   function renderFindings(result) {
