@@ -35,6 +35,18 @@ def test_a_wrong_key_does_not_sign_in(anonymous: TestClient) -> None:
     assert COOKIE not in response.headers.get("set-cookie", "")
 
 
+def test_a_pasted_key_with_more_than_the_key_is_told_so_on_the_page(
+    anonymous: TestClient, api_key: str
+) -> None:
+    pasted = api_key + "   (shown once: keep it safe) " + "x" * 300
+    response = anonymous.post("/login", data={"api_key": pasted}, follow_redirects=False)
+    assert response.status_code == 401 and "text/html" in response.headers["content-type"]
+    assert "paste the key alone" in response.text
+    # The key with its line's end signs in.
+    response = anonymous.post("/login", data={"api_key": api_key + "\n"}, follow_redirects=False)
+    assert response.status_code == 303
+
+
 def test_the_session_codes_with_its_csrf_token(anonymous: TestClient, api_key: str) -> None:
     csrf = _sign_in(anonymous, api_key)
     assert anonymous.post("/v1/code", json=osteopenia_case()).status_code == 403

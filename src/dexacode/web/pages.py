@@ -198,6 +198,9 @@ async def api_page(request: Request) -> Response:
     )
 
 
+_KEY_MAX = 200  # far longer than any key dexacode makes
+
+
 @router.get("/login", response_class=HTMLResponse)
 async def login_page(request: Request) -> Response:
     if _session(request) is not None:
@@ -206,15 +209,21 @@ async def login_page(request: Request) -> Response:
 
 
 @router.post("/login", response_class=HTMLResponse)
-async def login(request: Request, api_key: Annotated[str, Form(max_length=200)] = "") -> Response:
+async def login(request: Request, api_key: Annotated[str, Form()] = "") -> Response:
     ctx = context(request)
-    key = ctx.keys.check(api_key) if api_key else None
+    api_key = api_key.strip()  # a key pasted with its line's end
+    too_long = len(api_key) > _KEY_MAX
+    key = ctx.keys.check(api_key) if api_key and not too_long else None
     if key is None:
-        problem = (
-            "Enter your API key."
-            if not api_key.strip()
-            else "That API key is not valid: it is unknown, mistyped or revoked."
-        )
+        if not api_key:
+            problem = "Enter your API key."
+        elif too_long:
+            problem = (
+                "That is longer than an API key: paste the key alone, without the words "
+                "`dexacode keys create` printed after it."
+            )
+        else:
+            problem = "That API key is not valid: it is unknown, mistyped or revoked."
         refused = _render(request, "login.html", session=None, page="login", problem=problem)
         refused.status_code = 401
         return refused
