@@ -303,6 +303,17 @@ def test_unknown_route_is_json_404(client: TestClient) -> None:
     assert response.json()["error"] == "not_found"
 
 
+def test_openapi_documents_the_error_body_every_422_has(anonymous: TestClient) -> None:
+    schema = anonymous.get("/openapi.json").json()
+    assert "HTTPValidationError" not in json.dumps(schema)
+    for path, operations in schema["paths"].items():
+        for operation in operations.values():
+            answer = operation["responses"].get("422")
+            if answer:
+                ref = answer["content"]["application/json"]["schema"]["$ref"]
+                assert ref.endswith("/ErrorBody"), path
+
+
 def test_openapi_describes_the_encounter(anonymous: TestClient) -> None:
     schema = anonymous.get("/openapi.json").json()
     body = schema["paths"]["/v1/code"]["post"]["requestBody"]["content"]["application/json"]

@@ -6,6 +6,7 @@ key and audit tables) and wires the routes; ``dexacode serve`` runs it under uvi
 
 from __future__ import annotations
 
+import json
 import tempfile
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -157,5 +158,20 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
     components = schema.setdefault("components", {}).setdefault("schemas", {})
     components.update(encounter.pop("$defs", {}))
     components["Encounter"] = encounter
+    # FastAPI documents its own validation answer for 422s; ours always sends ErrorBody
+    # (errors.py turns every validation failure into one).
+    if "ErrorBody" in components:
+        for path in schema.get("paths", {}).values():
+            for operation in path.values():
+                answer = operation.get("responses", {}).get("422")
+                if answer and "HTTPValidationError" in json.dumps(answer):
+                    answer["content"] = {
+                        "application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}
+                    }
+        if not any(
+            "HTTPValidationError" in json.dumps(p) for p in schema.get("paths", {}).values()
+        ):
+            components.pop("HTTPValidationError", None)
+            components.pop("ValidationError", None)
     app.openapi_schema = schema
     return schema
