@@ -39,12 +39,7 @@ def page(browser_context: Any, live_server: LiveServer) -> Iterator[Any]:
 
 
 def _fill_osteopenia_case(page: Any) -> None:
-    page.get_by_label("Claim id").fill("C-1001")
-    page.get_by_label("Date of service").fill("2026-03-02")
-    page.get_by_label("Payer").select_option("medicare")
-    page.get_by_label("Patient id").fill("P-77")
-    page.get_by_label("Birth date").fill("1956-05-14")
-    page.get_by_label("Menopausal status").select_option("postmenopausal")
+    _fill_patient(page, claim_id="C-1001", patient_id="P-77")
     page.get_by_label("lumbar spine").check()
     page.get_by_label("left hip").check()
     rows = page.locator("#result-rows tr")
@@ -140,11 +135,12 @@ def test_upload_a_batch_and_watch_it_finish(page: Any, live_server: LiveServer) 
     page.screenshot(path=str(ARTIFACTS / "batch.png"), full_page=True)
 
 
-def _fill_patient(page: Any) -> None:
-    page.get_by_label("Claim id").fill("C-2002")
+def _fill_patient(page: Any, claim_id: str = "C-2002", patient_id: str = "P-78") -> None:
+    """A postmenopausal Medicare patient born 1956, seen 2026-03-02."""
+    page.get_by_label("Claim id").fill(claim_id)
     page.get_by_label("Date of service").fill("2026-03-02")
     page.get_by_label("Payer").select_option("medicare")
-    page.get_by_label("Patient id").fill("P-78")
+    page.get_by_label("Patient id").fill(patient_id)
     page.get_by_label("Birth date").fill("1956-05-14")
     page.get_by_label("Menopausal status").select_option("postmenopausal")
 
