@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from dexacode.contract import CodingResult, Encounter, parse_encounter
-from dexacode.formats.flat import row_to_encounter, unknown_column
+from dexacode.formats.flat import required_columns, row_to_encounter, unknown_column
 from dexacode.formats.naming import format_by_ending, format_by_name
 
 FORMATS = ("jsonl", "csv", "parquet")
@@ -69,19 +69,6 @@ def format_of(path: Path, override: str | None = None, *, output: bool = False) 
             f"use {endings}, or --format"
         )
     return fmt_found
-
-
-# Columns without which no row of a flat file can be an encounter: a file lacking one is
-# refused whole, rather than every row alone.
-REQUIRED_COLUMNS = (
-    "claim_id",
-    "date_of_service",
-    "payer",
-    "patient_id",
-    "sex",
-    "birth_date",
-    "order_reason",
-)
 
 
 def check_input_shape(path: Path, fmt: str) -> None:
@@ -273,11 +260,12 @@ def _check_header(header: Sequence[str], where: str) -> None:
         )
     if "claim_id" not in header:
         raise BatchInputError(f"{where}: no claim_id column; is the first line a header?")
-    missing = [c for c in REQUIRED_COLUMNS if c not in header]
+    needed = required_columns()
+    missing = [c for c in needed if c not in header]
     if missing:
         raise BatchInputError(
             f"{where}: no {', '.join(missing)} column{'s' if len(missing) > 1 else ''}; "
-            f"every encounter needs {', '.join(REQUIRED_COLUMNS)}"
+            f"every encounter needs {', '.join(needed)}"
         )
 
 

@@ -77,6 +77,29 @@ COLUMNS = [
     "submitted_diagnoses",
 ]
 _KNOWN = frozenset(COLUMNS)
+
+
+@functools.cache
+def required_columns() -> tuple[str, ...]:
+    """The columns without which no row can be an encounter: those whose contract field,
+    and every field on the way to it, has no default (read from the contract's models)."""
+    from pydantic import BaseModel
+
+    from dexacode.contract import Encounter
+
+    def required(path: tuple[str, ...]) -> bool:
+        model: Any = Encounter
+        for name in path:
+            info = model.model_fields[name]
+            if not info.is_required():
+                return False
+            inner = info.annotation
+            model = inner if isinstance(inner, type) and issubclass(inner, BaseModel) else None
+        return True
+
+    return tuple(column for column, path in SCALAR_COLUMNS.items() if required(path))
+
+
 _NUMERIC_RESULT_FIELDS = frozenset({"bmd", "t_score", "z_score"})
 
 
