@@ -685,6 +685,58 @@ def test_errors_to_a_device_are_written_through_never_replaced(tmp_path: Path) -
     assert Path("/dev/null").is_char_device()
 
 
+def test_errors_to_dev_stdout_are_appended_to_the_redirected_file(tmp_path: Path) -> None:
+    src = _write_jsonl(tmp_path / "in.jsonl", [make_encounter(), "{broken"])
+    log = tmp_path / "log.txt"
+    with log.open("w") as fh:
+        fh.write("before\n")
+        fh.flush()
+        proc = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "dexacode",
+                "scrub",
+                str(src),
+                "--out",
+                str(tmp_path / "o.jsonl"),
+                "--errors",
+                "/dev/stdout",
+                "--no-store",
+                "--quiet",
+            ],
+            stdout=fh,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+    assert proc.returncode == 1, proc.stderr
+    text = log.read_text()
+    assert text.startswith("before\n")  # not emptied
+    assert '"row": 2' in text and "Rows read" in text
+    assert Path("/dev/stdout").is_symlink() or not Path("/dev/stdout").is_file()
+
+
+def test_an_output_in_a_missing_folder_is_refused_even_with_errors_to_a_device(
+    tmp_path: Path,
+) -> None:
+    src = _write_jsonl(tmp_path / "in.jsonl", [make_encounter()])
+    with pytest.raises(BatchInputError, match="does not exist"):
+        scrub(src, tmp_path / "nowhere" / "out.jsonl", Path("/dev/null"), NO_STORE)
+
+
+def test_a_linked_output_replaces_the_file_and_keeps_the_link(tmp_path: Path) -> None:
+    src = _write_jsonl(tmp_path / "in.jsonl", [make_encounter(), "{broken"])
+    real_out, real_err = tmp_path / "real.jsonl", tmp_path / "real.errors.jsonl"
+    real_out.write_text("old\n")
+    real_err.write_text("old\n")
+    (tmp_path / "out.jsonl").symlink_to(real_out)
+    (tmp_path / "err.jsonl").symlink_to(real_err)
+    scrub(src, tmp_path / "out.jsonl", tmp_path / "err.jsonl", NO_STORE)
+    assert (tmp_path / "out.jsonl").is_symlink() and (tmp_path / "err.jsonl").is_symlink()
+    assert json.loads(real_out.read_text())["claim_id"]
+    assert json.loads(real_err.read_text())["row"] == 2
+
+
 def test_a_recording_that_fails_says_the_results_were_written(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -521,6 +521,11 @@ def scrub(
     if options.fhir and out_fmt != "jsonl":
         raise BatchInputError("FHIR output is written as JSON Lines: give OUT a .jsonl name")
     errors_path = errors_path or output_path.with_name(output_path.stem + ".errors.jsonl")
+    # A link to a file of the user's: the file is replaced (beside it), the link kept.
+    if output_path.is_symlink() and not is_special_file(output_path):
+        output_path = output_path.resolve()
+    if errors_path.is_symlink() and not is_special_file(errors_path):
+        errors_path = errors_path.resolve()
     _check_paths(input_path, output_path, errors_path)
     if options.use_store:
         _check_store(options.db_url)
@@ -623,9 +628,10 @@ def _check_paths(input_path: Path, output_path: Path, errors_path: Path) -> None
     if is_special_file(output_path):
         # Results are written beside OUT and moved into place, which would replace a device.
         raise BatchInputError(f"{output_path}: the output must be a file; give a file name")
-    if is_special_file(errors_path):
-        return  # /dev/null and the like: written through (ErrorWriter)
-    for label, path in (("output", output_path), ("errors file", errors_path)):
+    places = [("output", output_path)]
+    if not is_special_file(errors_path):  # /dev/null and the like are written through
+        places.append(("errors file", errors_path))
+    for label, path in places:
         if path.is_dir():
             raise BatchInputError(f"{path}: the {label} is a folder; give a file name")
         if not path.parent.is_dir():

@@ -425,6 +425,18 @@ def test_an_837_file_is_scrubbed_like_any_batch(client: TestClient, tmp_path: Pa
     assert job["input_format"] == "x12" and job["summary"]["rows_read"] >= 1
 
 
+def test_fhir_bundles_under_ndjson_are_told_from_their_content(client: TestClient) -> None:
+    from dexacode.contract import parse_encounter
+    from dexacode.formats.fhir import result_to_fhir
+
+    enc = parse_encounter(json.dumps(osteopenia_case()))
+    bundle = json.dumps(result_to_fhir(code_in_process(enc), enc))
+    response = client.post("/v1/scrub", files={"file": ("bundles.ndjson", bundle + "\n")})
+    assert response.status_code == 202, response.text
+    job = _wait(client, response.json()["id"])
+    assert job["input_format"] == "fhir", job
+
+
 def test_rows_not_coded_download_as_csv_with_csv_results(client: TestClient) -> None:
     data = (EXAMPLES / "batch.csv").read_bytes() + b"C-BAD,2026-01-02\n"
     response = client.post(

@@ -45,11 +45,14 @@ class RawRow:
     blank: bool = False
 
 
-def format_of(path: Path, override: str | None = None, *, output: bool = False) -> str:
+def format_of(
+    path: Path, override: str | None = None, *, output: bool = False, look: bool = True
+) -> str:
     """The file's format from ``override`` or its ending; FHIR is told from JSON Lines
-    by its name (``.fhir.json``) or its first line (a ``resourceType``)."""
+    by its name (``.fhir.json``) or its first line (a ``resourceType``). ``look=False``
+    judges the name alone (a name a client sent, not a file here: see ``sniffed``)."""
     allowed = FORMATS if output else FORMATS + INPUT_ONLY_FORMATS
-    if not output and path.is_dir():
+    if not output and look and path.is_dir():
         raise BatchInputError(f"{path}: is a folder, not a file")
     if override:
         fmt = format_by_name(override, allowed)
@@ -58,8 +61,8 @@ def format_of(path: Path, override: str | None = None, *, output: bool = False) 
         return fmt
     name = path.name.lower()
     fmt_found = "fhir" if name.endswith(".fhir.json") else format_by_ending(path, allowed)
-    if fmt_found == "jsonl" and not output and _looks_like_fhir(path):
-        fmt_found = "fhir"
+    if fmt_found == "jsonl" and not output and look:
+        fmt_found = sniffed(path, fmt_found)
     if fmt_found is None:
         endings = (
             ".jsonl, .csv or .parquet" if output else ".jsonl, .csv, .parquet, .837 or .fhir.json"
@@ -109,6 +112,12 @@ def check_input_shape(path: Path, fmt: str) -> None:
             "spread over several lines), not JSON Lines: put one encounter on each line "
             "(for example: jq -c '.[]' FILE > FILE.jsonl)"
         )
+
+
+def sniffed(path: Path, fmt: str) -> str:
+    """``fmt`` told from the file's name, corrected by its content: JSON Lines whose first
+    record is a FHIR resource is FHIR."""
+    return "fhir" if fmt == "jsonl" and _looks_like_fhir(path) else fmt
 
 
 def _looks_like_fhir(path: Path) -> bool:
@@ -381,7 +390,9 @@ def read_parquet_slice(path: Path, part: ParquetSlice) -> list[RawRow]:
 def _parquet_row(number: int, cells: dict[str, Any]) -> RawRow:
     # A row with every cell empty (a spreadsheet's empty row saved as Parquet) is blank,
     # as in CSV; claim_id first: a real row stops there.
-    if not cells.get("claim_id") and all(v is None or v == "" for v in cells.values()):
+    if not cells.get("claim_id") and all(
+        v is None or (isinstance(v, str) and not v.strip()) for v in cells.values()
+    ):
         return RawRow(number, blank=True)
     return RawRow(number, cells=cells)
 
@@ -602,9 +613,26 @@ ERROR_COLUMNS = ["row", "claim_id", "field", "reason"]
 
 
 def is_special_file(path: Path) -> bool:
-    """An existing path that is neither a regular file nor a folder: a device such as
-    /dev/null, or a pipe. Written through, never replaced."""
+    """A place to write to, not a file to replace: a device (/dev/null), a pipe, or a
+    name under /dev or /proc (/dev/stdout is a link to whatever the shell redirected it
+    to). Written through, appended to, never replaced or removed."""
+    where = str(path.absolute())
+    if where.startswith(("/dev/", "/proc/")) and not where.startswith("/dev/shm/"):
+        return True  # /dev/shm holds ordinary files (a memory-backed folder)
     return path.exists() and not path.is_file() and not path.is_dir()
+
+
+def _open_stream(path: Path) -> IO[str]:
+    """A stream to write to. This process's own stdout or stderr is used through its open
+    descriptor: opened again by name, /dev/stdout would empty the file the shell
+    redirected it to, or write over what the process itself prints there."""
+    where = str(path)
+    fd = {"/dev/stdout": 1, "/dev/stderr": 2}.get(where)
+    if fd is None and where.startswith("/dev/fd/") and where[8:].isdigit():
+        fd = int(where[8:])
+    if fd is not None:
+        return os.fdopen(os.dup(fd), "w", encoding="utf-8", newline="")
+    return path.open("a", encoding="utf-8", newline="")
 
 
 class ErrorWriter:
@@ -626,7 +654,11 @@ class ErrorWriter:
 
     def write(self, row: int, claim_id: str | None, field: str, reason: str) -> None:
         if self._fh is None:
-            self._fh = self._spool.open("w", encoding="utf-8", newline="")
+            self._fh = (
+                _open_stream(self.path)
+                if self._direct
+                else self._spool.open("w", encoding="utf-8", newline="")
+            )
             if self.path.suffix.lower() == ".csv":
                 self._csv = csv.DictWriter(self._fh, fieldnames=ERROR_COLUMNS)
                 self._csv.writeheader()

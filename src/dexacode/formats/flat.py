@@ -90,6 +90,8 @@ def required_columns() -> tuple[str, ...]:
     def required(path: tuple[str, ...]) -> bool:
         model: Any = Encounter
         for name in path:
+            if model is None:  # a field on the way is not a plain model: not required
+                return False
             info = model.model_fields[name]
             if not info.is_required():
                 return False
@@ -97,7 +99,10 @@ def required_columns() -> tuple[str, ...]:
             model = inner if isinstance(inner, type) and issubclass(inner, BaseModel) else None
         return True
 
-    return tuple(column for column, path in SCALAR_COLUMNS.items() if required(path))
+    # List columns are left out: the reader gives every row its sites (empty when the
+    # column is missing: a VFA-only file).
+    columns = {**SCALAR_COLUMNS, **BOOL_COLUMNS, **INT_COLUMNS}
+    return tuple(column for column, path in columns.items() if required(path))
 
 
 _NUMERIC_RESULT_FIELDS = frozenset({"bmd", "t_score", "z_score"})

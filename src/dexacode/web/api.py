@@ -21,7 +21,7 @@ from pydantic import BaseModel, Field
 from dexacode import __version__
 from dexacode.contract import CodingResult, ContractError, parse_encounter
 from dexacode.engine import code_encounter
-from dexacode.formats.batch_io import BatchInputError, format_of, size_of
+from dexacode.formats.batch_io import BatchInputError, format_of, size_of, sniffed
 from dexacode.rulebook import InputError
 from dexacode.web.audit import sha256_of
 from dexacode.web.auth import Caller, context
@@ -175,7 +175,8 @@ async def scrub_route(
     ctx = context(request)
     name = Path(file.filename or "").name
     try:
-        in_fmt = format_of(Path(name or "upload"), format)
+        # The name only: it is the client's, not a path on this server.
+        in_fmt = format_of(Path(name or "upload"), format, look=False)
     except BatchInputError:
         raise ApiError(
             422,
@@ -191,6 +192,9 @@ async def scrub_route(
         while chunk := await file.read(1024 * 1024):
             digest.update(chunk)
             fh.write(chunk)
+    if format is None and sniffed(input_path, in_fmt) != in_fmt:  # FHIR under .ndjson
+        in_fmt = sniffed(input_path, in_fmt)
+        input_path = input_path.rename(folder / f"input{_INPUT_ENDINGS[in_fmt]}")
     try:
         total = _progress_total(input_path)
     except ApiError:
