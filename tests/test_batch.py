@@ -23,6 +23,7 @@ from tests.conftest import EXAMPLES, load_example, make_encounter, store_with_pr
 from tests.test_cases import _build, _load
 
 NO_STORE = ScrubOptions(use_store=False, workers=1)
+SCRUB = [sys.executable, "-m", "dexacode", "scrub"]  # the command, as a user runs it
 
 
 def _write_jsonl(path: Path, encounters: list[Any]) -> Path:
@@ -432,10 +433,7 @@ def test_scrub_command_prints_a_reconciled_summary(tmp_path: Path) -> None:
     errors = tmp_path / "bad.csv"
     proc = subprocess.run(
         [
-            sys.executable,
-            "-m",
-            "dexacode",
-            "scrub",
+            *SCRUB,
             str(src),
             "--out",
             str(out),
@@ -459,7 +457,7 @@ def test_scrub_command_refuses_an_empty_file_with_exit_2(tmp_path: Path) -> None
     src = tmp_path / "in.jsonl"
     src.write_text("")
     proc = subprocess.run(
-        [sys.executable, "-m", "dexacode", "scrub", str(src), "--out", str(tmp_path / "o.jsonl")],
+        [*SCRUB, str(src), "--out", str(tmp_path / "o.jsonl")],
         capture_output=True,
         text=True,
     )
@@ -471,7 +469,7 @@ def _scrub_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.Comp
     import os
 
     return subprocess.run(
-        [sys.executable, "-m", "dexacode", "scrub", *args],
+        [*SCRUB, *args],
         capture_output=True,
         text=True,
         env={**os.environ, **(env or {})},
@@ -693,10 +691,7 @@ def test_errors_to_dev_stdout_are_appended_to_the_redirected_file(tmp_path: Path
         fh.flush()
         proc = subprocess.run(
             [
-                sys.executable,
-                "-m",
-                "dexacode",
-                "scrub",
+                *SCRUB,
                 str(src),
                 "--out",
                 str(tmp_path / "o.jsonl"),
