@@ -46,6 +46,7 @@ from dexacode.formats.batch_io import (
     is_special_file,
     join_csv_parts,
     jsonl_spans,
+    output_problem,
     parquet_slices,
     read_parquet_slice,
     read_rows,
@@ -632,14 +633,9 @@ def _check_paths(input_path: Path, output_path: Path, errors_path: Path) -> None
     if not is_special_file(errors_path):  # /dev/null and the like are written through
         places.append(("errors file", errors_path))
     for label, path in places:
-        if path.is_dir():
-            raise BatchInputError(f"{path}: the {label} is a folder; give a file name")
-        if not path.parent.is_dir():
-            raise BatchInputError(
-                f"{path}: the {label}'s folder {path.parent} does not exist; create it first"
-            )
-        if not os.access(path.parent, os.W_OK):
-            raise BatchInputError(f"{path}: cannot write in {path.parent} (permission denied)")
+        problem = output_problem(path, label)
+        if problem is not None:
+            raise BatchInputError(problem)
 
 
 def _check_store(db_url: str | None) -> None:

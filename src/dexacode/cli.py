@@ -17,7 +17,13 @@ from typing import Annotated, NoReturn
 
 import typer
 
-from dexacode.cli_options import DbOption, NoStoreOption, rule_book_failure, stored_studies
+from dexacode.cli_options import (
+    DbOption,
+    NoStoreOption,
+    rule_book_failure,
+    store_errors,
+    stored_studies,
+)
 
 app = typer.Typer(
     name="dexacode",
@@ -287,7 +293,7 @@ def scrub_command(
         _fail(EXIT_INPUT, f"input error: {exc}")
     except RuleBookError as exc:
         _fail(*rule_book_failure(exc))
-    except _store_errors() as exc:
+    except store_errors() as exc:
         _fail(EXIT_INPUT, f"history store error: {exc}")
     except KeyboardInterrupt:
         _fail(
@@ -301,14 +307,6 @@ def scrub_command(
             f"({summary.record_problem})",
         )
     raise typer.Exit(summary.exit_code)
-
-
-def _store_errors() -> tuple[type[Exception], ...]:
-    try:
-        from dexacode.store import StoreError
-    except ImportError:  # pragma: no cover - the store is part of the package
-        return ()
-    return (StoreError,)
 
 
 class _progress:

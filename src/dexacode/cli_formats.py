@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 
-from dexacode.cli_options import DbOption, rule_book_failure
+from dexacode.cli_options import DbOption, rule_book_failure, store_errors
 from dexacode.formats.fhir.write import result_to_fhir
 
 if TYPE_CHECKING:
@@ -102,23 +102,13 @@ class _InputChanged(ValueError):
 
 def _check_out(source: Path, out: Path) -> None:
     """Refuse, before any coding, an OUT that cannot be written or would replace INPUT."""
-    if out.is_dir():
-        _fail(EXIT_INPUT, f"input error: {out}: the output is a folder; give a file name")
-    if not out.parent.is_dir():
-        _fail(
-            EXIT_INPUT,
-            f"input error: {out}: the output's folder {out.parent} does not exist; create it first",
-        )
+    from dexacode.formats.batch_io import output_problem
+
+    problem = output_problem(out, "output")
+    if problem is not None:
+        _fail(EXIT_INPUT, f"input error: {problem}")
     if out.exists() and source.exists() and out.resolve() == source.resolve():
         _fail(EXIT_INPUT, "input error: the output file must not be the input file")
-
-
-def _store_errors() -> tuple[type[Exception], ...]:
-    try:
-        from dexacode.store import StoreError
-    except ImportError:  # pragma: no cover - the store is part of the package
-        return ()
-    return (StoreError,)
 
 
 def x12_command(
@@ -271,7 +261,7 @@ def x12_command(
         _fail(EXIT_INPUT, f"input error: {exc}")
     except RuleBookError as exc:
         _fail(*rule_book_failure(exc))
-    except _store_errors() as exc:
+    except store_errors() as exc:
         _fail(EXIT_INPUT, f"history store error: {exc}")
 
     if not claims:

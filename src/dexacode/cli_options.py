@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-__all__ = ["DbOption", "NoStoreOption", "rule_book_failure", "stored_studies"]
+__all__ = ["DbOption", "NoStoreOption", "rule_book_failure", "store_errors", "stored_studies"]
 
 DbOption = Annotated[
     str | None,
@@ -50,6 +50,14 @@ def stored_studies(db: str | None, patient_id: str, family: str) -> list[Any]:
         typer.echo(f"dexacode: history store error: {exc}", err=True)
         raise typer.Exit(2) from None
     return found
+
+
+def store_errors() -> tuple[type[Exception], ...]:
+    """The history store's errors, for an ``except`` clause: imported only when an
+    exception reaches the clause (the store's import costs SQLAlchemy's)."""
+    from dexacode.store import StoreError
+
+    return (StoreError,)
 
 
 def rule_book_failure(exc: Exception) -> tuple[int, str]:

@@ -612,6 +612,17 @@ def _parquet_schema() -> Any:
 ERROR_COLUMNS = ["row", "claim_id", "field", "reason"]
 
 
+def output_problem(path: Path, label: str) -> str | None:
+    """Why an output file cannot be written at ``path``, or None: said before any work."""
+    if path.is_dir():
+        return f"{path}: the {label} is a folder; give a file name"
+    if not path.parent.is_dir():
+        return f"{path}: the {label}'s folder {path.parent} does not exist; create it first"
+    if not os.access(path.parent, os.W_OK):
+        return f"{path}: cannot write in {path.parent} (permission denied)"
+    return None
+
+
 def is_special_file(path: Path) -> bool:
     """A place to write to, not a file to replace: a device (/dev/null), a pipe, or a
     name under /dev or /proc (/dev/stdout is a link to whatever the shell redirected it
