@@ -19,6 +19,8 @@ claim) and changes a few facts:
     diagnoses_include = [] / diagnoses_exclude = []
     category = "normal"                   # interpretation.category
     scale = "t_score"
+    basis = "left_hip femoral_neck"       # interpretation.basis as "site region"
+    read = ["lumbar_spine L1-L4"]         # interpretation.results_read, in order
     medicare_category = "..."; guideline_indicated = true; next_eligible_date = "2026-12-01"
     null = ["category", "medicare_category", "next_eligible_date", "guideline_indicated"]
     severity = { FREQUENCY = "warning" }  # severity of findings by id
@@ -50,6 +52,8 @@ _KNOWN_EXPECT = {
     "diagnoses_include",
     "diagnoses_exclude",
     "category",
+    "basis",
+    "read",
     "scale",
     "medicare_category",
     "guideline_indicated",
@@ -130,6 +134,14 @@ def test_case(case: dict[str, Any], code: Callable[..., CodingResult]) -> None:
         assert {f.severity for f in result.findings if f.id == fid} == {severity}, context
     for fid, on in expect.get("finding_lines", {}).items():
         assert sorted(f.line or "" for f in result.findings if f.id == fid) == sorted(on), context
+    # The results the reading weighed, as "site region", in the engine's order; the basis
+    # is the one that decided.
+    if "read" in expect:
+        read = [f"{b.site} {b.region}" for b in result.interpretation.results_read]
+        assert read == expect["read"], context
+    if "basis" in expect:
+        basis = result.interpretation.basis
+        assert basis is not None and f"{basis.site} {basis.region}" == expect["basis"], context
     if "pointers" in expect:
         assert all(line.diagnosis_pointers == expect["pointers"] for line in result.lines), context
     if "abn_advised" in expect:

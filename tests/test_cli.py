@@ -117,6 +117,12 @@ def test_the_text_report_shows_lines_diagnoses_reading_coverage_and_findings(
     # The reading and the coverage.
     assert "Low bone mass" in text
     assert "-1.9" in text and "femoral neck" in text
+    # The other results the reading weighed, by site and region, the basis not repeated.
+    (also,) = [row for row in rows if row.strip().startswith("also read:")]
+    weighed = [r for r in result.interpretation.results_read if r != result.interpretation.basis]
+    assert weighed and also.count(";") == len(weighed) - 1
+    for r in weighed:
+        assert f"{r.site.replace('_', ' ')} {r.region.replace('_', ' ')} {r.t_score:+.1f}" in also
     assert "2027-01-01" in text
     assert "ABN advised: yes" in text
     # Every finding: its id, What, Do and Source (key and title).

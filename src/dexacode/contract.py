@@ -256,6 +256,13 @@ class Interpretation(_Output):
     basis: Basis | None
     scale: Literal["t_score", "z_score"]
     label: str | None = None
+    results_read: list[Basis] = Field(
+        default_factory=list,
+        description="Every result the reading weighed, rounded as read: the one lumbar "
+        "region that counts, the hip regions and the one-third radius of the sites measured, "
+        "each with a score on the scale. The lowest is the basis; a result not listed here "
+        "did not count.",
+    )
 
 
 class Coverage(_Output):

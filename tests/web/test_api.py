@@ -52,6 +52,8 @@ def test_code_a_real_case(client: TestClient) -> None:
     assert "M85.852" in result["diagnoses"]
     assert result["interpretation"]["category"] == "low_bone_mass"
     assert result["interpretation"]["basis"]["region"] == "femoral_neck"
+    read = [(r["region"], r["t_score"]) for r in result["interpretation"]["results_read"]]
+    assert read == [("L1-L4", -0.8), ("femoral_neck", -1.9), ("total_hip", -1.2)]
     described = {d["code"]: d["description"] for d in result["diagnosis_details"]}
     assert described["M85.852"]
 

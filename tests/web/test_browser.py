@@ -194,6 +194,18 @@ def test_charts_follow_the_engines_reading(page: Any) -> None:
     assert "not-read" in spine.get_attribute("class")
     assert "LUMBAR" not in spine.inner_text() and "not read" in spine.inner_text()
 
+    # L1-L4 scored again, the hip still lowest: L1-L4 was read and does not decide, while
+    # L2-L4 was not read at all (one lumbar region counts), whatever its score.
+    rows.nth(0).get_by_label("T-score").fill("-1.0")
+    expect(page.locator("#findings")).not_to_contain_text("LUMBAR-SCORE-MISSING", timeout=10_000)
+    assert _decided_by(page).startswith("left hip, femoral neck")
+    l1_l4 = page.locator("figure.chart-box", has_text="lumbar spine, L1-L4")
+    assert "not-read" not in l1_l4.get_attribute("class")
+    assert l1_l4.locator("svg").get_attribute("aria-label").endswith("read, does not decide")
+    spine = page.locator("figure.chart-box", has_text="lumbar spine, L2-L4")
+    assert "not-read" in spine.get_attribute("class")
+    assert spine.locator("figcaption").inner_text() == "not read: one lumbar region counts"
+
 
 def test_the_form_lists_come_from_the_rule_book(page: Any, live_server: LiveServer) -> None:
     book = live_server.app.state.ctx.book

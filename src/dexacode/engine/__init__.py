@@ -171,16 +171,22 @@ def _vfa_screening(
 
 
 def _interpretation(reading: interpret.Reading) -> Interpretation:
+    read = [_basis(s) for s in reading.diagnostic]
     basis = None
     if reading.basis is not None:
-        r = reading.basis
-        basis = build(
-            Basis, site=r.result.site, region=r.result.region, t_score=r.t_score, z_score=r.z_score
-        )
+        basis = read[reading.diagnostic.index(reading.basis)]
     return build(
         Interpretation,
         category=reading.category,
         basis=basis,
         scale=reading.scale,
         label=reading.label,
+        results_read=read,
+    )
+
+
+def _basis(scored: interpret.Scored) -> Basis:
+    r = scored.result
+    return build(
+        Basis, site=r.site, region=r.region, t_score=scored.t_score, z_score=scored.z_score
     )

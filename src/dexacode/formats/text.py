@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from dexacode.contract import CodingResult, Finding
+from dexacode.contract import Basis, CodingResult, Finding
 from dexacode.rulebook import Source
 
 _SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2}
@@ -74,6 +74,11 @@ def render(
         where = f"{basis.site.replace('_', ' ')} {basis.region.replace('_', ' ')}"
         out.append(f"  {(interp.label or interp.category).capitalize()}")
         out.append(f"  lowest {scale} {score:+.1f} at {where}")
+        others = [r for r in interp.results_read if r != basis]
+        if others:
+            out.append(
+                "  also read: " + "; ".join(_where_and_score(r, interp.scale) for r in others)
+            )
         out.append(
             "  The interpreting physician's report must state this diagnosis for it to be coded."
         )
@@ -109,3 +114,10 @@ def render(
         cited = [f"{key} ({sources[key].title})" if key in sources else key for key in f.sources]
         out.append(f"     Source: {'; '.join(cited)}")
     return "\n".join(out) + "\n"
+
+
+def _where_and_score(result: Basis, scale: str) -> str:
+    """'left hip total hip -1.2': a result the reading weighed."""
+    score = result.t_score if scale == "t_score" else result.z_score
+    where = f"{result.site.replace('_', ' ')} {result.region.replace('_', ' ')}"
+    return where if score is None else f"{where} {score:+.1f}"

@@ -413,20 +413,23 @@
 
   // The engine alone decides which results are read: only sites in exam.sites
   // (RESULT-SITE-NOT-MEASURED), one lumbar region and no shorter one standing in for it
-  // (LUMBAR-SCORE-MISSING), the lowest of those deciding. Its answer names the deciding
-  // result (interpretation.basis) and, in the findings, what it left out, so a chart's mark
-  // comes from that answer and the exam's sites, never from the page's own choice of
-  // region: the charts then cannot contradict the reading.
+  // (LUMBAR-SCORE-MISSING), the lowest of those deciding. Its answer lists every result
+  // it weighed (interpretation.results_read) and the one that decided (basis), so a
+  // chart's mark comes from that answer, never from the page's own choice of region: the
+  // charts then cannot contradict the reading.
   function standing(r, result, encounter) {
-    const basis = result.interpretation.basis;
-    const lumbar = r.site === config.regions.lumbarSite;
+    const reading = result.interpretation;
+    const same = (b) => b.site === r.site && b.region === r.region;
     if (!encounter.exam.sites.includes(r.site)) return { kind: "not-read", note: "not measured in this exam: not read" };
-    if (basis && basis.site === r.site && basis.region === r.region) return { kind: "decides", note: "decides" };
-    if (lumbar && result.findings.some((f) => f.id === "LUMBAR-SCORE-MISSING")) {
-      return { kind: "not-read", note: "spine not read: the lumbar region that counts has no T-score" };
+    if (reading.basis && same(reading.basis)) return { kind: "decides", note: "decides" };
+    if ((reading.results_read || []).some(same)) return { kind: "", note: "read, does not decide" };
+    if (r.site === config.regions.lumbarSite) {
+      if (result.findings.some((f) => f.id === "LUMBAR-SCORE-MISSING")) {
+        return { kind: "not-read", note: "spine not read: the lumbar region that counts has no T-score" };
+      }
+      return { kind: "not-read", note: "not read: one lumbar region counts" };
     }
-    if (lumbar && basis && basis.site === r.site) return { kind: "not-read", note: "not read: one lumbar region counts" };
-    return { kind: "", note: "does not decide" };
+    return { kind: "not-read", note: "not read" };
   }
 
   // Which results get a chart at all: a T-score at a region the rule book's [regions]
