@@ -750,6 +750,58 @@ def test_a_recording_that_fails_says_the_results_were_written(
     assert not summary.interrupted
 
 
+@pytest.mark.parametrize("committed", [True, False])
+def test_a_ctrl_c_while_recording_reports_what_the_store_holds(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, committed: bool
+) -> None:
+    """Ctrl-C before the store commits records nothing; one just after it must not be
+    reported as "nothing was recorded"."""
+    from dexacode.store import HistoryStore
+
+    real_add = HistoryStore.add
+
+    def add_then_interrupt(self: HistoryStore, *args: Any, **kwargs: Any) -> Any:
+        if committed:
+            real_add(self, *args, **kwargs)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(HistoryStore, "add", add_then_interrupt)
+    src = _write_jsonl(tmp_path / "in.jsonl", [make_encounter(patient__id="P-CTRL-C")])
+    options = _store_options(tmp_path, record=True)
+    summary = scrub(src, tmp_path / "out.jsonl", options=options)
+    assert summary.interrupted and not summary.record_unknown
+    with HistoryStore(options.db_url) as store:
+        stored = len(store.show("P-CTRL-C"))
+    if committed:
+        assert stored == 1 and summary.recorded == 1 and summary.record_problem is None
+    else:
+        assert stored == 0 and summary.recorded == 0 and summary.record_problem == "interrupted"
+
+
+def test_the_command_says_a_run_interrupted_after_recording_was_recorded(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from dexacode.cli import app
+    from dexacode.store import HistoryStore
+
+    real_add = HistoryStore.add
+
+    def add_then_interrupt(self: HistoryStore, *args: Any, **kwargs: Any) -> Any:
+        real_add(self, *args, **kwargs)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(HistoryStore, "add", add_then_interrupt)
+    src = _write_jsonl(tmp_path / "in.jsonl", [make_encounter()])
+    db = f"sqlite:///{tmp_path / 'history.sqlite3'}"
+    args = ["scrub", str(src), "--out", str(tmp_path / "out.jsonl"), "--db", db, "--record"]
+    result = CliRunner().invoke(app, [*args, "--workers", "1", "--quiet"])
+    assert result.exit_code == 130
+    assert "interrupted after the run was recorded" in result.output
+    assert "1 study added" in result.output and "nothing was recorded" not in result.output
+
+
 def test_a_denied_study_is_recorded_as_not_covered(tmp_path: Path) -> None:
     from dexacode.store import HistoryStore
 

@@ -88,6 +88,7 @@ class ScrubSummary:
     recorded: int = 0
     record_problem: str | None = None  # why --record recorded nothing (results written)
     interrupted: bool = False  # Ctrl-C while recording
+    record_unknown: bool = False  # interrupted, and the store could not say if it recorded
     output: Path | None = None
     errors_path: Path | None = None
     titles: dict[str, str] = field(default_factory=dict)
@@ -605,14 +606,35 @@ def scrub(
         # would suggest the run itself failed.
         from dexacode.store import StoreError
 
+        run_id = (
+            f"scrub:{dt.datetime.now(dt.UTC).strftime('%Y%m%dT%H%M%SZ')}-{uuid.uuid4().hex[:6]}"
+        )
         try:
-            summary.recorded = _record(run, options)
+            summary.recorded = _record(run, options, run_id)
         except StoreError as exc:
             summary.record_problem = str(exc)
         except KeyboardInterrupt:
-            summary.record_problem = "interrupted"
             summary.interrupted = True
+            _after_interrupted_record(summary, options, run_id)
     return summary
+
+
+def _after_interrupted_record(summary: ScrubSummary, options: ScrubOptions, run_id: str) -> None:
+    """A Ctrl-C may land after the store committed the run: ask the store, so the summary
+    never says "nothing was recorded" of a run that was."""
+    from dexacode.store import HistoryStore, StoreError
+
+    try:
+        with HistoryStore(options.db_url) as store:
+            added = store.added_by(run_id)
+    except (StoreError, KeyboardInterrupt):
+        summary.record_problem = "interrupted"
+        summary.record_unknown = True
+        return
+    if added is None:
+        summary.record_problem = "interrupted"
+    else:
+        summary.recorded = added
 
 
 def _check_paths(input_path: Path, output_path: Path, errors_path: Path) -> None:
@@ -911,10 +933,9 @@ def _csv_rows(path: Path) -> Iterator[list[dict[str, Any]]]:
             yield batch
 
 
-def _record(run: _Run, options: ScrubOptions) -> int:
+def _record(run: _Run, options: ScrubOptions, run_id: str) -> int:
     from dexacode.store import HistoryStore, StudyRow
 
-    run_id = f"scrub:{dt.datetime.now(dt.UTC).strftime('%Y%m%dT%H%M%SZ')}-{uuid.uuid4().hex[:6]}"
     with HistoryStore(options.db_url) as store:
         report = store.add(
             (

@@ -300,11 +300,25 @@ def scrub_command(
             EXIT_INTERRUPTED, f"interrupted: {out.name} and its errors file were left as they were"
         )
     _print_summary(summary)
+    if summary.record_unknown:
+        _fail(
+            EXIT_INTERRUPTED,
+            "interrupted while recording: the results were written, but whether the run was "
+            "recorded in the history store could not be checked (`dexacode history show "
+            "PATIENT` shows a patient's studies)",
+        )
     if summary.record_problem is not None:
         _fail(
             EXIT_INTERRUPTED if summary.interrupted else EXIT_INPUT,
             f"the results were written, but nothing was recorded in the history store "
             f"({summary.record_problem})",
+        )
+    if summary.interrupted:  # after the store had committed the run
+        added = summary.recorded
+        _fail(
+            EXIT_INTERRUPTED,
+            f"interrupted after the run was recorded: the results were written and "
+            f"{added:,} {'study' if added == 1 else 'studies'} added to the history store",
         )
     raise typer.Exit(summary.exit_code)
 

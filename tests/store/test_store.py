@@ -149,6 +149,9 @@ def test_failure_mid_batch_leaves_nothing(db_url: str) -> None:
             store.add(failing(), source="broken")
         assert store.count() == 1
         assert store.show("P000000") == []
+        # What a run added is known by its name only once committed.
+        assert store.added_by("before") == 1
+        assert store.added_by("broken") is None
 
 
 def test_database_error_mid_batch_is_a_store_error_and_leaves_nothing(

@@ -314,6 +314,18 @@ class HistoryStore:
     def _read_error(self, error: exc.SQLAlchemyError) -> StoreError:
         return StoreError(f"could not read the history store {self.url}: {_db_reason(error)}")
 
+    def added_by(self, source: str) -> int | None:
+        """Studies that the import or run named ``source`` added, or None when nothing of
+        it was committed (its source row is written in the same transaction)."""
+        name = source[: _schema.ID_LENGTH]
+        stmt = sa.select(_schema.source.c.rows_added).where(_schema.source.c.name == name)
+        try:
+            with self._engine.connect() as conn:
+                found = conn.execute(stmt).scalars().all()
+        except exc.SQLAlchemyError as error:
+            raise self._read_error(error) from None
+        return int(found[0]) if found else None
+
     def count(self) -> int:
         """Number of studies in the store."""
         try:
