@@ -120,8 +120,10 @@ def diagnostic_results(enc: Encounter, rules: RuleSet, scale: str) -> Selection:
     if lumbar:
         region = vertebrae(regions.lumbar_preferred)
         if all(verts != region for _, verts in lumbar):
-            # Most vertebrae first; among equals the one starting higher (L1-L3 before L2-L4).
-            region = min(lumbar, key=lambda item: (-len(item[1]), item[1][0]))[1]
+            # Most vertebrae first; among equals the one starting higher (L1-L3 before L2-L4),
+            # then vertebra by vertebra (L1-L3 before L1,L2,L4), so that the order of the
+            # input never decides.
+            region = min(lumbar, key=lambda item: (-len(item[1]), item[1]))[1]
         rows = [s for s, verts in lumbar if verts == region]
         with_score = [s for s in rows if getattr(s, scale) is not None]
         if with_score:
