@@ -62,6 +62,9 @@ def reading_codes(reading: Reading, facts: Facts, rules: RuleSet) -> list[Diagno
                 risk = rules.risk_factors.get(name)
                 if risk is not None and risk.code == healed:
                     out.append(Diagnosis(healed, f"{risk.label}, listed after {single}", name))
+            if healed in facts.conditions and len(out) == 1:
+                # The coder's own record of the healed fracture goes to the same place.
+                out.append(Diagnosis(healed, "documented condition"))
     elif reading.category in codes.by_site_categories and reading.low_bone_mass_bones:
         bones = reading.low_bone_mass_bones
         code = (
