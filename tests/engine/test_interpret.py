@@ -435,3 +435,20 @@ def test_diagnosis_limit_names_what_was_left_off(code: Code) -> None:
     text = _finding(result, "DIAGNOSIS-LIMIT").message
     assert "R93.7" in text and "E55.9" in text
     assert "14" in text and "12" in text
+
+
+@pytest.mark.parametrize("risk_factors", [[], ["bilateral_oophorectomy"]])
+def test_menopause_unknown_never_contradicts_the_category_reported(
+    code: Code, risk_factors: list[str]
+) -> None:
+    """Menopause is not assumed; a category from an oophorectomy still stands, and the
+    warning must not say that no category was given."""
+    result = code(
+        make_encounter(patient__menopausal_status=None, patient__risk_factors=risk_factors)
+    )
+    (warning,) = [f for f in result.findings if f.id == "MENOPAUSE-UNKNOWN"]
+    assert "Z78.0" not in result.diagnoses
+    assert "Menopause was not assumed" in warning.message
+    assert "no Medicare estrogen-deficiency category was assumed" not in warning.message
+    category = result.coverage.medicare_category
+    assert category == ("estrogen_deficient_woman" if risk_factors else None)
