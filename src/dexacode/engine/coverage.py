@@ -140,7 +140,9 @@ def assess(
                 fix=fix,
             )
 
-    category = reported_category(facts, rules) if payer.medicare_family else None
+    # Medicare's bone mass rules judge only bone mass measurement lines: a claim without
+    # one (VFA alone, or nothing to bill) has no category to report.
+    category = reported_category(facts, rules) if payer.medicare_family and bmm_lines else None
     if payer.medicare_family and bmm_lines:
         if category is None:
             for code in bmm_lines:
