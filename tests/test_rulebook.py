@@ -17,7 +17,13 @@ import pytest
 from dexacode.coding import code as code_with
 from dexacode.contract import CodingResult
 from dexacode.icd10 import Icd10Library
-from dexacode.rulebook import InputError, RuleBook, RuleBookError, load_rulebook
+from dexacode.rulebook import (
+    InputError,
+    PayerProfileError,
+    RuleBook,
+    RuleBookError,
+    load_rulebook,
+)
 from tests.conftest import finding, ids, lines, make_encounter
 
 # Every finding id written in capitals in domain-rules.md (copied by hand: the spec is not
@@ -217,8 +223,6 @@ def test_a_payer_written_in_capitals_is_refused_with_the_name_meant(
 
 @pytest.mark.parametrize("kind", ["not utf-8", "a folder"])
 def test_an_unreadable_user_profile_is_the_users_to_fix(tmp_path: Path, kind: str) -> None:
-    from dexacode.rulebook import PayerProfileError
-
     if kind == "a folder":
         (tmp_path / "plan.toml").mkdir()
     else:
@@ -630,3 +634,57 @@ def test_man_not_qualified_explains_medicare_has_no_age_category(
     assert result.coverage.guideline_indicated is True
     finding(result, "NOT-QUALIFIED")
     assert "age" in book.finding("NOT-QUALIFIED").why
+
+
+PLACEMENT = """
+name = "placed_{placement}"
+label = "A plan with its own placement"
+extends = "commercial"
+distinct_placement = "{placement}"
+effective = 2015-10-01
+source = ["seed"]
+"""
+
+
+@pytest.mark.parametrize(
+    ("placement", "vfa", "expected"),
+    [
+        # The pair edit's column 2, as the shipped profiles place it.
+        ("pair", False, [("77080", ["59"]), ("77081", [])]),
+        ("pair", True, [("77085", []), ("77081", ["59"])]),
+        # A plan that wants it on the peripheral code, or on the axial one, whatever the pair.
+        ("peripheral", False, [("77080", []), ("77081", ["59"])]),
+        ("peripheral", True, [("77085", []), ("77081", ["59"])]),
+        ("axial", False, [("77080", ["59"]), ("77081", [])]),
+        ("axial", True, [("77085", ["59"]), ("77081", [])]),
+    ],
+)
+def test_a_profile_sets_which_code_takes_the_distinct_modifier(
+    tmp_path: Path,
+    library: Icd10Library,
+    placement: str,
+    vfa: bool,
+    expected: list[tuple[str, list[str]]],
+) -> None:
+    _write(tmp_path, "placed.toml", PLACEMENT.format(placement=placement))
+    run = _coder(load_rulebook([tmp_path]), library)
+    result = run(payer=f"placed_{placement}", exam__sites=AXIAL_AND_FOREARM, exam__vfa=vfa)
+    assert lines(result) == expected
+    # A claim submitted the payer's way is clean of distinct-modifier findings.
+    submitted = {
+        "lines": [{"cpt": cpt, "modifiers": mods} for cpt, mods in expected],
+        "diagnoses": result.diagnoses,
+    }
+    checked = run(
+        payer=f"placed_{placement}",
+        exam__sites=AXIAL_AND_FOREARM,
+        exam__vfa=vfa,
+        submitted=submitted,
+    )
+    assert not [f.id for f in checked.findings if f.id.startswith("DISTINCT-MODIFIER")]
+
+
+def test_a_placement_outside_the_three_is_refused(tmp_path: Path) -> None:
+    _write(tmp_path, "placed.toml", PLACEMENT.format(placement="column1"))
+    with pytest.raises(PayerProfileError, match="distinct_placement"):
+        load_rulebook([tmp_path])

@@ -327,6 +327,12 @@ class Edition(Dated):
     payer: str | None = None  # an article's edition counts only for its payer
 
 
+# Which code of an axial + peripheral pair takes the distinct-service modifier: "pair" the
+# pair edit's column 2 (NCCI's rule, and where CMS keys its frequency-edit bypass), or the
+# code of the named group, for payers whose own policy says so.
+DistinctPlacement = Literal["pair", "axial", "peripheral"]
+
+
 class ProfileChange(Dated):
     """Profile settings that change from a date on (python-holidays style)."""
 
@@ -334,6 +340,7 @@ class ProfileChange(Dated):
     abn_modifiers: bool | None = None
     distinct_modifier: str | None = None
     distinct_modifiers_accepted: tuple[str, ...] | None = None
+    distinct_placement: DistinctPlacement | None = None
     frequency_months: int | None = None
     same_day_warning: bool | None = None
     severity: dict[str, Severity] | None = None
@@ -349,6 +356,7 @@ class PayerProfile(Dated):
     abn_modifiers: bool | None = None
     distinct_modifier: str | None = None
     distinct_modifiers_accepted: tuple[str, ...] | None = None
+    distinct_placement: DistinctPlacement | None = None
     frequency_months: int | None = Field(default=None, ge=1)
     same_day_warning: bool | None = None
     severity: dict[str, Severity] = Field(default_factory=dict)
@@ -366,6 +374,7 @@ class PayerSettings:
     abn_modifiers: bool
     distinct_modifier: str
     distinct_modifiers_accepted: tuple[str, ...]
+    distinct_placement: DistinctPlacement
     frequency_months: int
     same_day_warning: bool
     severity: Mapping[str, Severity]
@@ -380,16 +389,18 @@ class PayerSettings:
 
 
 # The settings a payer profile makes. A profile without `extends` sets every one of them,
-# except frequency_months, which defaults to coverage.toml's [frequency] default_months.
+# except frequency_months, which defaults to coverage.toml's [frequency] default_months,
+# and distinct_placement, which defaults to "pair".
 _SETTINGS = (
     "medicare_family",
     "abn_modifiers",
     "distinct_modifier",
     "distinct_modifiers_accepted",
+    "distinct_placement",
     "frequency_months",
     "same_day_warning",
 )
-_DEFAULTED_SETTINGS = ("frequency_months",)
+_DEFAULTED_SETTINGS = ("frequency_months", "distinct_placement")
 
 # --- loading -----------------------------------------------------------------------------
 
@@ -820,7 +831,8 @@ def _payer_settings(book: RuleBook, name: str, day: dt.date) -> PayerSettings:
         chain.append(profile)
         current = profile.extends
     values: dict[str, Any] = {
-        "frequency_months": _pick(book.frequency, day, "coverage.toml [frequency]").default_months
+        "frequency_months": _pick(book.frequency, day, "coverage.toml [frequency]").default_months,
+        "distinct_placement": "pair",
     }
     covered_list: str | None = None
     severity: dict[str, Severity] = {}
@@ -848,6 +860,7 @@ def _payer_settings(book: RuleBook, name: str, day: dt.date) -> PayerSettings:
         abn_modifiers=values["abn_modifiers"],
         distinct_modifier=values["distinct_modifier"],
         distinct_modifiers_accepted=accepted,
+        distinct_placement=values["distinct_placement"],
         frequency_months=values["frequency_months"],
         same_day_warning=values["same_day_warning"],
         severity=severity,

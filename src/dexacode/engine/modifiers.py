@@ -31,13 +31,20 @@ def component_for(enc: Encounter, rules: RuleSet) -> str | None:
 
 
 def distinct_pairs(codes: Sequence[str], rules: RuleSet) -> list[tuple[str, str]]:
-    """(column 1, column 2) of every pair on the claim that a distinct modifier lets through."""
+    """(the other code, the code that takes the modifier) of every pair on the claim that a
+    distinct modifier lets through: column 2 of the pair, unless the payer's profile puts it
+    on the code of one group (``distinct_placement``)."""
+    placement = rules.payer.distinct_placement
     pairs = []
     for i, first in enumerate(codes):
         for second in codes[i + 1 :]:
             pair = rules.ptp.get(frozenset((first, second)))
-            if pair is not None and pair.modifier_indicator == 1:
-                pairs.append((pair.column1, pair.column2))
+            if pair is None or pair.modifier_indicator != 1:
+                continue
+            other, carrier = pair.column1, pair.column2
+            if placement != "pair" and rules.procedure_group(other) == placement:
+                other, carrier = carrier, other
+            pairs.append((other, carrier))
     return pairs
 
 
@@ -81,15 +88,15 @@ def place(
         if enc.exam.will_repeat and payer.medicare_family:
             sink.add("REPEAT-FREQUENCY", status=status, modifier=mod)
 
-    # 3. Distinct service: 59 / XU on column 2 of a pair with modifier indicator 1
+    # 3. Distinct service: 59 / XU on one code of a pair with modifier indicator 1
     # (a payer whose profile names no distinct modifier takes none).
-    for column1, column2 in distinct_pairs(codes, rules) if payer.distinct_modifier else []:
+    for other, carrier in distinct_pairs(codes, rules) if payer.distinct_modifier else []:
         for line in lines:
-            if line.cpt == column2:
+            if line.cpt == carrier:
                 line.put(
                     payer.distinct_modifier,
-                    f"{column2} is a separate study from {column1} on the same date; "
-                    f"{payer.label} expects {payer.distinct_modifier} on {column2}",
+                    f"{carrier} is a separate study from {other} on the same date; "
+                    f"{payer.label} expects {payer.distinct_modifier} on {carrier}",
                 )
 
     # 4. Substitute physician: Q5 / Q6 on professional and global lines.
