@@ -682,6 +682,17 @@ def test_a_profile_sets_which_code_takes_the_distinct_modifier(
         submitted=submitted,
     )
     assert not [f.id for f in checked.findings if f.id.startswith("DISTINCT-MODIFIER")]
+    # Submitted without it: the finding names the line that should carry it.
+    bare = {"lines": [{"cpt": cpt, "modifiers": []} for cpt, _ in expected], "diagnoses": []}
+    (carrier,) = [cpt for cpt, mods in expected if mods]
+    (other,) = [cpt for cpt, mods in expected if not mods]
+    missing = run(
+        payer=f"placed_{placement}", exam__sites=AXIAL_AND_FOREARM, exam__vfa=vfa, submitted=bare
+    )
+    (found,) = [f for f in missing.findings if f.id == "DISTINCT-MODIFIER-MISSING"]
+    assert found.line == carrier
+    assert {other, carrier} <= set(found.message.split(" carries")[0].split())
+    assert f"but {carrier} carries no distinct-service modifier" in found.message
 
 
 def test_a_placement_outside_the_three_is_refused(tmp_path: Path) -> None:

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from dexacode.contract import Line, SubmittedClaim, SubmittedLine
 from dexacode.engine.diagnoses import IcdRelease, check_list, site_code_hint
 from dexacode.engine.findings import FindingSink, listing
+from dexacode.engine.modifiers import distinct_pairs
 from dexacode.icd10 import normalize
 from dexacode.rulebook import RuleSet
 
@@ -22,7 +23,8 @@ def check_submitted(
     sink: FindingSink,
 ) -> None:
     codes = [line.cpt.upper() for line in submitted.lines]
-    explained = _pairs_and_units(submitted, codes, rules, sink)
+    carried = {line.cpt for line in derived_lines}
+    explained = _pairs_and_units(submitted, codes, carried, rules, sink)
     _distinct_modifiers(submitted, derived_lines, rules, sink)
     _lines_against_derived(submitted, derived_lines, explained, rules, sink)
     _diagnoses(submitted.diagnoses, derived_dx, screening, rules, icd, sink)
@@ -44,9 +46,17 @@ def _vfa_screening(
 
 
 def _pairs_and_units(
-    submitted: SubmittedClaim, codes: list[str], rules: RuleSet, sink: FindingSink
+    submitted: SubmittedClaim,
+    codes: list[str],
+    carried: set[str],
+    rules: RuleSet,
+    sink: FindingSink,
 ) -> set[str]:
-    """MUE and pair edits; returns the codes a pair finding already explains."""
+    """MUE and pair edits; returns the codes a pair finding already explains.
+
+    A pair finding tells the coder what to bill instead, so it is raised only when the
+    corrected claim (``carried``) bills just that: the exam decides the code, not the
+    pair. Otherwise LINE-EXTRA and LINE-MISSING say what to remove and what to add."""
     units: dict[str, int] = defaultdict(int)
     for line in submitted.lines:
         units[line.cpt.upper()] += line.units
@@ -63,17 +73,24 @@ def _pairs_and_units(
         for second in distinct[i + 1 :]:
             pair = rules.ptp.get(frozenset((first, second)))
             if pair is not None and pair.finding is not None:
+                keep = pair.replace_with or pair.column1
+                # E.g. the code with VFA when no VFA was done: "keep it" would contradict
+                # the corrected claim, which bills the code without VFA.
+                if keep not in carried or carried & ({first, second} - {keep}):
+                    continue
                 sink.add(
                     pair.finding,
                     line=pair.column2,
                     first=pair.column1,
                     second=pair.column2,
-                    replace_with=pair.replace_with or pair.column1,
+                    replace_with=keep,
                 )
-                explained.update((first, second, pair.replace_with or pair.column1))
+                explained.update((first, second, keep))
             elif pair is None:
                 group = rules.procedure_group(first)
-                if group in ("axial", "peripheral") and group == rules.procedure_group(second):
+                same = group in ("axial", "peripheral") and group == rules.procedure_group(second)
+                # "Keep the one that describes the study" needs one of them to be it.
+                if same and carried & {first, second}:
                     sink.add("PTP-SAME-GROUP", line=second, first=first, second=second, group=group)
                     explained.update((first, second))
     return explained
@@ -87,24 +104,25 @@ def _distinct_modifiers(
     payer = rules.payer
     distinct_mods = {m for m, mod in rules.modifiers.items() if mod.kind == "distinct"}
     derived_by_code = {line.cpt: line for line in derived}
-    pair_of: dict[str, tuple[str, str]] = {}
-    codes = [line.cpt for line in derived]
-    for i, first in enumerate(codes):
-        for second in codes[i + 1 :]:
-            pair = rules.ptp.get(frozenset((first, second)))
-            if pair is not None and pair.modifier_indicator == 1:
-                pair_of[pair.column2] = (pair.column1, pair.column2)
+    # The code of each pair that carries the modifier, as the engine placed it (the
+    # payer's placement applied).
+    pair_of = {
+        carrier: (other, carrier)
+        for other, carrier in distinct_pairs([line.cpt for line in derived], rules)
+    }
     expected_on = listing(sorted(pair_of)) or "no line (no pair on this claim needs one)"
     for line in submitted.lines:
         cpt = line.cpt.upper()
         want_line = derived_by_code.get(cpt)
         if want_line is None:
             continue
-        want = [m for m in want_line.modifiers if m in distinct_mods]
+        placed = [m for m in want_line.modifiers if m in distinct_mods]
+        # One the line needs but could not carry (MODIFIER-OVERFLOW) is needed all the same.
+        want = placed or [m for m in want_line.unplaced_modifiers if m in distinct_mods]
         found = [m.upper() for m in line.modifiers if m.upper() in distinct_mods]
         # An X modifier beside the 59 it is a subset of: never both on one line.
         both = any(rules.modifiers[m].subset_of in found for m in found)
-        if want and not found:
+        if placed and not found:
             column1, column2 = pair_of.get(cpt, ("", cpt))
             sink.add(
                 "DISTINCT-MODIFIER-MISSING",
@@ -129,6 +147,17 @@ def _distinct_modifiers(
             expected = f"this payer expects {want[0]} on {expected_on}"
             fix = f"Use {want[0]} alone on the {cpt} line (remove {listing(wrong)})."
         else:
+            # The corrected claim shows the profile's own modifier whatever was submitted;
+            # another the profile accepts is no mistake, but the difference is said.
+            if placed and len(set(found)) == 1 and found[0] != placed[0]:
+                sink.add(
+                    "DISTINCT-MODIFIER-ACCEPTED",
+                    line=cpt,
+                    cpt=cpt,
+                    found=found[0],
+                    expected=placed[0],
+                    payer=payer.label,
+                )
             continue
         sink.add(
             "DISTINCT-MODIFIER-WRONG",
@@ -171,16 +200,10 @@ def _modifiers_against_derived(
     have = [m.upper() for m in sub_line.modifiers]
     want = line.modifiers
     kind = {code: mod.kind for code, mod in rules.modifiers.items()}
-    if len(have) > rules.max_modifiers_per_line and not any(
-        f.line == line.cpt for f in sink.of("MODIFIER-OVERFLOW")
-    ):
-        sink.add(
-            "MODIFIER-OVERFLOW",
-            line=line.cpt,
-            cpt=line.cpt,
-            count=len(have),
-            dropped=listing(have[rules.max_modifiers_per_line :]),
-        )
+    # No overflow check on the submitted count: MODIFIER-OVERFLOW is about what the line
+    # needs (the derived line's, raised where it was placed). A submitted line past four
+    # carries modifiers it does not need, and each has its finding: 26/TC and the others
+    # here, the distinct-service one in _distinct_modifiers, a repeat in MODIFIER-ORDER.
     # 26/TC first: one finding names the whole pricing mismatch.
     have_pricing = [m for m in have if kind.get(m) == "pricing"]
     want_pricing = [m for m in want if kind.get(m) == "pricing"]
@@ -206,6 +229,25 @@ def _modifiers_against_derived(
             continue  # it applies; it only did not fit (MODIFIER-OVERFLOW says so)
         if mod not in want and kind.get(mod) not in ("pricing", "distinct"):
             sink.add("MODIFIER-EXTRA", line=line.cpt, cpt=line.cpt, modifier=mod)
+    _modifier_order(sub_line, have, line, sink)
+
+
+def _modifier_order(
+    sub_line: SubmittedLine, have: list[str], line: Line, sink: FindingSink
+) -> None:
+    """The modifiers the corrected line carries, in the order (and number) it carries them:
+    the engine placed them by the rank of their kind, so its line is the order expected.
+    Modifiers it does not carry are other findings' business and are left out."""
+    kept = [m for m in have if m in line.modifiers]
+    if kept == [m for m in line.modifiers if m in kept]:
+        return
+    sink.add(
+        "MODIFIER-ORDER",
+        line=line.cpt,
+        cpt=line.cpt,
+        found="-".join([sub_line.cpt.upper(), *have]),
+        expected="-".join([line.cpt, *line.modifiers]),
+    )
 
 
 def _diagnoses(
