@@ -8,10 +8,12 @@ Observations.
 from __future__ import annotations
 
 from dexacode.formats.fhir.read import (
+    Entry,
     FhirImport,
     FhirInputError,
     Missing,
     gather,
+    gather_entries,
     import_files,
     load_overlay,
     merge,
@@ -24,11 +26,13 @@ from dexacode.formats.fhir.terms import MissingExtraError, loinc_check_digit_ok,
 from dexacode.formats.fhir.write import result_to_fhir
 
 __all__ = [
+    "Entry",
     "FhirImport",
     "FhirInputError",
     "Missing",
     "MissingExtraError",
     "gather",
+    "gather_entries",
     "import_files",
     "load_overlay",
     "loinc_check_digit_ok",

@@ -11,7 +11,19 @@ Every resource is first validated with fhir.resources' R4B models (R4-compatible
 - Condition: ICD-10-CM codes as documented conditions.
 - MedicationStatement / MedicationRequest: the drug's name and whether it is current.
 - DiagnosticReport (DXA panel) and its Observations: BMD, T- and Z-scores per site and
-  region by LOINC code (``loinc.toml``); its date is the date of service.
+  region by LOINC code (``loinc.toml``); its date is the date of service. A lumbar code's
+  region is the vertebrae its code.text or bodySite.text names (else L1-L4). T- and
+  Z-scores may be in any UCUM annotation ("{T-Score}") or "1".
+
+References are resolved as in a Bundle: by fullUrl (urn:uuid: too), else ResourceType/id.
+One patient and one DXA report per import; what cannot be this patient's reading is kept
+out rather than guessed at:
+
+- refused (FhirInputError): more than one Patient or DXA report; a report
+  entered-in-error or cancelled, or about another patient; two Observations giving one
+  site, region and measure different values.
+- left out with a note: a result entered-in-error, cancelled or registered; a resource
+  whose subject is not the Patient (the note names neither patient).
 
 What FHIR does not say (the payer, usually the order reason and the sites) is listed in
 ``FhirImport.missing``, with the option or overlay key that supplies it.
@@ -20,7 +32,9 @@ What FHIR does not say (the payer, usually the order reason and the sites) is li
 from __future__ import annotations
 
 import copy
+import functools
 import json
+import re
 import tomllib
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -29,6 +43,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from dexacode.engine.interpret import vertebrae
 from dexacode.formats.fhir.terms import (
     CPT,
     ICD10CM,
@@ -39,9 +54,11 @@ from dexacode.formats.fhir.terms import (
     SNOMED_SEX,
     US_CORE_BIRTHSEX,
     US_CORE_SEX,
+    LoincCode,
     import_r4b,
     terms,
 )
+from dexacode.iscd import region_name
 
 CLAIM_ID_SYSTEM = "urn:dexacode:claim-id"
 READ_TYPES = (
@@ -56,6 +73,9 @@ READ_TYPES = (
     "DiagnosticReport",
     "Observation",
 )
+# Passed over without a note: the findings of a Bundle dexacode wrote (coding the encounter
+# gives them again).
+PASSED_OVER = ("OperationOutcome",)
 VFA_CODES = ("77085", "77086")
 
 
@@ -92,10 +112,19 @@ class FhirImport:
 # --- resources from files ------------------------------------------------------------------
 
 
-def resources_of(data: Any, where: str) -> Iterator[dict[str, Any]]:
+@dataclass(frozen=True)
+class Entry:
+    """A resource, and the fullUrl its Bundle entry gave it (None for a loose resource):
+    references inside a Bundle may name a resource by either."""
+
+    resource: dict[str, Any]
+    full_url: str | None = None
+
+
+def entries_of(data: Any, where: str, full_url: str | None = None) -> Iterator[Entry]:
     if isinstance(data, list):
         for item in data:
-            yield from resources_of(item, where)
+            yield from entries_of(item, where)
         return
     if not isinstance(data, dict) or "resourceType" not in data:
         raise FhirInputError(f"{where}: not a FHIR resource (no resourceType)")
@@ -104,9 +133,15 @@ def resources_of(data: Any, where: str) -> Iterator[dict[str, Any]]:
             res = entry.get("resource") if isinstance(entry, dict) else None
             if res is None:
                 raise FhirInputError(f"{where}: Bundle entry {n} has no resource")
-            yield from resources_of(res, f"{where} entry {n}")
+            url = entry.get("fullUrl")
+            yield from entries_of(res, f"{where} entry {n}", url if isinstance(url, str) else None)
         return
-    yield data
+    yield Entry(data, full_url)
+
+
+def resources_of(data: Any, where: str) -> Iterator[dict[str, Any]]:
+    for entry in entries_of(data, where):
+        yield entry.resource
 
 
 def validate_resource(resource: dict[str, Any], where: str) -> None:
@@ -152,14 +187,131 @@ def load_json(path: Path) -> Any:
     return items
 
 
+def gather_entries(paths: Sequence[Path]) -> list[Entry]:
+    """Every resource of the files (Bundles opened) with its fullUrl, each validated as R4."""
+    out: list[Entry] = []
+    for path in paths:
+        for entry in entries_of(load_json(path), path.name):
+            validate_resource(entry.resource, path.name)
+            out.append(entry)
+    return out
+
+
 def gather(paths: Sequence[Path]) -> list[dict[str, Any]]:
     """Every resource of the files (Bundles opened), each validated as R4."""
-    out: list[dict[str, Any]] = []
-    for path in paths:
-        for res in resources_of(load_json(path), path.name):
-            validate_resource(res, path.name)
-            out.append(res)
+    return [entry.resource for entry in gather_entries(paths)]
+
+
+# --- references and whose record it is -----------------------------------------------------
+
+
+def _label(res: Mapping[str, Any], full_url: str | None = None) -> str:
+    """How a note names a resource: type and id, else its fullUrl."""
+    rtype = res.get("resourceType")
+    return f"{rtype}/{res['id']}" if res.get("id") else f"{rtype} {full_url or '(no id)'}"
+
+
+def _once(items: Iterable[Mapping[str, Any] | Entry]) -> list[Entry]:
+    """The entries, a resource given twice (a Bundle and a loose file) read once. Two
+    different resources under one type and id are both kept: neither is dropped unseen."""
+    out: list[Entry] = []
+    seen: dict[str, list[dict[str, Any]]] = {}
+    for item in items:
+        entry = item if isinstance(item, Entry) else Entry(dict(item))
+        res = entry.resource
+        key = f"{res.get('resourceType')}/{res['id']}" if res.get("id") else entry.full_url
+        if key is not None:
+            if res in seen.get(key, []):
+                continue
+            seen.setdefault(key, []).append(res)
+        out.append(entry)
     return out
+
+
+class _Index:
+    """Reference resolution as in a FHIR Bundle: a reference is matched against each
+    entry's fullUrl (urn:uuid:, urn:oid: or absolute), else as ResourceType/id."""
+
+    def __init__(self, entries: Sequence[Entry]) -> None:
+        self._by_url: dict[str, Entry] = {}
+        self._by_key: dict[str, Entry] = {}
+        for entry in entries:
+            rid = entry.resource.get("id")
+            if entry.full_url:
+                self._by_url.setdefault(entry.full_url, entry)
+            if isinstance(rid, str) and rid:
+                self._by_key.setdefault(f"{entry.resource.get('resourceType')}/{rid}", entry)
+                if not entry.full_url:
+                    # dexacode's own Bundles give each resource its urn:uuid as id: read
+                    # without their fullUrls, their references still find them.
+                    self._by_url.setdefault(f"urn:uuid:{rid}", entry)
+
+    def resolve(self, ref: Any) -> Entry | None:
+        text = _reference_text(ref)
+        if text is None:
+            return None
+        if text in self._by_url:
+            return self._by_url[text]
+        if text.startswith(("urn:", "#")):
+            return None
+        found = self._by_key.get(_type_and_id(text))
+        # An absolute reference names a server: it finds a resource by type and id only
+        # when that resource came without a fullUrl (a loose file) to compare it with.
+        if found is not None and "://" in text and found.full_url is not None:
+            return None
+        return found
+
+
+def _reference_text(ref: Any) -> str | None:
+    if not isinstance(ref, Mapping) or not isinstance(ref.get("reference"), str):
+        return None
+    return str(ref["reference"]).split("/_history/")[0]
+
+
+def _type_and_id(text: str) -> str:
+    return "/".join(text.rstrip("/").split("/")[-2:])
+
+
+# The element naming whose record a resource is ("subject" unless listed).
+SUBJECT_ELEMENT = {"Claim": "patient", "Coverage": "beneficiary"}
+
+
+class _Subject:
+    """Whose record the import is: the Patient resource of the input, else (no Patient,
+    or one no reference can name) the subject of the DXA report."""
+
+    def __init__(self, patient: Entry | None, report: Entry | None, index: _Index) -> None:
+        referable = patient is not None and bool(patient.full_url or patient.resource.get("id"))
+        self._patient = patient if referable else None
+        self._index = index
+        self._report_subject: str | None = None
+        if self._patient is None and report is not None:
+            self._report_subject = self._plain(report.resource.get("subject"))
+
+    @staticmethod
+    def _plain(ref: Any) -> str | None:
+        text = _reference_text(ref)
+        if text is None or text.startswith("urn:"):
+            return text
+        return _type_and_id(text)
+
+    def holds(self, ref: Any) -> bool:
+        """Whether a subject element names this patient; an absent one is not contradicted."""
+        if ref is None:
+            return True
+        if self._patient is not None:
+            if _reference_text(ref) is not None:
+                return self._index.resolve(ref) is self._patient
+            ident = ref.get("identifier") if isinstance(ref, Mapping) else None
+            if isinstance(ident, Mapping) and ident.get("value"):
+                return any(
+                    own.get("system") == ident.get("system") and own.get("value") == ident["value"]
+                    for own in self._patient.resource.get("identifier") or []
+                )
+            return False  # a display alone: nothing shows it is this patient
+        if self._report_subject is not None:
+            return self._plain(ref) == self._report_subject
+        return True
 
 
 # --- resources to facts --------------------------------------------------------------------
@@ -254,31 +406,130 @@ def _medication(res: Mapping[str, Any], enc: dict[str, Any], notes: list[str]) -
     meds.append({"name": str(name).lower(), "status": status})
 
 
+# --- the lumbar region an Observation names ------------------------------------------------
+
+# A vertebra or a range: "L2", "L2-L4", "L2-4", "L2 – L4".
+_VERTEBRAE = re.compile(r"(?<![A-Za-z0-9])L\s?([1-5])(?:\s*[-–—]\s*L?\s?([1-5]))?(?![0-9])", re.I)
+_LIST_GAP = re.compile(r"\s*,\s*")
+
+
+@functools.cache
+def _exclusion_words() -> tuple[re.Pattern[str], re.Pattern[str]]:
+    """Patterns for the words (``loinc.toml`` [region_text]) after an excluded vertebra
+    and before an excluded list."""
+    table = terms()
+    after = "|".join(map(re.escape, table.excluded_after))
+    before = "|".join(map(re.escape, table.excluded_before))
+    return (
+        re.compile(rf"\s*\)?\s*(?:{after})\b", re.I),
+        re.compile(rf"\b(?:{before})\.?:?\s*$", re.I),
+    )
+
+
+def _named_regions(text: str, default: tuple[int, ...]) -> set[tuple[int, ...]]:
+    """The lumbar regions a text names: none when it names no vertebra, more than one
+    when it names several combinations (which then cannot be told apart).
+
+    A comma list of vertebrae and ranges is one region; one followed by an exclusion word
+    ("L1 excluded") or a list after one ("excluding L1") is taken out of the region named,
+    or, when the text names no other, out of the code's own region.
+    """
+    after, before = _exclusion_words()
+    runs: list[list[tuple[set[int], bool]]] = []  # each run: (levels, excluded) per item
+    last_end = -1
+    run_excluded = False
+    for match in _VERTEBRAE.finditer(text):
+        first = int(match.group(1))
+        last = int(match.group(2) or first)
+        levels = set(range(min(first, last), max(first, last) + 1))
+        joined = last_end >= 0 and _LIST_GAP.fullmatch(text[last_end : match.start()])
+        if not joined:
+            run_excluded = bool(before.search(text[: match.start()]))
+            runs.append([])
+        excluded = run_excluded or bool(after.match(text, match.end()))
+        runs[-1].append((levels, excluded))
+        last_end = match.end()
+    if not runs:
+        return set()
+    out_levels = {n for run in runs for levels, excluded in run if excluded for n in levels}
+    named = [
+        {n for levels, excluded in run if not excluded for n in levels}
+        for run in runs
+        if any(not excluded for _, excluded in run)
+    ]
+    return {tuple(sorted(levels - out_levels)) for levels in named or [set(default)]}
+
+
+def _region(obs: Mapping[str, Any], code: LoincCode, label: str, notes: list[str]) -> str | None:
+    """The region of a result: the code's own, or for a lumbar code the vertebrae its
+    code.text or bodySite.text names (one LOINC code serves every combination)."""
+    default = vertebrae(code.region)
+    if default is None:
+        return code.region
+    texts = [
+        concept.get("text")
+        for concept in (obs.get("code"), obs.get("bodySite"))
+        if isinstance(concept, Mapping)
+    ]
+    named: set[tuple[int, ...]] = set()
+    for text in texts:
+        if isinstance(text, str):
+            named |= _named_regions(text, default)
+    if len(named) > 1:
+        notes.append(f"{label}: its text names more than one lumbar region; not used")
+        return None
+    levels = next(iter(named), default)
+    if not levels:
+        notes.append(f"{label}: its text excludes every vertebra it names; not used")
+        return None
+    return region_name(levels)
+
+
+# --- the DXA report and its results --------------------------------------------------------
+
+
 def _results(
-    report: Mapping[str, Any] | None,
-    observations: Mapping[str, Mapping[str, Any]],
+    report: Entry | None,
+    entries: Sequence[Entry],
+    index: _Index,
+    subject: _Subject,
     enc: dict[str, Any],
     notes: list[str],
 ) -> None:
     table = terms()
+    observations = [e for e in entries if e.resource.get("resourceType") == "Observation"]
+    chosen: list[Entry] = []
     if report is not None:
-        wanted = [
-            str(ref.get("reference", "")).rsplit("/", 1)[-1].removeprefix("urn:uuid:")
-            for ref in report.get("result") or []
-        ]
-        chosen = [observations[i] for i in wanted if i in observations]
-        absent = [i for i in wanted if i not in observations]
+        absent: list[str] = []
+        for ref in report.resource.get("result") or []:
+            found = index.resolve(ref)
+            if found is None or found.resource.get("resourceType") != "Observation":
+                absent.append(_reference_text(ref) or "?")
+            elif not any(found is c for c in chosen):
+                chosen.append(found)
         if absent:
             notes.append(
                 f"DiagnosticReport names {len(absent)} result(s) not in the input: "
                 + ", ".join(absent)
             )
+        left = [o for o in observations if not any(o is c for c in chosen)]
+        if left:
+            notes.append(f"{len(left)} Observation(s) are not results of the DXA report; not used")
     else:
-        chosen = list(observations.values())
-    by_key: dict[tuple[str, str], dict[str, Any]] = {}
-    for obs in chosen:
+        chosen = observations
+    rows: dict[tuple[str, str], dict[str, Any]] = {}
+    given_by: dict[tuple[str, str, str], tuple[str, float]] = {}
+    for entry in chosen:
+        obs = entry.resource
+        label = _label(obs, entry.full_url)
+        status = obs.get("status")
+        if status in table.observation_status.not_used:
+            notes.append(f"{label}: status {status}; not used")
+            continue
+        if not subject.holds(obs.get("subject")):
+            notes.append(f"{label}: its subject is not the Patient of this import; not used")
+            continue
         codes = [table.codes[c] for c in _code_in(obs.get("code"), LOINC) if c in table.codes]
-        label = f"Observation/{obs.get('id', '?')}"
         if not codes:
             notes.append(f"{label}: not a DXA result dexacode knows (LOINC); not used")
             continue
@@ -292,30 +543,122 @@ def _results(
             notes.append(f"{label}: no numeric value; not used")
             continue
         unit = table.units[code.measure]
-        if quantity.get("code") not in (unit.code, *unit.also_read):
+        if not table.unit_reads_as(quantity.get("code"), code.measure):
             notes.append(f"{label}: unit {quantity.get('code')!r} is not {unit.code}; not used")
             continue
-        row = by_key.setdefault(
-            (code.site, code.region), {"site": code.site, "region": code.region}
-        )
+        region = _region(obs, code, label, notes)
+        if region is None:
+            continue
+        if status in table.observation_status.not_final:
+            notes.append(f"{label}: status {status}, not final; used")
+        key = (code.site, region, code.measure)
+        if key in given_by:
+            first_label, first_value = given_by[key]
+            if first_value == float(value):
+                notes.append(
+                    f"{label} repeats {code.site} {region} {code.measure} of {first_label}; "
+                    "read once"
+                )
+                continue
+            # Two values for one region and measure: whichever were kept could decide the
+            # category and the diagnosis codes, and notes do not reach a scrubbed batch.
+            # Refused, so a person settles which one the reading used.
+            hint = (
+                ', or name each one\'s vertebrae in Observation.code.text (e.g. "L2-L4")'
+                if vertebrae(code.region) is not None
+                else ""
+            )
+            raise FhirInputError(
+                f"{first_label} and {label} both give {code.site} {region} {code.measure}, "
+                f"with different values; dexacode does not choose between them: remove the "
+                f"one the reading did not use{hint}"
+            )
+        given_by[key] = (label, float(value))
+        row = rows.setdefault((code.site, region), {"site": code.site, "region": region})
         row[code.measure] = float(value)
         if "date_of_service" not in enc:
             day = _date_part(obs.get("effectiveDateTime"))
             if day:
                 enc["date_of_service"] = day
-    if by_key:
-        enc["results"] = list(by_key.values())
+    if rows:
+        enc["results"] = list(rows.values())
 
 
-def to_encounter(resources: Iterable[Mapping[str, Any]]) -> FhirImport:
-    """The encounter the resources describe, with what is missing for coding it."""
+def _only_one(entries: Sequence[Entry], what: str, how: str) -> Entry | None:
+    if len(entries) > 1:
+        raise FhirInputError(f"the input holds {len(entries)} {what}: {how}")
+    return entries[0] if entries else None
+
+
+def _report(report: Entry, subject: _Subject, enc: dict[str, Any], notes: list[str]) -> None:
+    """The DXA report's claim id and date; a report in error, or another patient's, is
+    refused whole: none of its results may be read as this patient's."""
+    res = report.resource
+    label = _label(res, report.full_url)
+    status = res.get("status")
+    rule = terms().report_status
+    if status in rule.not_used:
+        raise FhirInputError(
+            f"the DXA report ({label}) has status {status}: FHIR says it must not be used, "
+            "so there is nothing to code; import the report that replaced it"
+        )
+    if not subject.holds(res.get("subject")):
+        raise FhirInputError(
+            f"the DXA report ({label}) is not about the Patient in the input; "
+            "dexacode imports one patient's report at a time"
+        )
+    if status in rule.not_final:
+        notes.append(f"the DXA report has status {status}, not final; read as it stands")
+    tail = (report.full_url or "").rsplit("/", 1)[-1].rsplit(":", 1)[-1]
+    enc.setdefault("claim_id", str(res.get("id") or tail or "fhir-import"))
+    day = _date_part(res.get("effectiveDateTime")) or _date_part(res.get("issued"))
+    if day:
+        enc["date_of_service"] = day
+
+
+def to_encounter(resources: Iterable[Mapping[str, Any] | Entry]) -> FhirImport:
+    """The encounter the resources describe, with what is missing for coding it.
+
+    One patient and one DXA report per import: an input with more is refused, as is a
+    report in error or about another patient. A resource about another patient, or a
+    result in error, is left out with a note."""
+    table = terms()
+    entries = _once(resources)
+    index = _Index(entries)
+    patient = _only_one(
+        [e for e in entries if e.resource.get("resourceType") == "Patient"],
+        "Patient resources",
+        "dexacode imports one patient's DXA report at a time; give each patient's "
+        "resources in a Bundle or files of their own",
+    )
+    report = _only_one(
+        [
+            e
+            for e in entries
+            if e.resource.get("resourceType") == "DiagnosticReport"
+            and any(c in table.report_panels for c in _code_in(e.resource.get("code"), LOINC))
+        ],
+        "DXA reports (DiagnosticReport)",
+        "dexacode imports one report at a time, as one encounter; give each report, with "
+        "its Observations, in a Bundle or files of its own",
+    )
+    subject = _Subject(patient, report, index)
     enc: dict[str, Any] = {}
     notes: list[str] = []
-    observations: dict[str, Mapping[str, Any]] = {}
-    report: Mapping[str, Any] | None = None
-    table = terms()
-    for res in resources:
+    for entry in entries:
+        res = entry.resource
         rtype = res.get("resourceType")
+        if rtype not in READ_TYPES:
+            if rtype not in PASSED_OVER:
+                notes.append(f"{rtype}: not read by dexacode")
+            continue
+        if rtype in ("Observation", "DiagnosticReport"):
+            continue  # the DXA report and its results are read below
+        if rtype != "Patient" and not subject.holds(res.get(SUBJECT_ELEMENT.get(rtype, "subject"))):
+            notes.append(
+                f"{_label(res, entry.full_url)}: not about the Patient of this import; not used"
+            )
+            continue
         if rtype == "Patient":
             _patient(res, enc, notes)
         elif rtype == "Claim":
@@ -331,19 +674,9 @@ def to_encounter(resources: Iterable[Mapping[str, Any]]) -> FhirImport:
                 _add_condition(enc, code)
         elif rtype in ("MedicationStatement", "MedicationRequest"):
             _medication(res, enc, notes)
-        elif rtype == "Observation":
-            observations[str(res.get("id", len(observations)))] = res
-        elif rtype == "DiagnosticReport":
-            if any(c in table.report_panels for c in _code_in(res.get("code"), LOINC)):
-                report = res
-                report_id = str(res.get("id") or "fhir-import")
-                enc.setdefault("claim_id", report_id)
-                day = _date_part(res.get("effectiveDateTime")) or _date_part(res.get("issued"))
-                if day:
-                    enc["date_of_service"] = day
-        elif rtype not in READ_TYPES:
-            notes.append(f"{rtype}: not read by dexacode")
-    _results(report, observations, enc, notes)
+    if report is not None:
+        _report(report, subject, enc, notes)
+    _results(report, entries, index, subject, enc, notes)
     return FhirImport(enc, missing_facts(enc), notes)
 
 
@@ -409,4 +742,4 @@ def supply(imported: FhirImport, extra: Mapping[str, Any]) -> FhirImport:
 
 
 def import_files(paths: Sequence[Path]) -> FhirImport:
-    return to_encounter(gather(paths))
+    return to_encounter(gather_entries(paths))

@@ -11,8 +11,8 @@ from typing import Any
 from dexacode.formats.batch_io import BatchInputError, RawRow
 from dexacode.formats.fhir.read import (
     FhirInputError,
+    entries_of,
     load_json,
-    resources_of,
     to_encounter,
     validate_resource,
 )
@@ -33,10 +33,10 @@ def _row(number: int, bundle: Any) -> RawRow:
     try:
         if not isinstance(bundle, dict) or bundle.get("resourceType") != "Bundle":
             raise FhirInputError(f"{where}: not a FHIR Bundle")
-        resources = list(resources_of(bundle, where))
-        for res in resources:
-            validate_resource(res, where)
-        imported = to_encounter(resources)
+        entries = list(entries_of(bundle, where))  # with fullUrls, for references
+        for entry in entries:
+            validate_resource(entry.resource, where)
+        imported = to_encounter(entries)
     except FhirInputError as exc:
         return RawRow(number, problem=str(exc))
     if imported.missing:

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import functools
+import re
 import tomllib
 from dataclasses import dataclass
 from importlib import resources
 from types import ModuleType
 from typing import Any
+
+from dexacode.engine.interpret import vertebrae
 
 LOINC = "http://loinc.org"
 UCUM = "http://unitsofmeasure.org"
@@ -53,11 +56,22 @@ class LoincCode:
     region: str
 
 
+# UCUM: an annotation alone ("{T-Score}"), or 1 with one ("1{score}"), is the unit 1.
+_UCUM_UNITY = re.compile(r"1?\{[^{}]+\}|1")
+
+
 @dataclass(frozen=True)
 class Unit:
     code: str
     unit: str
     also_read: tuple[str, ...]
+    unity: bool  # a measure without unit: any UCUM annotation alone, or "1", reads as it
+
+
+@dataclass(frozen=True)
+class StatusRule:
+    not_used: tuple[str, ...]
+    not_final: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -67,13 +81,39 @@ class Terms:
     report_panels: tuple[str, ...]
     units: dict[str, Unit]
     codes: dict[str, LoincCode]
+    observation_status: StatusRule
+    report_status: StatusRule
+    excluded_after: tuple[str, ...]
+    excluded_before: tuple[str, ...]
+
+    def unit_reads_as(self, code: object, measure: str) -> bool:
+        """Whether a valueQuantity.code is a unit the measure's values are read in."""
+        unit = self.units[measure]
+        if not isinstance(code, str):
+            return False
+        if code in (unit.code, *unit.also_read):
+            return True
+        if not unit.unity or not _UCUM_UNITY.fullmatch(code.strip()):
+            return False
+        # Another measure's own annotation ({Z-score} on a T-score code) contradicts the
+        # code: which of the two the value is cannot be told.
+        folded = code.strip().casefold()
+        return not any(
+            other.unity and folded == other.code.casefold()
+            for name, other in self.units.items()
+            if name != measure
+        )
 
     def code_for(self, site: str, region: str, measure: str) -> LoincCode | None:
-        """The code to write for a result value; lumbar regions all use the lumbar code."""
+        """The code to write for a result value. One lumbar code serves every vertebral
+        region (the region goes in code.text, where the reader takes it from); a region
+        naming no vertebrae ("L1-L4 mean") gets no code, so it is not read back as one that
+        decides."""
+        vertebral = vertebrae(region) is not None
         for code in self.codes.values():
             if code.measure != measure or code.site != site:
                 continue
-            if code.region == region or (site == "lumbar_spine" and region.startswith(("L", "T"))):
+            if code.region == region or (vertebral and vertebrae(code.region) is not None):
                 return code
         return None
 
@@ -83,12 +123,13 @@ def terms() -> Terms:
     text = (resources.files("dexacode.formats.fhir") / "loinc.toml").read_text(encoding="utf-8")
     data: dict[str, Any] = tomllib.loads(text)
     report = data["report"]
+    status = data["status"]
     return Terms(
         report_code=report["code"],
         report_display=report["display"],
         report_panels=tuple(report["panels"]),
         units={
-            name: Unit(u["code"], u["unit"], tuple(u["also_read"]))
+            name: Unit(u["code"], u["unit"], tuple(u["also_read"]), bool(u["unity"]))
             for name, u in data["units"].items()
         },
         codes={
@@ -97,6 +138,14 @@ def terms() -> Terms:
             )
             for row in data["code"]
         },
+        observation_status=StatusRule(
+            tuple(status["observation"]["not_used"]), tuple(status["observation"]["not_final"])
+        ),
+        report_status=StatusRule(
+            tuple(status["report"]["not_used"]), tuple(status["report"]["not_final"])
+        ),
+        excluded_after=tuple(data["region_text"]["excluded_after"]),
+        excluded_before=tuple(data["region_text"]["excluded_before"]),
     )
 
 

@@ -1,7 +1,26 @@
 """FHIR R4 out: a coded result as a collection Bundle of a Claim (the corrected claim:
-CPT items with modifiers, units and diagnosis sequence), a DiagnosticReport of the
-reading, its Observations (LOINC-coded BMD, T- and Z-scores) and the Patient and
-Coverage the Claim must reference.
+CPT items with modifiers, units and diagnosis sequence), an OperationOutcome of the
+findings, a DiagnosticReport of the reading, its Observations (LOINC-coded BMD, T- and
+Z-scores) and the Patient, Coverage and ServiceRequest the Claim and the reading need.
+
+A claim with an error-level finding is written as a "draft" Claim, not an "active" one:
+the findings say what stands in its way. The OperationOutcome (one issue per finding:
+severity, code "business-rule", the message as details.text, the finding id as
+diagnostics) is an entry of the Bundle; FHIR gives a Claim no element to reference it.
+
+Read back (``fhir-import``), the Bundle gives these encounter facts again: the claim id,
+the date of service, the payer, the patient's id, sex and birth date, the order reason,
+the sites, VFA (when a VFA line was billed) and the results of every region that has a
+LOINC code (lumbar regions keep their vertebrae through Observation.code.text). It is
+not the whole encounter: menopausal status, risk factors, medications, documented
+conditions, the exam's status and peripheral reason, the study history and a submitted
+claim are not written; the billing facts are not read back (only the claim form is
+written, as Claim.type); the Claim's diagnoses are the coded ones, not read back as
+conditions; regions dexacode has no LOINC code for (trochanter, ultradistal radius and
+others) are written with code.text only and left out on reading, with a note. FHIR has
+no standard element for the billing facts, and dexacode knows no confirmed LOINC code
+for menopausal status, so none is invented: code from the original encounter, not from
+a read-back one.
 
 Ids are UUIDs derived from the claim id, so the same result always gives the same
 Bundle. The output is checked against fhir.resources' R4B models before it is returned.
@@ -34,6 +53,8 @@ from dexacode.formats.fhir.terms import (
 _NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "https://dexacode.org/fhir")
 _SEX = {"F": "female", "M": "male"}
 _MEASURE_LABEL = {"bmd": "BMD", "t_score": "T-score", "z_score": "Z-score"}
+# Finding severity -> OperationOutcome.issue.severity.
+_ISSUE_SEVERITY = {"error": "error", "warning": "warning", "info": "information"}
 
 
 def _urn(claim_id: str, name: str) -> str:
@@ -50,7 +71,8 @@ def _claim(result: CodingResult, enc: Encounter, refs: dict[str, str]) -> dict[s
     institutional = enc.billing.claim_form == "institutional"
     return {
         "resourceType": "Claim",
-        "status": "active",
+        # An error-level finding means the claim is not ready to send as it stands.
+        "status": "draft" if result.has_errors else "active",
         "type": {
             "coding": [
                 {"system": CLAIM_TYPE, "code": "institutional" if institutional else "professional"}
@@ -100,6 +122,25 @@ def _claim(result: CodingResult, enc: Encounter, refs: dict[str, str]) -> dict[s
     }
 
 
+def _outcome(result: CodingResult) -> dict[str, Any]:
+    """The findings as an OperationOutcome, one issue each; "no findings" said as such, so
+    a reader can tell a clean claim from a Bundle that carries none."""
+    issues: list[dict[str, Any]] = [
+        {
+            "severity": _ISSUE_SEVERITY[finding.severity],
+            "code": "business-rule",
+            "details": {"text": finding.message},
+            "diagnostics": finding.id,
+        }
+        for finding in result.findings
+    ]
+    if not issues:
+        issues = [
+            {"severity": "information", "code": "informational", "details": {"text": "No findings"}}
+        ]
+    return {"resourceType": "OperationOutcome", "issue": issues}
+
+
 def _observations(enc: Encounter, refs: dict[str, str]) -> list[tuple[str, dict[str, Any]]]:
     table = terms()
     out: list[tuple[str, dict[str, Any]]] = []
@@ -142,7 +183,8 @@ def _observations(enc: Encounter, refs: dict[str, str]) -> list[tuple[str, dict[
 
 def result_to_fhir(result: CodingResult, encounter: Encounter) -> dict[str, Any]:
     """A collection Bundle: Patient, Coverage, ServiceRequest (order reason, sites), Claim,
-    DiagnosticReport and Observations; validated with the R4B models."""
+    OperationOutcome (the findings), DiagnosticReport and Observations; validated with the
+    R4B models."""
     enc = encounter
     table = terms()
     refs = {
@@ -166,7 +208,7 @@ def result_to_fhir(result: CodingResult, encounter: Encounter) -> dict[str, Any]
             }
         ],
     }
-    # The order, so the Bundle read back gives the same encounter facts.
+    # The order, so the Bundle read back gives the order reason and sites again.
     order: dict[str, Any] = {
         "resourceType": "ServiceRequest",
         "status": "completed",
@@ -206,6 +248,7 @@ def result_to_fhir(result: CodingResult, encounter: Encounter) -> dict[str, Any]
         (refs["coverage"], coverage),
         (_urn(enc.claim_id, "order"), order),
         (_urn(enc.claim_id, "claim"), _claim(result, enc, refs)),
+        (_urn(enc.claim_id, "outcome"), _outcome(result)),
         (_urn(enc.claim_id, "report"), report),
         *observations,
     ]
