@@ -71,7 +71,7 @@ class ScrubOptions:
     payer_dirs: tuple[Path, ...] = ()
     workers: int | None = None  # None: one per core
     chunk_size: int = 1000
-    fhir: bool = False  # JSON Lines output as FHIR Bundles (Claim + DiagnosticReport)
+    fhir: bool = False  # JSON Lines output as FHIR Bundles (Claim, DiagnosticReport, findings)
 
 
 @dataclass
@@ -206,7 +206,7 @@ class _Coder:
 
     def _parse(self, raw: RawRow) -> tuple[RawRow, Any] | _Bad:
         if raw.problem is not None:
-            return _Bad(raw.row, None, "", raw.problem)
+            return _Bad(raw.row, raw.claim_id, "", raw.problem)
         try:
             enc = encounter_of(raw)
         except FlatRowError as exc:

@@ -43,6 +43,9 @@ class RawRow:
     cells: Mapping[str, object] | None = None
     problem: str | None = None
     blank: bool = False
+    # The claim a ``problem`` row holds, when the reader could tell it (an 837's CLM01):
+    # the errors file names it.
+    claim_id: str | None = None
 
 
 def format_of(

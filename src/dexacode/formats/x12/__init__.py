@@ -8,7 +8,7 @@ extra), imported on first use.
 from __future__ import annotations
 
 from dexacode.formats.x12.build import build_segments, interchange_text
-from dexacode.formats.x12.checks import claim_problems, npi_problem, zip9_problem
+from dexacode.formats.x12.checks import claim_problems, form_problems, npi_problem, zip9_problem
 from dexacode.formats.x12.claims import claim_for
 from dexacode.formats.x12.encounter import UNKNOWN_FACTS, ClaimNotCodable, claim_to_encounter
 from dexacode.formats.x12.fees import FeeFileError, FeeSchedule, load_fees
@@ -47,6 +47,7 @@ __all__ = [
     "claim_problems",
     "claim_to_encounter",
     "example_provider_path",
+    "form_problems",
     "interchange_text",
     "load_fees",
     "load_patients",

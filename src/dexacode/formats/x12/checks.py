@@ -1,10 +1,20 @@
 """Checks on an 837P claim that pyx12 does not make: it validates structure against the
 implementation guide's map, but not the NPI check digit, the billing provider's 9-digit
-ZIP, the ICD-10-CM codes in HI, the procedure codes and modifiers in SV1, or the
-situational rule that DMG is present when the subscriber is the patient.
+ZIP, the ICD-10-CM codes in HI, the procedure codes and modifiers in SV1, the diagnosis
+pointers in SV107, or the situational rule that DMG is present when the subscriber is the
+patient.
 
-Each check returns plain sentences (empty when the claim is fine); none prints anything
-that identifies a patient.
+Two parts, because a claim read back is judged by the engine as well:
+
+- ``form_problems``: what the claim form itself gets wrong (NPIs, ZIP+4, DMG, dotted or
+  too many diagnoses, modifiers and pointers per line, units). Once a read claim is an
+  encounter nobody sees these again, so reading applies them too.
+- ``code_problems``: unknown or non-billable diagnoses, procedure codes and modifiers
+  dexacode does not know. The engine reports these on a read claim (ICD10-INVALID,
+  MODIFIER-EXTRA...), so only writing applies them.
+
+``claim_problems`` is both, for writing. Each check returns plain sentences (empty when
+the claim is fine); none prints anything that identifies a patient.
 """
 
 from __future__ import annotations
@@ -23,6 +33,10 @@ _ZIP9 = re.compile(r"^[0-9]{9}$")
 _ICD_UNDOTTED = re.compile(r"^[A-Z][0-9][0-9A-Z][0-9A-Z]{0,4}$")
 MAX_MODIFIERS = 4
 MAX_DIAGNOSES = 12
+MAX_POINTERS = 4
+
+# A problem found on the claim (line None) or on one of its lines (1-based).
+_Problem = tuple[int | None, str]
 
 
 def luhn_digit(digits: str) -> int:
@@ -73,6 +87,84 @@ def icd_problems(codes: Collection[str], icd: IcdRelease) -> list[str]:
     return problems
 
 
+def _form(claim: Claim837) -> list[_Problem]:
+    problems: list[_Problem] = []
+    # The billing provider is read back from an 837 only; the provider file a claim is
+    # written from was checked when it was loaded.
+    if claim.billing_npi and (p := npi_problem(claim.billing_npi)):
+        problems.append((None, f"billing provider (loop 2010AA): {p}"))
+    if claim.billing_zip and (p := zip9_problem(claim.billing_zip)):
+        problems.append((None, f"billing provider (loop 2010AA): {p}"))
+    if claim.referring_npi and (p := npi_problem(claim.referring_npi)):
+        problems.append((None, f"referring provider: {p}"))
+    if claim.relationship == "18":
+        s = claim.subscriber
+        if s.birth_date is None or s.sex not in ("F", "M", "U"):
+            problems.append(
+                (None, "DMG (birth date and sex) is required when the subscriber is the patient")
+            )
+    if len(claim.diagnoses) > MAX_DIAGNOSES:
+        problems.append((None, f"{len(claim.diagnoses)} diagnoses; HI carries at most 12"))
+    dotted = [c for c in claim.diagnoses if "." in c]
+    if dotted:
+        many = len(dotted) > 1
+        problems.append(
+            (
+                None,
+                f"{'diagnoses' if many else 'diagnosis'} {', '.join(dotted)} "
+                f"{'are' if many else 'is'} dotted; X12 HI carries codes without the dot",
+            )
+        )
+    for n, line in enumerate(claim.lines, 1):
+        if len(line.modifiers) > MAX_MODIFIERS:
+            problems.append((n, f"{len(line.modifiers)} modifiers; SV1 carries at most 4"))
+        if not line.pointers or len(line.pointers) > MAX_POINTERS:
+            problems.append((n, "needs one to four diagnosis pointers"))
+        # A pointer outside the list leaves the line without its diagnosis: payers reject
+        # the claim before anyone reads the codes.
+        for pointer in line.pointers:
+            if not 1 <= pointer <= len(claim.diagnoses):
+                problems.append(
+                    (
+                        n,
+                        f"diagnosis pointer {pointer} (SV107) does not point at one of the "
+                        f"claim's {len(claim.diagnoses)} diagnoses",
+                    )
+                )
+        if line.units < 1:
+            problems.append((n, "units must be at least 1"))
+    return problems
+
+
+def _codes(
+    claim: Claim837,
+    icd: IcdRelease,
+    procedures: Collection[str],
+    modifiers: Collection[str],
+) -> list[_Problem]:
+    problems: list[_Problem] = []
+    if not claim.diagnoses:
+        problems.append((None, "no diagnosis in HI"))
+    undotted = [c for c in claim.diagnoses if "." not in c]  # dotted: a form problem
+    problems += [(None, p) for p in icd_problems(undotted, icd)]
+    if not claim.lines:
+        problems.append((None, "no service line"))
+    for n, line in enumerate(claim.lines, 1):
+        if line.cpt not in procedures:
+            problems.append((n, f"procedure code {line.cpt} is not one dexacode knows"))
+        unknown = [m for m in line.modifiers if m not in modifiers]
+        if unknown:
+            problems.append((n, f"unknown modifier {', '.join(unknown)}"))
+    return problems
+
+
+def form_problems(claim: Claim837) -> list[str]:
+    """What the claim form gets wrong that pyx12 lets through, whoever judges the codes;
+    a sentence about one line names it (``service line 2: ...``), none names the claim
+    (the reader's caller does)."""
+    return [text if n is None else f"service line {n}: {text}" for n, text in _form(claim)]
+
+
 def claim_problems(
     claim: Claim837,
     icd: IcdRelease,
@@ -84,36 +176,8 @@ def claim_problems(
     ``procedures`` and ``modifiers`` are the codes the rule book knows on the date of
     service (``RuleSet.procedures`` and ``RuleSet.modifiers``).
     """
-    problems: list[str] = []
     who = f"claim {claim.claim_id}"
-    if claim.referring_npi and (p := npi_problem(claim.referring_npi)):
-        problems.append(f"{who}: referring provider: {p}")
-    if claim.relationship == "18":
-        s = claim.subscriber
-        if s.birth_date is None or s.sex not in ("F", "M", "U"):
-            problems.append(
-                f"{who}: DMG (birth date and sex) is required when the subscriber is the patient"
-            )
-    if not claim.diagnoses:
-        problems.append(f"{who}: no diagnosis in HI")
-    if len(claim.diagnoses) > MAX_DIAGNOSES:
-        problems.append(f"{who}: {len(claim.diagnoses)} diagnoses; HI carries at most 12")
-    problems += [f"{who}: {p}" for p in icd_problems(claim.diagnoses, icd)]
-    if not claim.lines:
-        problems.append(f"{who}: no service line")
-    for n, line in enumerate(claim.lines, 1):
-        where = f"{who} line {n}"
-        if line.cpt not in procedures:
-            problems.append(f"{where}: procedure code {line.cpt} is not one dexacode knows")
-        unknown = [m for m in line.modifiers if m not in modifiers]
-        if unknown:
-            problems.append(f"{where}: unknown modifier {', '.join(unknown)}")
-        if len(line.modifiers) > MAX_MODIFIERS:
-            problems.append(f"{where}: {len(line.modifiers)} modifiers; SV1 carries at most 4")
-        if not line.pointers or len(line.pointers) > 4:
-            problems.append(f"{where}: needs one to four diagnosis pointers")
-        elif any(p < 1 or p > len(claim.diagnoses) for p in line.pointers):
-            problems.append(f"{where}: a diagnosis pointer points past the claim's diagnoses")
-        if line.units < 1:
-            problems.append(f"{where}: units must be at least 1")
-    return problems
+    return [
+        f"{who}: {text}" if n is None else f"{who} line {n}: {text}"
+        for n, text in _form(claim) + _codes(claim, icd, procedures, modifiers)
+    ]

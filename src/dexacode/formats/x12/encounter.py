@@ -12,9 +12,13 @@ the rules run and says which facts stand in:
 - ``billing``: the component from 26/TC, the exam status from 52/53, an ABN from GA,
   a substitute from Q5/Q6;
 - ``patient.conditions``: the claim's diagnoses other than the screening code, as the
-  only record there is (so DIAGNOSIS-EXTRA cannot fire; validity, order, Excludes1 and
-  the screening-code-alone checks still do); ``menopausal_status`` postmenopausal when
-  Z78.0 is among them, else unknown;
+  only record there is, so the corrected claim keeps the submitted codes (DIAGNOSIS-EXTRA
+  cannot fire; order, Excludes1 and the screening-code-alone checks still do). Only the
+  codes the corrected claim could carry: a code not in the release, a header, or M85.80
+  is left out, because the engine judges the submitted list and the documented
+  conditions alike, and would otherwise report the one code twice ("(conditions)" and
+  "(submitted)"); the submitted claim still carries it, so it is reported once.
+  ``menopausal_status`` postmenopausal when Z78.0 is among them, else unknown;
 - ``results``, risk factors, medications: empty (unknown).
 
 ``UNKNOWN_FACTS`` names them in ``Encounter.unknown``, so the engine reports the rules
@@ -28,8 +32,9 @@ from collections.abc import Mapping
 from typing import Any, get_args
 
 from dexacode.contract import UnknownFact
+from dexacode.engine.diagnoses import IcdRelease
 from dexacode.formats.x12.model import Claim837
-from dexacode.icd10 import normalize
+from dexacode.icd10 import Icd10Library, normalize
 from dexacode.rulebook import RuleBook, RuleSet
 
 # Facts an 837P cannot carry, as contract paths.
@@ -66,9 +71,22 @@ def _first_meaning(
     return next((by_modifier[m] for m in modifiers if m in by_modifier), default)
 
 
-def claim_to_encounter(claim: Claim837, book: RuleBook) -> dict[str, Any]:
+def _conditions(diagnoses: list[str], rules: RuleSet, icd: IcdRelease) -> list[str]:
+    """The submitted codes that stand in for the record (see the module's docstring)."""
+    kept: list[str] = []
+    for code in diagnoses:
+        if code in (rules.encounter_codes.screening, rules.reading.unspecified):
+            continue
+        info = icd.lookup(code)
+        if info is not None and info.billable:
+            kept.append(code)
+    return kept
+
+
+def claim_to_encounter(claim: Claim837, book: RuleBook, library: Icd10Library) -> dict[str, Any]:
     """The encounter dict (contract shape) of one read claim; ClaimNotCodable when it
-    cannot be one."""
+    cannot be one. ``library`` gives the ICD-10-CM release of the date of service, as it
+    does to the scrubber."""
     dates = {line.date_of_service for line in claim.lines}
     if len(dates) > 1:
         raise ClaimNotCodable(
@@ -79,6 +97,10 @@ def claim_to_encounter(claim: Claim837, book: RuleBook) -> dict[str, Any]:
     try:
         rules = book.in_force(served, claim.payer_profile)
     except ValueError as exc:
+        raise ClaimNotCodable(str(exc)) from None
+    try:
+        icd, _ = library.for_date(served)
+    except LookupError as exc:
         raise ClaimNotCodable(str(exc)) from None
     codes = [line.cpt for line in claim.lines]
     sites, vfa = _placeholder_sites(codes, rules)
@@ -106,7 +128,7 @@ def claim_to_encounter(claim: Claim837, book: RuleBook) -> dict[str, Any]:
             "menopausal_status": "postmenopausal"
             if person.sex == "F" and rules.encounter_codes.postmenopausal in diagnoses
             else None,
-            "conditions": [c for c in diagnoses if c != screening and 3 <= len(c) <= 10],
+            "conditions": _conditions(diagnoses, rules, icd),
         },
         "order": {"reason": "screening" if screening in diagnoses else "diagnostic"},
         "exam": {"sites": sites, "vfa": vfa, "status": status},

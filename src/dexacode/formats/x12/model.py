@@ -52,6 +52,10 @@ class Claim837:
     referring_npi: str = ""
     referring_last: str = ""
     referring_first: str = ""
+    # The billing provider's NPI and ZIP as a file read back carries them (loop 2010AA);
+    # empty on a claim being written, whose provider file was checked when loaded.
+    billing_npi: str = ""
+    billing_zip: str = ""
 
     @property
     def total_charge(self) -> Decimal:
