@@ -282,7 +282,8 @@ def _diagnoses(
                     where="submitted",
                     suggestion=site_code_hint(better[0] if better else None),
                 )
-    check_list(valid, "submitted claim", rules, icd, sink, supported=derived_dx)
+    if valid != list(derived_dx):  # the same list was checked as the corrected claim's
+        check_list(valid, "submitted claim", rules, icd, sink, supported=derived_dx)
     screening_code = rules.encounter_codes.screening
     if screening and screening_code in codes and codes[0] != screening_code:
         sink.add("DIAGNOSIS-ORDER", position=codes.index(screening_code) + 1)
