@@ -183,6 +183,11 @@ class SubmittedLine(_Input):
     cpt: Annotated[str, Field(min_length=5, max_length=5)]
     modifiers: list[Annotated[str, Field(min_length=2, max_length=2)]] = Field(default_factory=list)
     units: Annotated[int, Field(ge=1, le=99)] = 1
+    diagnosis_pointers: list[Annotated[int, Field(ge=1)]] | None = Field(
+        default=None,
+        description="1-based positions in the submitted diagnoses the line points to, as "
+        "entered; null when the source does not say (then they are not checked).",
+    )
 
 
 class SubmittedClaim(_Input):
@@ -190,6 +195,17 @@ class SubmittedClaim(_Input):
     diagnoses: list[Annotated[str, Field(min_length=3, max_length=10)]] = Field(
         default_factory=list
     )
+
+    @model_validator(mode="after")
+    def _pointers_name_a_diagnosis(self) -> SubmittedClaim:
+        for i, line in enumerate(self.lines):
+            past = [p for p in line.diagnosis_pointers or [] if p > len(self.diagnoses)]
+            if past:
+                raise ValueError(
+                    f"submitted.lines[{i}].diagnosis_pointers::pointer {past[0]} is past the "
+                    f"{len(self.diagnoses)} submitted diagnoses"
+                )
+        return self
 
 
 class Encounter(_Input):

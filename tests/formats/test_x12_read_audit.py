@@ -305,6 +305,19 @@ def test_a_pointer_past_the_diagnoses_is_a_row_error(tmp_path: Path) -> None:
     assert "pointer 4" in reason and "3 diagnoses" in reason
 
 
+def test_the_pointers_an_837_gives_are_checked(tmp_path: Path, book: RuleBook, code: Code) -> None:
+    # SV107 as entered reaches the engine; a line pointing only at Z13.820 is found.
+    text = changed("SV1*HC:77080*150*UN*1***1:2:3~", "SV1*HC:77080*150*UN*1***1~")
+    first, _ = rows(tmp_path, text, book)
+    enc = parse_encounter(first.text)
+    assert enc.submitted is not None and enc.submitted.lines[0].diagnosis_pointers == [1]
+    (pointer,) = [f for f in code(json.loads(first.text)).findings if f.id == "DIAGNOSIS-POINTER"]
+    assert "points to 1 (Z13.820)" in pointer.message and "1, 2, 3" in pointer.action
+    # The file as written points every line at the first three: nothing to say.
+    clean, _ = rows(tmp_path, interchange(), book)
+    assert "DIAGNOSIS-POINTER" not in {f.id for f in code(json.loads(clean.text)).findings}
+
+
 def test_dotted_codes_in_hi_are_a_row_error(tmp_path: Path, book: RuleBook) -> None:
     text = changed("HI*ABK:Z13820*ABF:M85851*ABF:Z780~", "HI*ABK:Z13.820*ABF:M85851*ABF:Z78.0~")
     first, second = rows(tmp_path, text, book)

@@ -28,20 +28,49 @@ def check_submitted(
     _distinct_modifiers(submitted, derived_lines, rules, sink)
     _lines_against_derived(submitted, derived_lines, explained, rules, sink)
     _diagnoses(submitted.diagnoses, derived_dx, screening, rules, icd, sink)
-    _vfa_screening(submitted, codes, rules, sink)
+    if any(line.diagnosis_pointers for line in derived_lines):  # lines that take pointers
+        _pointers(submitted, rules, sink)
+    _vfa_screening(submitted, rules, sink)
 
 
-def _vfa_screening(
-    submitted: SubmittedClaim, codes: list[str], rules: RuleSet, sink: FindingSink
-) -> None:
+def _pointed(submitted: SubmittedClaim, line: SubmittedLine, rules: RuleSet) -> list[str]:
+    """The diagnoses a submitted line points to: its own pointers when given, else the
+    claim's first ones (as a line points when nothing says otherwise)."""
+    codes = [normalize(c) for c in submitted.diagnoses]
+    if line.diagnosis_pointers is None:
+        return codes[: rules.diagnosis_limits.pointers_per_line]
+    return [codes[p - 1] for p in line.diagnosis_pointers]
+
+
+def _pointers(submitted: SubmittedClaim, rules: RuleSet, sink: FindingSink) -> None:
+    """Each line points to the claim's first diagnoses, in list order (domain-rules §4);
+    a line that points elsewhere can be denied for the code it leaves out."""
+    first = list(
+        range(1, min(len(submitted.diagnoses), rules.diagnosis_limits.pointers_per_line) + 1)
+    )
+    for line in submitted.lines:
+        if line.diagnosis_pointers is None or line.diagnosis_pointers == first:
+            continue
+        cpt = line.cpt.upper()
+        sink.add(
+            "DIAGNOSIS-POINTER",
+            line=cpt,
+            cpt=cpt,
+            found=", ".join(map(str, line.diagnosis_pointers)) or "no diagnosis",
+            codes=listing(_pointed(submitted, line, rules)) or "none",
+            expected=", ".join(map(str, first)),
+            first=listing([normalize(c) for c in submitted.diagnoses[: len(first)]]),
+        )
+
+
+def _vfa_screening(submitted: SubmittedClaim, rules: RuleSet, sink: FindingSink) -> None:
     """A submitted VFA line whose diagnoses are only screening or menopause codes."""
-    pointed = [normalize(c) for c in submitted.diagnoses][
-        : rules.diagnosis_limits.pointers_per_line
-    ]
-    if not pointed or not set(pointed) <= set(rules.vfa_screening.codes):
-        return
-    for cpt in dict.fromkeys(codes):
-        if rules.procedure_group(cpt) == "vfa":
+    for line in submitted.lines:
+        cpt = line.cpt.upper()
+        pointed = _pointed(submitted, line, rules)
+        if rules.procedure_group(cpt) != "vfa" or not pointed:
+            continue
+        if set(pointed) <= set(rules.vfa_screening.codes):
             sink.add("VFA-SCREENING", line=cpt, cpt=cpt, codes=", ".join(pointed))
 
 

@@ -140,7 +140,12 @@ def claim_to_encounter(claim: Claim837, book: RuleBook, library: Icd10Library) -
         },
         "submitted": {
             "lines": [
-                {"cpt": line.cpt, "modifiers": list(line.modifiers), "units": line.units}
+                {
+                    "cpt": line.cpt,
+                    "modifiers": list(line.modifiers),
+                    "units": line.units,
+                    "diagnosis_pointers": list(line.pointers) or None,
+                }
                 for line in claim.lines
             ],
             "diagnoses": diagnoses,
