@@ -61,3 +61,25 @@ def test_compact_cells_read_like_the_row_they_hold() -> None:
     back = pickle.loads(pickle.dumps(cells))
     assert dict(back) == row
     assert row_to_encounter(cells) == row_to_encounter(back) == row_to_encounter(row)
+
+
+def test_submitted_lines_carry_their_diagnosis_pointers_both_ways() -> None:
+    from dexacode.formats.flat import encounter_to_row
+    from tests.conftest import make_encounter
+
+    row = _row(
+        submitted_lines="77080:26,XU:1:1,2;77081::1;77086",
+        submitted_diagnoses="Z13.820;Z78.0",
+    )
+    lines = row_to_encounter(row)["submitted"]["lines"]
+    assert lines == [
+        {"cpt": "77080", "modifiers": ["26", "XU"], "units": 1, "diagnosis_pointers": [1, 2]},
+        {"cpt": "77081", "units": 1},
+        {"cpt": "77086"},
+    ]
+    enc = make_encounter(submitted={"lines": lines, "diagnoses": ["Z13.820", "Z78.0"]})
+    again = row_to_encounter(encounter_to_row(enc))["submitted"]["lines"]
+    assert again[0]["diagnosis_pointers"] == [1, 2]
+    assert "diagnosis_pointers" not in again[1]  # none given stays none given
+    with pytest.raises(FlatRowError, match="pointers of item 1"):
+        row_to_encounter(_row(submitted_lines="77080::1:1,x", submitted_diagnoses="Z13.820"))

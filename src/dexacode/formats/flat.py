@@ -13,7 +13,8 @@ Columns (every one optional except those the contract requires; order does not m
     claim_form, component, equipment_owner, interprets,
     substitute, substitute_days, abn_signed,
     history                 2023-11-20:77080;2021-05-03:77081:uncovered
-    submitted_lines         77080:26,XU:1;77081   (cpt[:modifiers joined by ,[:units]])
+    submitted_lines         77080:26,XU:1:1,2;77081
+                            (cpt[:modifiers joined by ,[:units[:diagnosis pointers joined by ,]]])
     submitted_diagnoses     Z13.820;Z78.0
     result1_site, result1_region, result1_bmd, result1_t_score, result1_z_score,
     result2_site, ...       as many numbered groups as there are results
@@ -230,11 +231,11 @@ def row_to_encounter(row: Mapping[str, object]) -> dict[str, Any]:
     lines = []
     for n, item in enumerate(_split(_text(row.get("submitted_lines"))), 1):
         parts = [p.strip() for p in item.split(":")]
-        if len(parts) > 3:
+        if len(parts) > 4:
             raise FlatRowError(
                 "submitted_lines",
-                f"item {n} is not CPT[:MODIFIERS[:UNITS]] (it has {len(parts)} parts "
-                "separated by ':')",
+                f"item {n} is not CPT[:MODIFIERS[:UNITS[:POINTERS]]] (it has {len(parts)} "
+                "parts separated by ':')",
             )
         line: dict[str, Any] = {"cpt": parts[0]}
         if len(parts) > 1 and parts[1]:
@@ -245,6 +246,14 @@ def row_to_encounter(row: Mapping[str, object]) -> dict[str, Any]:
             except ValueError:
                 raise FlatRowError(
                     "submitted_lines", f"the units of item {n} must be a whole number"
+                ) from None
+        if len(parts) > 3 and parts[3]:
+            try:
+                line["diagnosis_pointers"] = [int(p) for p in parts[3].split(",") if p.strip()]
+            except ValueError:
+                raise FlatRowError(
+                    "submitted_lines",
+                    f"the diagnosis pointers of item {n} must be whole numbers joined by ','",
                 ) from None
         lines.append(line)
     if lines:
@@ -304,7 +313,14 @@ def encounter_to_row(enc: Mapping[str, Any]) -> dict[str, str]:
     )
     submitted = enc.get("submitted") or {}
     row["submitted_lines"] = LIST_SEP.join(
-        ":".join([line["cpt"], ",".join(line.get("modifiers") or []), str(line.get("units", 1))])
+        ":".join(
+            [line["cpt"], ",".join(line.get("modifiers") or []), str(line.get("units", 1))]
+            + (
+                [",".join(map(str, line["diagnosis_pointers"]))]
+                if line.get("diagnosis_pointers") is not None
+                else []
+            )
+        )
         for line in submitted.get("lines") or []
     )
     row["submitted_diagnoses"] = LIST_SEP.join(submitted.get("diagnoses") or [])
