@@ -283,3 +283,24 @@ def test_a_batch_job_is_found_again_from_the_address(page: Any, live_server: Liv
     page.goto(live_server.url + "/batch#job=0123456789abcdef0123456789abcdef")
     expect(page.locator("#batch-status")).to_contain_text("cannot be found", timeout=10_000)
     assert page.locator("#job").is_hidden()
+
+
+def test_a_submitted_claims_diagnosis_pointers_are_checked(page: Any) -> None:
+    _fill_osteopenia_case(page)
+    _coded(page)
+    page.get_by_label("Check a claim I already wrote").check()
+    line = page.locator("#submitted-rows tr").first
+    line.get_by_label("Submitted CPT").fill("77080")
+    page.get_by_label("Diagnoses on the claim").fill("Z13.820, M85.852, Z78.0")
+    # The line points only at the screening code: said, naming what it points to.
+    line.get_by_label("Submitted diagnosis pointers").fill("1")
+    findings = page.locator("#findings")
+    expect(findings).to_contain_text("DIAGNOSIS-POINTER", timeout=10_000)
+    assert "points to 1 (Z13.820)" in findings.inner_text()
+    # Pointing at the first three, in order: nothing to say.
+    line.get_by_label("Submitted diagnosis pointers").fill("1, 2, 3")
+    expect(findings).not_to_contain_text("DIAGNOSIS-POINTER", timeout=10_000)
+    # A pointer past the diagnoses: not coded, the field named.
+    line.get_by_label("Submitted diagnosis pointers").fill("1, 4")
+    expect(page.locator("#status")).to_have_text(re.compile(r"^Not coded yet"), timeout=10_000)
+    assert "submitted.lines[0].diagnosis_pointers" in page.locator("#status").inner_text()

@@ -145,7 +145,13 @@
     if ($("check_submitted").checked) {
       const lines = rows("submitted-rows")
         .filter((r) => r.cpt)
-        .map((r) => ({ cpt: r.cpt, modifiers: list(r.modifiers), units: number(r.units || "1") }));
+        .map((r) => {
+          const line = { cpt: r.cpt, modifiers: list(r.modifiers), units: number(r.units || "1") };
+          // Pointers as entered (1-based into the diagnoses); none typed: not checked.
+          const pointers = list(r.diagnosis_pointers || "");
+          if (pointers.length) line.diagnosis_pointers = pointers.map(number);
+          return line;
+        });
       encounter.submitted = { lines, diagnoses: list(value("submitted_diagnoses")) };
     }
     return encounter;
