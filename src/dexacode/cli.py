@@ -138,9 +138,20 @@ def code_command(
         typer.Option(
             "--report",
             help="A scanner report (Hologic or GE Lunar, text or PDF) whose results table "
-            "fills the encounter's results (see `dexacode read`).",
+            "fills the encounter's results (see `dexacode read`). A report with anything "
+            "`dexacode read` lists under NOT READ is refused (exit 2), unless "
+            "--accept-unread is given.",
         ),
     ] = None,
+    accept_unread: Annotated[
+        bool,
+        typer.Option(
+            "--accept-unread",
+            help="With --report: code with what was read even though some rows or values "
+            "of the report could not be read (they are named on stderr; enter them in the "
+            "encounter's results yourself).",
+        ),
+    ] = False,
     db: DbOption = None,
     no_store: NoStoreOption = False,
 ) -> None:
@@ -163,7 +174,7 @@ def code_command(
     book = _rulebook(payers)
     assert isinstance(book, RuleBook)
     if report is not None:
-        text = _merge_report(text, report)
+        text = _merge_report(text, report, accept_unread)
     try:
         enc = parse_encounter(text)
         rules = book.in_force(enc.date_of_service, enc.payer)
@@ -396,8 +407,12 @@ def _print_summary(summary: object) -> None:
             echo(f"  {line}")
 
 
-def _merge_report(text: str, report: Path) -> str:
-    from dexacode.cli_reports import merge_report_into_encounter, parse_report_or_exit
+def _merge_report(text: str, report: Path, accept_unread: bool) -> str:
+    from dexacode.cli_reports import (
+        merge_report_into_encounter,
+        parse_report_or_exit,
+        refuse_partly_read,
+    )
 
     try:
         data = json.loads(text)
@@ -405,7 +420,9 @@ def _merge_report(text: str, report: Path) -> str:
         _fail(EXIT_INPUT, f"input error: not valid JSON: {exc}")
     if not isinstance(data, dict):
         _fail(EXIT_INPUT, "input error: the input must be one encounter: a JSON object")
-    return json.dumps(merge_report_into_encounter(data, parse_report_or_exit(report)))
+    parsed = parse_report_or_exit(report)
+    refuse_partly_read(parsed, accept_unread)
+    return json.dumps(merge_report_into_encounter(data, parsed))
 
 
 @app.command("schema")

@@ -55,11 +55,19 @@ def render_parsed_text(parsed: ParsedReport) -> str:
     def num(value: float | None, fmt: str) -> str:
         return "-" if value is None else format(value, fmt)
 
+    def score(value: float | None) -> str:
+        # As printed: a binary '+.1f' would show -1.95 as -1.9, while the engine rounds
+        # the decimal value to -2.0 (round_score).
+        if value is None:
+            return "-"
+        text = repr(value)
+        return text if text.startswith("-") else f"+{text}"
+
     for r in parsed.results:
         note = "  (never diagnostic)" if r.region.endswith(("_mean", "_diff")) else ""
         out.append(
-            f"  {r.site:<15}{r.region:<20}{num(r.bmd, '.3f'):>8}{num(r.t_score, '+.1f'):>7}"
-            f"{num(r.z_score, '+.1f'):>7}{note}"
+            f"  {r.site:<15}{r.region:<20}{num(r.bmd, '.3f'):>8}{score(r.t_score):>7}"
+            f"{score(r.z_score):>7}{note}"
         )
     out += ["", f"NOT READ ({len(parsed.unread)})"]
     if not parsed.unread:
@@ -108,6 +116,47 @@ def read_command(
     else:
         typer.echo(render_parsed_text(parsed), nl=False)
     raise typer.Exit(EXIT_PARTIAL if parsed.unread else EXIT_CLEAN)
+
+
+ACCEPT_UNREAD = "--accept-unread"
+
+
+def unread_summary(parsed: ParsedReport) -> str:
+    """What could not be read, by line and region label only: no values and no other text
+    of the report (an unread row's values, or a date, could be mistaken for a result or
+    identify the patient when pasted into a ticket)."""
+    items = []
+    for u in parsed.unread:
+        # Labels are words; values and dates are digits and punctuation only, left out.
+        label = u.text if any(ch.isalpha() for ch in u.text) else ""
+        if u.line is None:
+            items.append(label or u.reason)
+        else:
+            items.append(f"line {u.line}" + (f" {label}" if label else ""))
+    return "; ".join(dict.fromkeys(items))  # a row with two values not read: named once
+
+
+def refuse_partly_read(parsed: ParsedReport, accept_unread: bool) -> None:
+    """``code --report``: a partly read report is refused unless the user chose to code
+    with what was read, so no coder gets a clean result with results silently missing."""
+    if not parsed.unread:
+        return
+    count = len(parsed.unread)
+    listed = f"{count} item{'s' if count > 1 else ''} not read ({unread_summary(parsed)})"
+    if accept_unread:
+        typer.echo(
+            f"dexacode: warning: the scanner report was only partly read, {listed}; "
+            "coded with what was read",
+            err=True,
+        )
+        return
+    _fail(
+        EXIT_INPUT,
+        f"input error: the scanner report was only partly read, {listed}; nothing was "
+        "coded. See why with `dexacode read` on the report, enter any result it could not "
+        f"read in the encounter's results, then add {ACCEPT_UNREAD} to code with what was "
+        "read",
+    )
 
 
 def merge_report_into_encounter(encounter: dict[str, Any], parsed: ParsedReport) -> dict[str, Any]:

@@ -247,3 +247,21 @@ def test_report_pdf_renders(tmp_path: Path, encounter_file: Path) -> None:
 def test_report_bad_out(tmp_path: Path, encounter_file: Path) -> None:
     got = runner.invoke(app(), ["report", str(encounter_file), "--out", str(tmp_path / "x.doc")])
     assert got.exit_code == 2 and ".html or .pdf" in got.output
+
+
+def test_the_reports_table_prints_scores_as_the_reading_rounds_them(tmp_path: Path) -> None:
+    """-1.95 is -2.0 for the reading (decimal rounding); the table must not say -1.9."""
+    enc = make_encounter(
+        results=[
+            {"site": "lumbar_spine", "region": "L1-L4", "t_score": -1.95, "z_score": -0.45},
+            {"site": "left_hip", "region": "total_hip", "t_score": -0.8},
+        ],
+    )
+    src = tmp_path / "enc.json"
+    src.write_text(json.dumps(enc))
+    out = tmp_path / "report.html"
+    got = runner.invoke(app(), ["report", str(src), "--out", str(out)])
+    assert got.exit_code in (0, 1), got.output
+    cells = re.findall(r'<td class="num">([^<]*)</td>', out.read_text())
+    assert "−2.0" in cells and "−0.5" in cells
+    assert "−1.9" not in cells and "−0.4" not in cells

@@ -112,6 +112,12 @@ def _num(value: float | None, fmt: str) -> str:
     return "" if value is None else _minus(value, fmt)
 
 
+def _score(value: float | None) -> str:
+    """A score as the reading classified it: rounded half away from zero on the value as
+    written (-1.95 is -2.0), never by binary formatting (which prints -1.9)."""
+    return "" if value is None else _minus(round_score(value), "+.1f")
+
+
 def _use(reading: IscdReading, r: Result) -> str:
     if r.region.endswith(("_mean", "_diff")):
         return "shown, never diagnostic (both sides)"
@@ -131,8 +137,8 @@ def _results_table(reading: IscdReading, results: Sequence[Result]) -> str:
         rows.append(
             f"<tr><td>{escape(describe(r.site, r.region))}</td>"
             f'<td class="num">{_num(r.bmd, ".3f")}</td>'
-            f'<td class="num">{_num(r.t_score, "+.1f")}</td>'
-            f'<td class="num">{_num(r.z_score, "+.1f")}</td>'
+            f'<td class="num">{_score(r.t_score)}</td>'
+            f'<td class="num">{_score(r.z_score)}</td>'
             f"<td>{escape(_use(reading, r))}</td></tr>"
         )
     rows.append("</table>")

@@ -5,14 +5,13 @@ Layout (research/clinical.md section 6): a "Scan Information" block with ``Scan 
 then ``DXA Results Summary:`` with ``Region  Area(cm²)  BMC(g)  BMD(g/cm²)  T-score
 Z-score``, optionally ``PR (%)`` and ``AM (%)`` columns. Spine rows list every vertebral
 combination; a dual hip prints ``Neck`` and ``Total`` on lines of their own with ``Left``,
-``Right``, ``Mean`` and ``|Diff.|`` rows under each.
+``Right``, ``Mean`` and ``|Diff.|`` rows under each. The ``Scan Type:`` line is read as a
+section heading in headings.py.
 """
 
 from __future__ import annotations
 
 import re
-
-from dexacode.reports.regions import Kind, heading_words
 
 _MARKERS = (
     re.compile(r"DXA Results Summary", re.I),
@@ -22,7 +21,6 @@ _MARKERS = (
     re.compile(r"\bPR\s*\(%\)"),
 )
 _MODEL = re.compile(r"^\s*Model\s*:\s*(.+?)\s*(?:\(S/N.*)?$", re.I | re.M)
-_SCAN_TYPE = re.compile(r"^\s*Scan Type\s*:\s*(?:[a-z]\s+)?(.+)$", re.I)
 
 
 def score(text: str) -> int:
@@ -36,11 +34,3 @@ def scanner(text: str) -> str | None:
         model = match.group(1).strip()
         return model if model.lower().startswith("hologic") else f"Hologic {model}"
     return "Hologic" if re.search(r"\bHologic\b", text, re.I) else None
-
-
-def heading(line: str) -> tuple[Kind, str | None] | None:
-    """``Scan Type: f Left Hip`` -> ("hip", "left"); None for any other line."""
-    match = _SCAN_TYPE.match(line)
-    if not match:
-        return None
-    return heading_words(match.group(1), strict=False)

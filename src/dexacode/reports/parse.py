@@ -1,7 +1,9 @@
 """Scanner report text -> ``ParsedReport``: the driver over the shared table reader.
 
 Pure: takes text, returns data; what could not be read is listed in ``unread``, with the
-line number and the reason, and never filled in by a guess.
+line number and the reason, and never filled in by a guess. An unread item names the
+row by its region label only (or by nothing, when the label is not a region's): never
+the line, whose other words may identify the patient.
 """
 
 from __future__ import annotations
@@ -9,73 +11,62 @@ from __future__ import annotations
 import datetime as dt
 import re
 from dataclasses import dataclass, field
+from typing import Literal
 
 from pydantic import ValidationError
 
 from dexacode.contract import Result
 from dexacode.reports import hologic, lunar
+from dexacode.reports.dates import date_fields, other_dates, parse_date
+from dexacode.reports.headings import Heading, heading_of, scanner_section
 from dexacode.reports.model import ParsedReport, ReportError, ReportRow, Unread, Vendor
-from dexacode.reports.regions import Kind, Label, heading_words, hip_group, parse_label
+from dexacode.reports.regions import (
+    Kind,
+    Label,
+    hip_group,
+    is_spine_total,
+    names_region,
+    parse_label,
+    union_of,
+)
 from dexacode.reports.tables import (
     COLUMN_LABELS,
+    NEVER_READ,
     Cell,
     Header,
     Placement,
+    RawRow,
     cell_of,
+    fits,
+    header_like,
     header_of,
     header_start,
+    laid_out,
     normalise,
     only_cells,
     place,
     split_row,
 )
 
+__all__ = ["BILATERAL_SITE", "detect_vendor", "parse_date", "parse_report_text"]
+
 BILATERAL_SITE = "left_hip"  # Mean/Diff rows: the contract needs a real site (see ReportRow)
 
-_DATE_FIELD = re.compile(
-    r"\b(?:Scan Date|Measured|Acquired|Exam Date|Study Date|Date of Scan)\s*:\s*(.+)$", re.I
-)
-_MONTHS = {
-    m: i + 1
-    for i, m in enumerate(
-        ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"]
-    )
-}
-_DATE_FORMS = (
-    (re.compile(r"^(\d{4})-(\d{2})-(\d{2})\b"), "ymd"),
-    (re.compile(r"^([A-Za-z]{3,9})\.?\s+(\d{1,2}),?\s+(\d{4})\b"), "Mdy"),
-    (re.compile(r"^(\d{1,2})[\s-]([A-Za-z]{3,9})\.?[\s-](\d{4})\b"), "dMy"),
-    (re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{4})\b"), "mdy"),
-    (re.compile(r"^(\d{1,2})\.(\d{1,2})\.(\d{4})\b"), "dmy"),
-)
 _REFERENCE = re.compile(
     r"(T-score vs\.|Z-score vs\.|Reference Population|T-score\s*:\s*USA|Source\s*:)", re.I
 )
-
-
-def parse_date(text: str) -> dt.date | None:
-    """'December 04, 2019', '2019-12-04', '12/04/2019' (US order), '04.12.2019', '4-Dec-2019'."""
-    text = text.strip()
-    for pattern, form in _DATE_FORMS:
-        m = pattern.match(text)
-        if not m:
-            continue
-        a, b, c = m.groups()
-        try:
-            if form == "ymd":
-                return dt.date(int(a), int(b), int(c))
-            if form == "Mdy":
-                month = _MONTHS.get(a[:3].lower())
-                return dt.date(int(c), month, int(b)) if month else None
-            if form == "dMy":
-                month = _MONTHS.get(b[:3].lower())
-                return dt.date(int(c), month, int(a)) if month else None
-            if form == "mdy":
-                return dt.date(int(c), int(a), int(b))
-            return dt.date(int(c), int(b), int(a))
-        except ValueError:
-            return None
-    return None
+# A bare 'Source:' is a reference only when it names one ('Referral Source: ...' is not).
+_REFERENCE_SOURCE = re.compile(r"NHANES|BMDCS|Lunar|Hologic|reference", re.I)
+# A value in a sentence: 'T-score -2.7', 'BMD of 0.612', 'BMD measured at AP Spine L1-L4
+# is 0.982' (the first decimal number after the word, before the next such word).
+_PROSE_VALUE = re.compile(
+    r"\b(?P<word>BMD|[TZ]\s?-?\s?scores?)\b(?P<gap>(?:(?!\bBMD\b|\b[TZ]\s?-?\s?score)"
+    r"[^0-9+\-]|[A-Z]\d[\d,\-L]*){0,40}?)(?P<value>[-+]?\d+[.,]\d+)(?![\d%]|\s%)",
+    re.I,
+)
+# A label that names no region is quoted back only when it is one plain word ('Elbow'):
+# a name, an ID or a date never is.
+_PLAIN_LABEL = re.compile(r"^[A-Za-z][A-Za-z.'\-]*$")
 
 
 def detect_vendor(text: str) -> Vendor | None:
@@ -86,14 +77,42 @@ def detect_vendor(text: str) -> Vendor | None:
 
 
 @dataclass
+class _Block:
+    """Rows that are not this exam's results: under another study's heading (``prior``)
+    or a scan dexacode does not read (``other``)."""
+
+    role: Literal["prior", "other"]
+    line: int
+    name: str = ""
+    said: bool = False
+    # The scan, side and heading line before the block: a side named inside another
+    # study's block ('PRIOR STUDY:' then 'LEFT HIP') must not carry over to this exam's.
+    before: tuple[Kind | None, str | None, int | None] = (None, None, None)
+
+
+@dataclass
 class _State:
+    vendor: Vendor | None = None
     kind: Kind | None = None
     side: str | None = None  # left | right | dual
+    section: int | None = None  # the line of the heading that set kind and side
     header: Header | None = None
+    bad_header: int | None = None  # a header line not understood: no table above counts
     group: str | None = None  # Hologic region heading inside a hip table
     pending_label: str | None = None
+    block: _Block | None = None
+    scan_date: dt.date | None = None
     rows: list[ReportRow] = field(default_factory=list)
     unread: list[Unread] = field(default_factory=list)
+    sections: dict[int, int | None] = field(default_factory=dict)  # row line -> heading line
+    table: list[ReportRow] = field(default_factory=list)  # rows since the header line
+    table_unread: bool = False  # some row of this table was not read
+    # Sentences giving results: (line, [(column, value)]), said unless a row gave them.
+    prose: list[tuple[int, list[tuple[str, float]]]] = field(default_factory=list)
+
+    def note(self, line: int | None, text: str, reason: str) -> None:
+        self.unread.append(Unread(line=line, text=text, reason=reason))
+        self.table_unread = True
 
 
 def parse_report_text(text: str) -> ParsedReport:
@@ -110,7 +129,7 @@ def parse_report_text(text: str) -> ParsedReport:
     elif vendor == "lunar":
         scanner = lunar.scanner(joined)
 
-    state = _State()
+    state = _State(vendor=vendor)
     scan_dates: list[tuple[int, dt.date]] = []
     reference: list[str] = []
     saw_header = False
@@ -121,22 +140,25 @@ def parse_report_text(text: str) -> ParsedReport:
         i += 1
         if not line.strip():
             continue
-        date_field = _DATE_FIELD.search(line)
-        if date_field and not re.search(r"birth|DOB", line[: date_field.start() + 1], re.I):
-            day = parse_date(date_field.group(1))
-            if day is None:
-                state.unread.append(
-                    Unread(line=number, text=line.strip(), reason="a date not understood")
-                )
-            else:
-                scan_dates.append((number, day))
+        fields = date_fields(line)
+        if fields is not None:
+            for f in fields:
+                if f.date is None:
+                    state.unread.append(
+                        Unread(
+                            line=number,
+                            text=f.shown,
+                            reason=f"the date after '{f.name}:' is not one dexacode understands",
+                        )
+                    )
+                else:
+                    scan_dates.append((number, f.date))
+                    state.scan_date = state.scan_date or f.date
             continue
-        if _REFERENCE.search(line):
-            reference.append(" ".join(line.split()))
-        scan_type = hologic.heading(line)
-        if scan_type is not None:
-            state.kind, state.side = scan_type
-            state.group = None
+        _note_reference(reference, line)
+        section = scanner_section(line, vendor)
+        if section is not None:
+            _enter(state, section, number)
             continue
         header = header_of(line)
         if header is None and header_start(line) and i < len(lines):
@@ -144,21 +166,25 @@ def parse_report_text(text: str) -> ParsedReport:
             if wrapped is not None:
                 header = Header(wrapped.columns, wrapped.region_centre, positions=False)
                 i += 1
-        if header is not None:
-            state.header, state.group, state.pending_label = header, None, None
-            saw_header = True
+        if header is not None and other_dates(line, state.scan_date):
+            header = None  # 'BMD 04/02/2024': another study's column
+        if header is not None or header_like(line):
+            # A header line dexacode cannot read ends the table above it all the same:
+            # its rows are not the earlier table's.
+            state.header = header
+            state.bad_header = None if header is not None else number
+            state.group, state.pending_label = None, None
+            state.table, state.table_unread = [], False
+            saw_header = saw_header or header is not None
             continue
         raw = split_row(line)
         if raw is None:
-            if state.header is not None:
-                _note_trailing(state, number, line)
+            _note_not_a_row(state, number, line)
             continue
         if not raw.cells:
-            heading = heading_words(raw.label)
+            heading = heading_of(raw.label, state.scan_date)
             if heading is not None:
-                state.kind, state.side = heading
-                state.group = None
-                state.pending_label = None
+                _enter(state, heading, number)
             elif state.header is not None:
                 group = hip_group(raw.label)
                 if group is not None and state.kind in ("hip", None):
@@ -167,16 +193,17 @@ def parse_report_text(text: str) -> ParsedReport:
                 elif len(raw.label.split()) <= 2:
                     state.pending_label = raw.label
             continue
-        if state.header is None:
+        if state.block is not None or state.header is None:
+            _note_outside(state, number, raw)
             continue
-        cells = raw.cells
-        positions = True
-        if len(cells) < len(state.header.columns) and i < len(lines):
+        positions = laid_out(line)
+        if len(raw.cells) < len(state.header.columns) and i < len(lines):
             more = only_cells(lines[i])
-            if more is not None and len(cells) + len(more) <= len(state.header.columns):
-                cells, positions = cells + more, False
+            if more is not None and len(raw.cells) + len(more) <= len(state.header.columns):
+                raw = RawRow(raw.label, raw.cells + more)
+                positions = False
                 i += 1
-        _read_row(state, number, raw.label, cells, positions)
+        _read_row(state, number, raw, positions)
 
     if not saw_header:
         raise ReportError(
@@ -194,6 +221,7 @@ def parse_report_text(text: str) -> ParsedReport:
                 )
             )
     results = _results(state)
+    _note_prose(state)
     if not results:
         state.unread.append(Unread(line=None, text="", reason="no results row could be read"))
     return ParsedReport(
@@ -203,13 +231,157 @@ def parse_report_text(text: str) -> ParsedReport:
         results=results,
         rows=state.rows,
         reference=list(dict.fromkeys(reference)),
-        unread=state.unread,
+        unread=sorted(state.unread, key=lambda u: (u.line is None, u.line or 0)),
     )
 
 
-def _read_row(state: _State, number: int, label: str, cells: list[Cell], positions: bool) -> None:
+def _note_reference(reference: list[str], line: str) -> None:
+    """The reference population, from its words on: a report header may print it beside
+    the patient's name, which must not come along."""
+    match = _REFERENCE.search(line)
+    if match is None:
+        return
+    text = re.split(r"\s{3,}", line[match.start() :])[0]
+    if match.group().lower().startswith("source") and not _REFERENCE_SOURCE.search(text):
+        return
+    reference.append(" ".join(text.split()))
+
+
+def _enter(state: _State, heading: Heading, number: int) -> None:
+    """A heading: the scan and side of the rows under it, or a block that is not read."""
+    if heading.role == "prior":
+        if state.block is None or state.block.role != "prior":
+            state.block = _Block("prior", number, before=(state.kind, state.side, state.section))
+        return
+    if heading.role == "other":
+        state.block = _Block("other", number, heading.name)
+        state.kind, state.side, state.section, state.group = None, None, number, None
+        return
+    if heading.role == "current":
+        if state.block is not None and state.block.role == "prior":
+            state.kind, state.side, state.section = state.block.before
+        state.block = None
+        return
+    # A dictated heading inside another study's block ('PRIOR STUDY:' then 'LEFT HIP')
+    # is that study's; only the scanner's next section or a 'Current' heading ends it.
+    if state.block is not None and (heading.scanner or state.block.role == "other"):
+        state.block = None
+    if heading.side is None and heading.kind == state.kind and not heading.scanner:
+        return  # 'Hip' under 'Scan Type: f Left Hip' names the scan again, not a new side
+    state.kind, state.side, state.section = heading.kind, heading.side, number
+    state.group, state.pending_label = None, None
+
+
+def _values(cells: list[Cell]) -> int:
+    return sum(1 for c in cells if c.value is not None)
+
+
+def _worth_saying(label: str, cells: list[Cell]) -> bool:
+    """A row not read is listed when it could be a result: it names a region, or it has
+    two values or more. A lone number beside other words ('Age 63') is not a result."""
+    n = _values(cells)
+    return n >= 2 or (n >= 1 and names_region(label))
+
+
+def _shown(state: _State, label: str, cells: list[Cell]) -> str:
+    """How an unread row is named: its label when that is a region's or a plain row
+    label; a label-less row's values when they fit the table's columns; else nothing."""
+    if label:
+        return label if names_region(label) or _PLAIN_LABEL.match(label) else ""
+    header = state.header
+    if header is None or not cells:
+        return ""
+    kinds = [c.kind for c in header.columns]
+    if all(any(fits(c, k) for k in kinds if k not in NEVER_READ) for c in cells):
+        return " ".join(c.text for c in cells)
+    return ""
+
+
+def _note_outside(state: _State, number: int, raw: RawRow) -> None:
+    """A row outside a readable table: another study's, another scan's, under a header
+    line not understood, or above every header."""
+    if not _worth_saying(raw.label, raw.cells):
+        return
+    shown = _shown(state, raw.label, raw.cells)
+    block = state.block
+    if block is not None and block.role == "other":
+        if not block.said:
+            block.said = True
+            scan = f"the {block.name} scan" if block.name else "a scan"
+            state.note(
+                block.line,
+                block.name,
+                f"a section for {scan}, which dexacode does not read: its rows (from "
+                f"line {number}) are not read",
+            )
+        return
+    if block is not None:
+        reason = (
+            f"in another study's or a comparison table (heading on line {block.line}); "
+            "not read as this exam's result"
+        )
+    elif state.bad_header is not None:
+        reason = f"under a header line dexacode does not understand (line {state.bad_header})"
+    else:
+        reason = "no header line above it names its columns; not read"
+    state.note(number, shown, reason)
+
+
+def _note_not_a_row(state: _State, number: int, line: str) -> None:
+    """A line that is not a table row but holds a result: said, not silently dropped."""
+    words = []
+    for token in line.split():
+        if cell_of(token, 0.0) is not None:
+            break
+        words.append(token)
+    label = " ".join(words)
+    trailing = bool(label) and ":" not in label and len(words) < len(line.split())
+    if (
+        trailing
+        and state.header is not None
+        and state.block is None
+        and isinstance(parse_label(label, state.kind, state.group), Label)
+    ):
+        state.note(number, label, "words after the values; not read")
+        return
+    if state.block is None and names_region(line):
+        values = []
+        for m in _PROSE_VALUE.finditer(line.replace("- ", "-")):
+            kind = _PROSE_KIND[m.group("word")[0].upper()]
+            cell = cell_of(m.group("value"), 0.0)
+            if cell is not None and cell.value is not None and fits(cell, kind):
+                values.append((kind, cell.value))
+        if values:
+            state.prose.append((number, values))
+
+
+_PROSE_KIND = {"B": "bmd", "T": "t", "Z": "z"}
+
+
+def _note_prose(state: _State) -> None:
+    """A sentence's values are lost unless a table row gave them too (GE Lunar's comment
+    'The BMD measured at AP Spine L1-L4 is 0.982 g/cm2 with a T-score of -1.8' repeats
+    the table; a dictated 'Femoral neck BMD 0.612, T-score -2.7' may not)."""
+    read = {
+        "bmd": {r.bmd for r in state.rows},
+        "t": {r.t_score for r in state.rows},
+        "z": {r.z_score for r in state.rows},
+    }
+    for number, values in state.prose:
+        if any(value not in read[kind] for kind, value in values):
+            state.unread.append(
+                Unread(
+                    line=number,
+                    text="",
+                    reason="a sentence giving results (BMD, T-score or Z-score) that no "
+                    "results table row gives: dexacode reads tables only; not read",
+                )
+            )
+
+
+def _read_row(state: _State, number: int, raw: RawRow, positions: bool) -> None:
     assert state.header is not None
-    shown = f"{label} {' '.join(c.text for c in cells)}".strip()
+    label, cells = raw.label, raw.cells
     parsed: Label | str = "the row has no label"
     if label:
         if state.pending_label is not None:
@@ -219,64 +391,84 @@ def _read_row(state: _State, number: int, label: str, cells: list[Cell], positio
         if not isinstance(parsed, Label):
             parsed = parse_label(label, state.kind, state.group)
     state.pending_label = None
+    if not isinstance(parsed, Label) and state.kind == "spine" and is_spine_total(label):
+        parsed = _spine_total(state, parsed)
+    shown = _shown(state, label, cells)
     if not isinstance(parsed, Label):
-        if sum(1 for c in cells if c.value is not None) >= 2:
-            state.unread.append(Unread(line=number, text=shown, reason=parsed))
+        if _worth_saying(label, cells):
+            reason = parsed if shown or not label else f"{parsed} (the label is not shown)"
+            state.note(number, shown, reason)
         return
     if all(c.value is None for c in cells):
         return  # a row printed with every cell blank: nothing to read, nothing lost
-    placement = place(cells, state.header, positions)
+    placement = _placement(state, number, shown, raw, positions)
     if placement is None:
-        columns = ", ".join(COLUMN_LABELS[c.kind] for c in state.header.columns)
-        state.unread.append(
-            Unread(
-                line=number,
-                text=shown,
-                reason=f"its {len(cells)} values do not fit the columns ({columns})",
-            )
-        )
         return
     _note_placement(state, number, shown, placement)
     site, region, bilateral = _where(parsed, state.side)
     if isinstance(site, str) and region is not None:
-        state.rows.append(_row(number, label, site, region, bilateral, placement))
+        row = _row(number, label, site, region, bilateral, placement)
+        state.rows.append(row)
+        state.table.append(row)
+        state.sections[number] = state.section
     else:
-        state.unread.append(Unread(line=number, text=shown, reason=str(site)))
+        state.note(number, shown, str(site))
 
 
-def _note_trailing(state: _State, number: int, line: str) -> None:
-    """A known region's row with words after its values: said, not silently dropped."""
-    words = []
-    for token in line.split():
-        if cell_of(token, 0.0) is not None:
-            break
-        words.append(token)
-    label = " ".join(words)
-    trailing = bool(label) and ":" not in label and len(words) < len(line.split())
-    if trailing and isinstance(parse_label(label, state.kind, state.group), Label):
-        state.unread.append(
-            Unread(line=number, text=line.strip(), reason="words after the values; not read")
-        )
+def _spine_total(state: _State, reason: Label | str) -> Label | str:
+    """Hologic's spine 'Total' row: the vertebrae listed one by one above it in the same
+    table, when every row of that table was read (a row missed would change its name)."""
+    if state.vendor != "hologic" or state.table_unread:
+        return reason
+    region = union_of([r.region for r in state.table if r.site == "lumbar_spine"])
+    if region is None:
+        return reason
+    return Label("spine", region)
+
+
+def _placement(
+    state: _State, number: int, shown: str, raw: RawRow, positions: bool
+) -> Placement | None:
+    """Where the row's values go; a '-' a space away from a number is read as its minus
+    sign only when the other reading (a blank cell, then a positive value) cannot be."""
+    assert state.header is not None
+    header = state.header
+    apart = place(raw.cells, header, positions)
+    together = place(raw.joined, header, positions) if raw.joined is not None else None
+    if raw.joined is not None and apart is not None and together is not None:
+        placed = {
+            kind: cell
+            for kind, cell in apart.placed.items()
+            if kind in together.placed and together.placed[kind].value == cell.value
+        }
+        pairs = [c.text for c in raw.joined if c not in raw.cells]
+        for text in pairs:
+            state.note(
+                number,
+                shown,
+                f"'- {text[1:]}' could be {text} or a blank cell and {text[1:]} (a space "
+                "after the minus sign); not read",
+            )
+        return Placement(placed, [], [])
+    placement = apart if apart is not None else together
+    if placement is None:
+        columns = ", ".join(COLUMN_LABELS[c.kind] for c in header.columns)
+        count = len(raw.cells)
+        state.note(number, shown, f"its {count} values do not fit the columns ({columns})")
+    return placement
 
 
 def _note_placement(state: _State, number: int, shown: str, placement: Placement) -> None:
     for cell, kinds in placement.doubtful:
         options = " or ".join(COLUMN_LABELS[k] for k in kinds)
-        state.unread.append(
-            Unread(
-                line=number,
-                text=shown,
-                reason=f"{cell.text} could be the {options} (a blank cell vanished in the "
-                "text); not read",
-            )
+        state.note(
+            number,
+            shown,
+            f"{cell.text} could be the {options} (a blank cell vanished in the text); not read",
         )
     for cell, kind in placement.misfits:
-        state.unread.append(
-            Unread(
-                line=number,
-                text=shown,
-                reason=f"{cell.text} does not look like a {COLUMN_LABELS[kind]}; not read",
-            )
+        state.note(
+            number, shown, f"{cell.text} does not look like a {COLUMN_LABELS[kind]}; not read"
         )
 
 
@@ -320,15 +512,21 @@ def _row(
 
 
 def _results(state: _State) -> list[Result]:
-    """The contract's results, one per site and region (repeats must agree)."""
+    """The contract's results, one per site and region. A repeat under the same heading
+    must agree (else the first is used and the repeat is listed); rows under different
+    headings that disagree are both listed and neither is used, since one heading may
+    name the wrong side or scan."""
     seen: dict[tuple[str, str], ReportRow] = {}
-    out: list[Result] = []
+    clashed: set[tuple[str, str]] = set()
+    out: dict[tuple[str, str], Result] = {}
     for row in state.rows:
         key = (row.site, row.region)
-        values = (row.bmd, row.t_score, row.z_score)
         if key in seen:
             first = seen[key]
-            if (first.bmd, first.t_score, first.z_score) != values:
+            if (first.bmd, first.t_score, first.z_score) == (row.bmd, row.t_score, row.z_score):
+                continue
+            where, there = state.sections.get(row.line), state.sections.get(first.line)
+            if where == there and key not in clashed:
                 state.unread.append(
                     Unread(
                         line=row.line,
@@ -337,21 +535,39 @@ def _results(state: _State) -> list[Result]:
                         "the first is used",
                     )
                 )
+                continue
+            if key not in clashed:
+                clashed.add(key)
+                out.pop(key, None)
+                state.unread.append(_clash(first, row, there, where))
+            state.unread.append(_clash(row, first, where, there))
             continue
         seen[key] = row
         bmd = row.bmd if row.bmd is not None and 0.0 < row.bmd <= 3.0 else None
         try:
-            out.append(
-                Result(
-                    site=row.site,
-                    region=row.region,
-                    bmd=bmd,
-                    t_score=row.t_score,
-                    z_score=row.z_score,
-                )
+            out[key] = Result(
+                site=row.site,
+                region=row.region,
+                bmd=bmd,
+                t_score=row.t_score,
+                z_score=row.z_score,
             )
         except ValidationError:
             state.unread.append(
                 Unread(line=row.line, text=row.label, reason="values outside the possible range")
             )
-    return out
+    return list(out.values())
+
+
+def _clash(row: ReportRow, other: ReportRow, where: int | None, there: int | None) -> Unread:
+    site = row.site.replace("_", " ")
+
+    def under(heading: int | None) -> str:
+        return f"under the heading on line {heading}" if heading else "under no heading"
+
+    return Unread(
+        line=row.line,
+        text=row.label,
+        reason=f"two different {site} {row.region} rows: this one {under(where)}, line "
+        f"{other.line} {under(there)}; a heading may name the wrong side, so neither is read",
+    )

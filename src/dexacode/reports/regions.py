@@ -2,11 +2,14 @@
 
 Spine rows are vertebrae or vertebral combinations (``L1-L4``, ``L2-L4``, ``L1,L3``,
 ``L1-L2,L4``), written in that canonical form. Hip rows are named by region (``Neck``,
-``Total``, ``Troch``...) and side (``Left``/``Right``, or ``Mean``/``Diff.`` for the two hips
-together); Hologic prints the region on a line of its own and the sides under it, GE Lunar
-prints both on the row (``Neck Left``, ``Total Diff.``). Forearm rows are ``1/3`` or
-``33%`` (one-third radius), ``UD`` (ultradistal), ``MID`` and ``Total``, optionally prefixed
-by ``R``/``Radius`` or ``U``/``Ulna``.
+``Total``, ``Troch``...) and side (``Left``/``Right``, ``Lt``/``Rt``, ``L``/``R`` before a
+hip-only name, or ``Mean``/``Diff.`` for the two hips together), in any order and with
+``Femoral Neck (Left)`` or ``Neck - Right`` punctuation; Hologic prints the region on a
+line of its own and the sides under it, GE Lunar prints both on the row (``Neck Left``,
+``Total Diff.``). Forearm rows are ``1/3`` or ``33%`` (one-third radius), ``UD``
+(ultradistal), ``MID`` and ``Total``, with ``R``/``Radius`` or ``U``/``Ulna`` and a side
+anywhere in the label (``1/3 Radius``, ``Left Radius 33%``). Spine shorthand ``L1-4`` is
+``L1-L4``.
 """
 
 from __future__ import annotations
@@ -38,17 +41,17 @@ HIP_REGIONS = {
     "lower neck": "lower_neck",
     "shaft": "shaft",
 }
-_SIDES = {
-    "left": "left",
-    "right": "right",
-    "mean": "mean",
-    "diff": "diff",
-    "difference": "diff",
-}
+# The words for a side, in row labels and in headings.
+SIDE_WORDS = {"left": "left", "lt": "left", "right": "right", "rt": "right"}
+_SIDES = {**SIDE_WORDS, "mean": "mean", "diff": "diff", "difference": "diff"}
+# A bare 'L' or 'R' is a side only before a hip-only region ('R Total Hip'): in a forearm
+# label 'R' is the radius ('R UD', 'R Total').
+_LETTER_SIDES = {"l": "left", "r": "right"}
 _FOREARM_PART = {
     "1/3": "33",
     "33%": "33",
     "one-third": "33",
+    "one third": "33",
     "33": "33",
     "ud": "ultradistal",
     "ultradistal": "ultradistal",
@@ -63,6 +66,14 @@ _FOREARM_BONE = {
     "ulna": "ulna",
     "both": "radius_ulna",
 }
+_BONE_ANYWHERE = ("radius", "ulna")  # 'R', 'U', 'Both' name a bone only as the first word
+# Words that name a part of a scanned bone: a row whose label holds one is never dropped
+# unsaid, even when the whole label is not understood ('Neck Lft  -2.7').
+REGION_WORDS = frozenset(
+    {w for name in (*HIP_REGIONS, *_FOREARM_PART) for w in name.split()}
+    | set(_BONE_ANYWHERE)
+    | {"hip", "femur", "femoral", "spine", "lumbar", "forearm"}
+)
 
 
 @dataclass(frozen=True)
@@ -75,6 +86,7 @@ class Label:
 def canonical_spine(label: str) -> str | None:
     """'l1 - l4' -> 'L1-L4'; 'L1, L3' -> 'L1,L3'; None if the label is not vertebrae."""
     text = re.sub(r"\s*([-,])\s*", r"\1", label.strip().upper())
+    text = re.sub(r"\b([LT])(\d{1,2})-(\d{1,2})\b", r"\1\2-\1\3", text)  # L1-4 -> L1-L4
     if not _SPINE.match(text):
         return None
     levels = vertebrae(text)
@@ -90,8 +102,9 @@ def canonical_spine(label: str) -> str | None:
 
 
 def _words(label: str) -> list[str]:
-    text = label.lower().replace("|", " ").replace("'", "").replace(".", " ")
-    return [w for w in text.split() if w]
+    text = label.lower().replace("'", "")
+    text = re.sub(r"[|.,:()\[\]]", " ", text)
+    return [w for w in text.split() if w.strip("-")]  # a lone dash: 'Neck - Right'
 
 
 def parse_label(label: str, context: Kind | None, group: str | None) -> Label | str:
@@ -123,6 +136,15 @@ def parse_label(label: str, context: Kind | None, group: str | None) -> Label | 
         else:
             rest.append(w)
     name = " ".join(rest)
+    after_letter = " ".join(rest[1:])
+    if (
+        side is None
+        and rest
+        and rest[0] in _LETTER_SIDES
+        and after_letter in HIP_REGIONS
+        and after_letter not in _FOREARM_PART
+    ):
+        side, name = _LETTER_SIDES[rest[0]], after_letter
     if not name:
         if group is None:
             return "a hip side without its region (Neck, Total...)"
@@ -141,47 +163,53 @@ def hip_group(label: str) -> str | None:
     return name if name in HIP_REGIONS else None
 
 
+def names_region(label: str) -> bool:
+    """Whether a label names (or mentions) a region, understood or not."""
+    if canonical_spine(label) is not None:
+        return True
+    words = _words(label)
+    if any(canonical_spine(w) is not None for w in words):
+        return True
+    return bool(set(words) & REGION_WORDS) or any(
+        isinstance(parse_label(label, context, None), Label) for context in (None, "hip", "forearm")
+    )
+
+
+def is_spine_total(label: str) -> bool:
+    return _words(label) == ["total"]
+
+
+def union_of(regions: list[str]) -> str | None:
+    """Hologic's spine 'Total': the vertebrae listed one by one above it ('L1'...'L4' ->
+    'L1-L4'); None when fewer than two are listed."""
+    levels: set[int] = set()
+    for region in regions:
+        found = vertebrae(region)
+        if found is not None and len(found) == 1:
+            levels.update(found)
+    if len(levels) < 2:
+        return None
+    return canonical_spine(",".join(f"L{level}" for level in sorted(levels)))
+
+
 def _looks_forearm(words: list[str]) -> bool:
     return any(w in ("1/3", "33%", "one-third", "ud", "ultradistal", "mid") for w in words) or (
-        words[0] in ("radius", "ulna")
+        any(w in _BONE_ANYWHERE for w in words)
     )
 
 
 def _forearm(words: list[str]) -> Label | str:
-    bone = "radius"
-    if len(words) > 1 and words[0] in _FOREARM_BONE:
-        bone = _FOREARM_BONE[words[0]]
-        words = words[1:]
-    part = _FOREARM_PART.get(" ".join(words))
-    if part is None:
+    bone = None
+    side = None
+    part: list[str] = []
+    for i, w in enumerate(words):
+        if w in SIDE_WORDS and side is None:
+            side = SIDE_WORDS[w]
+        elif bone is None and w in _FOREARM_BONE and (w in _BONE_ANYWHERE or i == 0):
+            bone = _FOREARM_BONE[w]
+        else:
+            part.append(w)
+    name = _FOREARM_PART.get(" ".join(part))
+    if name is None:
         return "not a forearm region dexacode knows"
-    return Label("forearm", f"{bone}_{part}")
-
-
-_HEADING_SIDE = re.compile(r"\b(left|right)\s+(hip|femur|forearm|radius|arm)\b", re.I)
-_HEADING_DUAL = re.compile(r"\bdual\s*(?:hip|femur)\b", re.I)
-_HEADING_HIP = re.compile(r"\b(?:hip|femur)\b", re.I)
-_HEADING_FOREARM = re.compile(r"\b(?:forearm|radius)\b", re.I)
-_HEADING_SPINE = re.compile(r"\b(?:ap\s+spine|lumbar\s+spine|l1-l4\s+spine|spine|lumbar)\b", re.I)
-
-
-def heading_words(text: str, *, strict: bool = True) -> tuple[Kind, str | None] | None:
-    """A section heading ('AP Spine', 'Left Femur', 'DualFemur') -> its scan and side.
-
-    ``strict`` headings are short lines (a long line mentioning a spine is a footnote).
-    """
-    if strict and (len(text.split()) > 5 or re.search(r"\d\.\d", text)):
-        return None
-    match = _HEADING_SIDE.search(text)
-    if match:
-        kind: Kind = "hip" if match.group(2).lower() in ("hip", "femur") else "forearm"
-        return kind, match.group(1).lower()
-    if _HEADING_DUAL.search(text):
-        return "hip", "dual"
-    if _HEADING_FOREARM.search(text):
-        return "forearm", None
-    if _HEADING_HIP.search(text):
-        return "hip", None
-    if _HEADING_SPINE.search(text):
-        return "spine", None
-    return None
+    return Label("forearm", f"{bone or 'radius'}_{name}", side)

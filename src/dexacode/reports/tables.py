@@ -7,6 +7,8 @@ import itertools
 import re
 from dataclasses import dataclass
 
+from dexacode.reports.dates import OTHER_STUDY
+
 # Minus signs and dashes that text extraction produces, all read as ASCII '-'.
 _DASHES = str.maketrans(
     {"\u2212": "-", "\u2013": "-", "\u2012": "-", "\u2014": "-", "\u2010": "-", "\u2011": "-"}
@@ -25,6 +27,7 @@ def normalise(text: str) -> list[str]:
     return out
 
 
+_OTHER_STUDY = "|".join(OTHER_STUDY)
 # Header words, tried in this order; the longest match at a position wins.
 _HEADER = (
     ("t", r"(?:\bYA\s+)?\bT\s?-?\s?scores?\b"),
@@ -40,10 +43,24 @@ _HEADER = (
     ("bmd", r"\bBMD\b"),
     ("bmc", r"\bBMC\b"),
     ("area", r"\bArea\b"),
-    ("other", r"\bWidth\b|\bHeight\b"),
+    ("other", r"\bWidth\b|\bHeight\b|\(%\)"),
+    # Another study's values in this exam's table: read as columns so that their values
+    # are never taken for this exam's (a change in % looks like a Z-score).
+    (
+        "prior",
+        rf"\b(?:{_OTHER_STUDY})\b"
+        r"(?:\s+(?:BMD|T\s?-?\s?scores?|Z\s?-?\s?scores?|scan|study|exam)\b)?",
+    ),
+    (
+        "change",
+        r"(?:\bBMD\s+)?(?:%\s*)?\bChange\b(?:\s+(?:vs\.?|from|since|to)\s+"
+        rf"(?:{_OTHER_STUDY})(?:\s+(?:scan|study|exam))?)?(?:\s*\(?%\)?)?",
+    ),
     ("region", r"\bRegion\b"),
 )
 _HEADER_RE = [(kind, re.compile(p, re.IGNORECASE)) for kind, p in _HEADER]
+# Columns whose values are never read (only placed, so the row's other values line up).
+NEVER_READ = frozenset({"other", "prior", "change"})
 
 COLUMN_LABELS = {
     "t": "T-score",
@@ -54,6 +71,8 @@ COLUMN_LABELS = {
     "bmc": "BMC",
     "area": "Area",
     "other": "other",
+    "prior": "prior study's",
+    "change": "change",
 }
 
 
@@ -61,6 +80,15 @@ COLUMN_LABELS = {
 class Column:
     kind: str
     centre: float
+    start: float = 0.0  # where the heading's words begin and end on the line
+    end: float = 0.0
+
+    def distance(self, x: float) -> float:
+        """How far a value's centre is from the heading: 0 anywhere under its words (a
+        value printed flush left under 'Change vs prior (%)' is under it)."""
+        if self.start <= x <= self.end:
+            return 0.0
+        return min(abs(x - self.start), abs(x - self.end))
 
 
 @dataclass(frozen=True)
@@ -70,8 +98,8 @@ class Header:
     positions: bool  # False when the header was pieced together from wrapped lines
 
 
-def header_of(line: str) -> Header | None:
-    """The data columns of a results header line, or None if it is not one."""
+def _headings(line: str) -> list[tuple[int, int, str]]:
+    """(start, end, kind) of each column heading on a line, left to right."""
     found: list[tuple[int, int, str]] = []
     for kind, pattern in _HEADER_RE:
         found += [(m.start(), m.end(), kind) for m in pattern.finditer(line)]
@@ -81,16 +109,49 @@ def header_of(line: str) -> Header | None:
         if all(end <= s or start >= e for s, e, _ in taken):
             taken.append((start, end, kind))
     taken.sort()
+    return taken
+
+
+def _has_values(line: str) -> bool:
+    """A line with a printed number is a row or a sentence ('BMD 0.612, T-score -2.7'),
+    never a header."""
+    return any(
+        (cell := cell_of(m.group(), 0.0)) is not None and cell.value is not None
+        for m in _TOKEN.finditer(line)
+    )
+
+
+def header_of(line: str) -> Header | None:
+    """The data columns of a results header line, or None if it is not one."""
+    taken = _headings(line)
     kinds = [k for _, _, k in taken]
-    if "bmd" not in kinds or not ({"t", "z"} & set(kinds)):
+    if "bmd" not in kinds or not ({"t", "z"} & set(kinds)) or _has_values(line):
         return None
     region = next(((s + e) / 2 for s, e, k in taken if k == "region"), None)
-    columns = tuple(Column(k, (s + e) / 2) for s, e, k in taken if k != "region")
-    if len({c.kind for c in columns if c.kind != "other"}) != sum(
-        1 for c in columns if c.kind != "other"
-    ):
+    columns = tuple(Column(k, (s + e) / 2, s, e) for s, e, k in taken if k != "region")
+    read = [c.kind for c in columns if c.kind not in NEVER_READ]
+    if len(set(read)) != len(read):
         return None  # a column named twice: not a header we understand
-    return Header(columns, region, positions=True)
+    return Header(columns, region, positions=laid_out(line))
+
+
+def laid_out(line: str) -> bool:
+    """Whether a line is laid out in columns (a wide gap somewhere): in single-spaced
+    text a value sits under a heading by chance, so its position says nothing."""
+    return re.search(r"\S(?: {2,}|\t)\S", line) is not None
+
+
+def header_like(line: str) -> bool:
+    """A line that names a table's columns, understood or not: 'Region' and a column
+    heading, or two kinds of column heading. Rows under one dexacode cannot read must not
+    fall under the table above it."""
+    if _has_values(line):
+        return False
+    kinds = {k for _, _, k in _headings(line) if k not in ("region", "other")}
+    words = line.split()
+    if words and re.fullmatch(r"Regions?:?", words[0], re.I) and kinds:
+        return True
+    return len(kinds) >= 2
 
 
 def header_start(line: str) -> bool:
@@ -101,6 +162,9 @@ def header_start(line: str) -> bool:
 # --- cells ---------------------------------------------------------------------------------
 
 _NUMBER = re.compile(r"^[+-]?(?:\d+(?:\.(\d+))?|\.(\d+))$")
+# A decimal comma ('0,781', '-2,9', European reports). Three digits after a comma with a
+# non-zero whole part ('1,002') could also be a thousands separator: see Cell.grouped.
+_COMMA_NUMBER = re.compile(r"^([+-]?)(\d+),(\d+)$")
 _BLANK = re.compile(r"^(?:-{1,3}|n/?a|\*+)$", re.IGNORECASE)
 
 
@@ -110,27 +174,34 @@ class Cell:
     value: float | None  # None: a printed blank ('-')
     decimals: int
     centre: float
+    grouped: bool = False  # '1,002': a decimal comma or a thousands separator
 
 
 def cell_of(token: str, centre: float) -> Cell | None:
     if _BLANK.match(token):
         return Cell(token, None, 0, centre)
     match = _NUMBER.match(token)
-    if not match:
-        return None
-    decimals = len(match.group(1) or match.group(2) or "")
-    return Cell(token, float(token), decimals, centre)
+    if match:
+        decimals = len(match.group(1) or match.group(2) or "")
+        return Cell(token, float(token), decimals, centre)
+    comma = _COMMA_NUMBER.match(token)
+    if comma:
+        sign, whole, fraction = comma.groups()
+        grouped = len(fraction) == 3 and int(whole) != 0
+        return Cell(token, float(f"{sign}{whole}.{fraction}"), len(fraction), centre, grouped)
+    return None
 
 
 def fits(cell: Cell, kind: str) -> bool:
     """Whether a printed value can be in a column of this kind (blanks fit anywhere)."""
     v = cell.value
-    if v is None or kind == "other":
+    if v is None or kind in NEVER_READ:
         return True
     if kind == "bmd":
         return cell.decimals == 3 and 0.0 <= v <= 3.0
     if kind in ("t", "z"):
-        return cell.decimals == 1 and -10.0 <= v <= 10.0
+        # Some reports print two decimals (-2.45); the engine rounds them (round_score).
+        return cell.decimals in (1, 2) and -10.0 <= v <= 10.0
     if kind in ("ya_pct", "am_pct"):
         return cell.decimals == 0 and 0.0 <= v <= 300.0
     if kind in ("area", "bmc"):
@@ -152,6 +223,10 @@ def place(cells: list[Cell], header: Header, use_positions: bool) -> Placement |
     cols = header.columns
     n, k = len(cols), len(cells)
     if k > n:
+        return None
+    if k < n and any(c.grouped for c in cells) and {"bmc", "area"} & {c.kind for c in cols}:
+        # With a blank cell gone, '1,234' might be a BMC in grams with a thousands
+        # separator rather than a BMD with a decimal comma: not guessed.
         return None
     if k == n:
         placed: dict[str, Cell] = {}
@@ -186,11 +261,11 @@ def place(cells: list[Cell], header: Header, use_positions: bool) -> Placement |
 
 def _by_position(cells: list[Cell], header: Header) -> tuple[int, ...] | None:
     """Each cell under the nearest heading, if that reads as a clean left-to-right layout."""
-    centres = [c.centre for c in header.columns]
+    columns = header.columns
     chosen: list[int] = []
     for cell in cells:
-        distances = [abs(cell.centre - x) for x in centres]
-        best = min(range(len(centres)), key=lambda i: distances[i])
+        distances = [c.distance(cell.centre) for c in columns]
+        best = min(range(len(columns)), key=lambda i: distances[i])
         if (
             header.region_centre is not None
             and abs(cell.centre - header.region_centre) < (distances[best])
@@ -209,6 +284,9 @@ def _by_position(cells: list[Cell], header: Header) -> tuple[int, ...] | None:
 class RawRow:
     label: str
     cells: list[Cell]
+    # The cells again with each '-' that a single space parts from an unsigned number read
+    # as that number's minus sign ('- 2.7' -> -2.7); None when the row has no such pair.
+    joined: list[Cell] | None = None
 
 
 _TOKEN = re.compile(r"\S+")
@@ -217,27 +295,60 @@ _TOKEN = re.compile(r"\S+")
 def split_row(line: str) -> RawRow | None:
     """'Neck Left  0.812  -1.3 ...' -> label 'Neck Left' and its cells; None if not a row.
 
-    A row is a label followed only by cells (numbers or blanks). A line whose label has a
-    colon is a header or footer field ('Age: 63'), not a row.
+    A row is a label followed only by cells (numbers or blanks). A label may end in a
+    colon ('Femoral Neck: 0.598 -2.8'); a colon inside it makes the line a header or
+    footer field ('Age: 63  Sex: F'), not a row.
     """
-    tokens = [(m.group(), (m.start() + m.end()) / 2) for m in _TOKEN.finditer(line)]
+    spans = [(m.group(), m.start(), m.end()) for m in _TOKEN.finditer(line)]
     label: list[str] = []
-    cells: list[Cell] = []
-    for text, centre in tokens:
-        cell = cell_of(text, centre)
+    cells: list[tuple[Cell, int, int]] = []
+    for text, start, end in spans:
+        cell = cell_of(text, (start + end) / 2)
         if cell is None:
+            if cells and all(c.value is None and c.text == "-" for c, _, _ in cells):
+                # 'Neck - Right': a dash between the label's words, not a blank cell.
+                label += [c.text for c, _, _ in cells]
+                cells = []
             if cells:
                 return None  # words after the numbers: prose, not a table row
             label.append(text)
         elif not label and not cells and text.startswith("-") and cell.value is None:
             return None  # a line starting with a dash is a list item or a rule
         else:
-            cells.append(cell)
+            cells.append((cell, start, end))
     if not cells:
         return RawRow(" ".join(label), [])
+    if label and label[-1].endswith(":"):
+        label[-1] = label[-1][:-1]
     if any(":" in part for part in label):
         return None
-    return RawRow(" ".join(label), cells)
+    return RawRow(" ".join(label).strip(), [c for c, _, _ in cells], _joined(cells))
+
+
+def _joined(cells: list[tuple[Cell, int, int]]) -> list[Cell] | None:
+    out: list[Cell] = []
+    paired = False
+    i = 0
+    while i < len(cells):
+        cell, start, end = cells[i]
+        if cell.text == "-" and i + 1 < len(cells):
+            after, start2, end2 = cells[i + 1]
+            if start2 == end + 1 and after.value is not None and after.text[0].isdigit():
+                out.append(
+                    Cell(
+                        f"-{after.text}",
+                        -after.value,
+                        after.decimals,
+                        (start + end2) / 2,
+                        after.grouped,
+                    )
+                )
+                paired = True
+                i += 2
+                continue
+        out.append(cell)
+        i += 1
+    return out if paired else None
 
 
 def only_cells(line: str) -> list[Cell] | None:
