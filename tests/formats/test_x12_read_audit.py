@@ -359,3 +359,12 @@ def test_the_parser_reports_pointer_problems_for_every_reader() -> None:
         "3 diagnoses"
     )
     assert isinstance(second, Claim837) and second.claim_id == "T-B"
+
+
+def test_a_malformed_hi_element_spoils_its_claim_not_the_run(tmp_path: Path) -> None:
+    # pyx12's tree cannot answer for a claim whose HI lost its qualifier: that claim is
+    # listed as not coded, never an "internal error" that stops the scrub.
+    text = changed("HI*ABK:Z13820*ABF:M85851*ABF:Z780~", "HI*ZZZ*ABF:M810~")
+    run, records, printed = scrub_cli(tmp_path, text)
+    assert "internal error" not in printed and run.exit_code == 1, printed
+    assert records and all(r["reason"] for r in records)

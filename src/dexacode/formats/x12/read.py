@@ -410,12 +410,26 @@ def parse_837(text: str, source: str = "the file") -> list[Claim837 | ClaimProbl
         ]
         for claim in subscriber.select("2300"):
             ordinal += 1
+            # A malformed element can leave pyx12's tree unable to answer for the claim's
+            # elements: that claim is a problem, the file's other claims are still read.
+            try:
+                claim_id = _value(claim, "CLM01") or None
+            except pyx12.errors.EngineError:
+                claim_id = None
             if inside:
-                claims.append(
-                    ClaimProblem(ordinal, _value(claim, "CLM01") or None, _describe(inside[0]))
-                )
-            else:
+                claims.append(ClaimProblem(ordinal, claim_id, _describe(inside[0])))
+                continue
+            try:
                 claims.append(_claim(subscriber, claim, ordinal, billing))
+            except pyx12.errors.EngineError:
+                claims.append(
+                    ClaimProblem(
+                        ordinal,
+                        claim_id,
+                        "its segments do not follow the 837P map (an element is malformed); "
+                        "check the claim's HI and SV1 segments against the 837P guide",
+                    )
+                )
     trailer = [e for e in seg_errors if e.seg_id in ("SE", "GE", "IEA")]
     if trailer:
         raise X12ReadError(f"{source}: {_describe(trailer[0])}")
