@@ -144,4 +144,4 @@ def test_accepted_xu_is_explained_and_the_corrected_claim_keeps_59(code: Code) -
     assert accepted.line == "77080" and accepted.severity == "info"
     assert "carries XU" in accepted.message
     assert "Commercial insurance accepts in place of 59" in accepted.message
-    assert "keep XU, or use 59" in accepted.message
+    assert "Keep XU, or use 59" in accepted.message

@@ -258,7 +258,14 @@ def _modifiers_against_derived(
             continue  # it applies; it only did not fit (MODIFIER-OVERFLOW says so)
         if mod not in want and kind.get(mod) not in ("pricing", "distinct"):
             sink.add("MODIFIER-EXTRA", line=line.cpt, cpt=line.cpt, modifier=mod)
-    _modifier_order(sub_line, have, line, sink)
+    # A distinct modifier the payer accepts in place of the one placed (XU for 59) stands
+    # in its place for the order (DISTINCT-MODIFIER-ACCEPTED says the rest).
+    placed = next((m for m in want if kind.get(m) == "distinct"), None)
+    accepted = rules.payer.distinct_modifiers_accepted
+    as_placed = [
+        placed if placed and kind.get(m) == "distinct" and m in accepted else m for m in have
+    ]
+    _modifier_order(sub_line, as_placed, line, sink)
 
 
 def _modifier_order(
@@ -274,7 +281,7 @@ def _modifier_order(
         "MODIFIER-ORDER",
         line=line.cpt,
         cpt=line.cpt,
-        found="-".join([sub_line.cpt.upper(), *have]),
+        found="-".join([sub_line.cpt.upper(), *(m.upper() for m in sub_line.modifiers)]),
         expected="-".join([line.cpt, *line.modifiers]),
     )
 
