@@ -139,11 +139,6 @@ def entries_of(data: Any, where: str, full_url: str | None = None) -> Iterator[E
     yield Entry(data, full_url)
 
 
-def resources_of(data: Any, where: str) -> Iterator[dict[str, Any]]:
-    for entry in entries_of(data, where):
-        yield entry.resource
-
-
 def validate_resource(resource: dict[str, Any], where: str) -> None:
     r4b = import_r4b()
     rtype = resource.get("resourceType")

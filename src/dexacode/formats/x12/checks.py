@@ -9,7 +9,7 @@ Two parts, because a claim read back is judged by the engine as well:
 - ``form_problems``: what the claim form itself gets wrong (NPIs, ZIP+4, DMG, dotted or
   too many diagnoses, modifiers and pointers per line, units). Once a read claim is an
   encounter nobody sees these again, so reading applies them too.
-- ``code_problems``: unknown or non-billable diagnoses, procedure codes and modifiers
+- the codes (``_codes``): unknown or non-billable diagnoses, procedure codes and modifiers
   dexacode does not know. The engine reports these on a read claim (ICD10-INVALID,
   MODIFIER-EXTRA...), so only writing applies them.
 
