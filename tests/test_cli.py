@@ -316,9 +316,20 @@ def test_a_user_profile_from_payers_dir_is_listed_and_used(
     folder.mkdir()
     (folder / "acme.toml").write_text(ACME, encoding="utf-8")
 
+    (folder / "placed.toml").write_text(
+        ACME.replace('"acme"', '"placed"') + 'distinct_placement = "peripheral"\n',
+        encoding="utf-8",
+    )
+
     listed = run("payers", "--payers", str(folder))
     assert listed.returncode == 0, listed.stderr
     assert "acme" in listed.stdout and "Acme Health Plan" in listed.stdout
+    # Where each profile puts the distinct-service modifier is said.
+    text = listed.stdout
+    placed = text[text.index("placed ") :].split("frequency")[0]
+    assert "on the peripheral code" in placed
+    acme = text[text.index("acme ") :].split("frequency")[0]
+    assert "on the pair edit's column 2" in acme
     for name in SHIPPED_PAYERS:
         assert name in listed.stdout
 

@@ -525,10 +525,19 @@ def payers_command(payers: PayersOption = None) -> None:
             f"  file: {book.payer_files.get(name, '?')}\n"
             f"  Medicare coverage rules: {'yes' if p.medicare_family else 'no'}; "
             f"GA/GZ: {'yes' if p.abn_modifiers else 'no'}; "
-            f"distinct modifier: {p.distinct_modifier} "
-            f"(accepts {', '.join(p.distinct_modifiers_accepted)}); "
+            f"distinct modifier: {p.distinct_modifier or 'none'} "
+            f"(accepts {', '.join(p.distinct_modifiers_accepted) or 'none'}; on "
+            f"{_PLACEMENT_WORDS[p.distinct_placement]}); "
             f"frequency: {p.frequency_months} months"
         )
+
+
+# How `payers` says where a profile puts the distinct-service modifier.
+_PLACEMENT_WORDS = {
+    "pair": "the pair edit's column 2",
+    "axial": "the axial code",
+    "peripheral": "the peripheral code",
+}
 
 
 @icd10_app.command("status")
