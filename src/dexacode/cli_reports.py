@@ -17,7 +17,7 @@ from typing import Annotated, Any, NoReturn
 import typer
 
 from dexacode.cli_options import DbOption, NoStoreOption, rule_book_failure, stored_studies
-from dexacode.reports.model import ParsedReport
+from dexacode.reports.model import ParsedReport, Unread
 
 EXIT_CLEAN, EXIT_PARTIAL, EXIT_INPUT, EXIT_DATA = 0, 1, 2, 3
 
@@ -69,14 +69,28 @@ def render_parsed_text(parsed: ParsedReport) -> str:
             f"  {r.site:<15}{r.region:<20}{num(r.bmd, '.3f'):>8}{score(r.t_score):>7}"
             f"{score(r.z_score):>7}{note}"
         )
-    out += ["", f"NOT READ ({len(parsed.unread)})"]
-    if not parsed.unread:
+    unread = this_exams_unread(parsed)
+    out += ["", f"NOT READ ({len(unread)})"]
+    if not unread:
         out.append("  Nothing: every results row was read.")
-    for u in parsed.unread:
+
+    def item(u: Unread) -> str:
         where = f"line {u.line}: " if u.line else ""
         text = f"{u.text!r} " if u.text else ""
-        out.append(f"  {where}{text}- {u.reason}")
+        return f"  {where}{text}- {u.reason}"
+
+    out += [item(u) for u in unread]
+    other = [u for u in parsed.unread if u.other_study]
+    if other:
+        out += ["", f"ANOTHER STUDY'S VALUES, NOT READ ({len(other)})"]
+        out += [item(u) for u in other]
     return "\n".join(out) + "\n"
+
+
+def this_exams_unread(parsed: ParsedReport) -> list[Unread]:
+    """What was not read of this exam's results: a trend or comparison table's rows are
+    another study's values, said but never asked for."""
+    return [u for u in parsed.unread if not u.other_study]
 
 
 def read_command(
@@ -115,7 +129,7 @@ def read_command(
         typer.echo(parsed.to_json())
     else:
         typer.echo(render_parsed_text(parsed), nl=False)
-    raise typer.Exit(EXIT_PARTIAL if parsed.unread else EXIT_CLEAN)
+    raise typer.Exit(EXIT_PARTIAL if this_exams_unread(parsed) else EXIT_CLEAN)
 
 
 ACCEPT_UNREAD = "--accept-unread"
@@ -126,7 +140,7 @@ def unread_summary(parsed: ParsedReport) -> str:
     of the report (an unread row's values, or a date, could be mistaken for a result or
     identify the patient when pasted into a ticket)."""
     items = []
-    for u in parsed.unread:
+    for u in this_exams_unread(parsed):
         # Labels are words; values and dates are digits and punctuation only, left out.
         label = u.text if any(ch.isalpha() for ch in u.text) else ""
         if u.line is None:
@@ -139,9 +153,10 @@ def unread_summary(parsed: ParsedReport) -> str:
 def refuse_partly_read(parsed: ParsedReport, accept_unread: bool) -> None:
     """``code --report``: a partly read report is refused unless the user chose to code
     with what was read, so no coder gets a clean result with results silently missing."""
-    if not parsed.unread:
+    unread = this_exams_unread(parsed)
+    if not unread:
         return
-    count = len(parsed.unread)
+    count = len(unread)
     listed = f"{count} item{'s' if count > 1 else ''} not read ({unread_summary(parsed)})"
     if accept_unread:
         typer.echo(
@@ -153,9 +168,9 @@ def refuse_partly_read(parsed: ParsedReport, accept_unread: bool) -> None:
     _fail(
         EXIT_INPUT,
         f"input error: the scanner report was only partly read, {listed}; nothing was "
-        "coded. See why with `dexacode read` on the report, enter any result it could not "
-        f"read in the encounter's results, then add {ACCEPT_UNREAD} to code with what was "
-        "read",
+        "coded. See why with `dexacode read` on the report, enter this exam's results it "
+        "could not read in the encounter's results (never a prior study's values), then add "
+        f"{ACCEPT_UNREAD} to code with what was read",
     )
 
 

@@ -160,7 +160,7 @@ def test_unread_rows_are_named_by_their_label_never_by_the_line() -> None:
     shown = {u.line: u.text for u in parsed.unread}
     assert shown[7] == "" and shown[8] == ""  # listed, but the label is not repeated
     assert shown[9] == "Femoral Neck"  # a region's label is its name
-    assert shown[10] == "Elbow"
+    assert shown[10] == ""  # a word that names no region may be a name: never quoted
     assert parsed.reference == ["T-score vs. White Female. Source: 2012 BMDCS/NHANES White Female."]
 
 
@@ -548,3 +548,158 @@ def test_a_hologic_spine_total_is_the_vertebrae_listed_above_it() -> None:
     parsed = parse_report_text(l3_unread)
     assert not any(region.startswith("L1-") or "," in region for _, region in results(parsed))
     assert 10 in unread_lines(parsed)
+
+
+# --- 10. review: a prior-study word in a sentence, header fields, trend tables -------------
+
+RESULTS_TABLE = """\
+Region              BMD (g/cm2)   T-score   Z-score
+L1-L4               0.982         -1.8      -0.3
+Left Femoral Neck   0.640         -2.2      -0.5
+Left Total Hip      0.760         -1.6      -0.4
+"""
+READ_IN_FULL = {
+    ("lumbar_spine", "L1-L4"): (0.982, -1.8, -0.3),
+    ("left_hip", "femoral_neck"): (0.640, -2.2, -0.5),
+    ("left_hip", "total_hip"): (0.760, -1.6, -0.4),
+}
+
+
+@pytest.mark.parametrize(
+    "before",
+    [
+        "HISTORY: Postmenopausal. Screening.\nCOMPARISON:\nNone.\n\nRESULTS:\n",
+        "COMPARISON:\n04/02/2024\n\nRESULTS:\n",
+        "Comparison with prior study\n\nRESULTS:\n",
+        "No prior studies are available for comparison.\n\n",
+        "This is the baseline study.\n\n",
+    ],
+)
+def test_a_prior_study_word_never_swallows_this_exams_table(before: str) -> None:
+    text = (
+        "BONE DENSITOMETRY (DXA)\nPatient: DOE, JANE SYNTH   MRN: 555123   DOB: 01/02/1950\n"
+        "Exam Date: 03/18/2026\nScanner: Hologic Horizon A\n"
+        f"{before}{RESULTS_TABLE}\n"
+        "IMPRESSION: Osteopenia (low bone mass). Lowest T-score -2.2 at the left femoral neck.\n"
+    )
+    parsed = parse_report_text(text)
+    assert results(parsed) == READ_IN_FULL
+    assert parsed.unread == []
+
+
+def test_a_prior_block_ends_at_the_next_results_table() -> None:
+    text = (
+        "Exam Date: 03/18/2026\nScanner: Hologic Horizon A\nPRIOR STUDY:\n"
+        "Region              BMD (g/cm2)   T-score   Z-score\n"
+        "L1-L4               0.999         -1.5      -0.1\n\n"
+        f"{RESULTS_TABLE}"
+    )
+    parsed = parse_report_text(text)
+    assert results(parsed) == READ_IN_FULL
+    assert [(u.line, u.text) for u in parsed.unread] == [(5, "L1-L4")]
+
+
+HEADER_COLUMNS = """\
+DXA BONE DENSITOMETRY REPORT
+Patient Name      Patient ID    Age    Height
+SYNTHSON          55512345      76     160.5
+Exam Date: 03/18/2026
+Scanner: Hologic Horizon A
+
+LUMBAR SPINE
+Region        BMD      T-score    Z-score
+L1-L4         0.922    -0.7       0.1
+"""
+
+
+def test_header_fields_above_every_table_are_neither_listed_nor_refused(tmp_path: Path) -> None:
+    parsed = parse_report_text(HEADER_COLUMNS)
+    assert results(parsed) == {("lumbar_spine", "L1-L4"): (0.922, -0.7, 0.1)}
+    assert parsed.unread == []
+    got = code_report(tmp_path, HEADER_COLUMNS)
+    assert got.exit_code in (0, 1), got.stderr
+    assert "SYNTHSON" not in got.stderr + got.stdout
+
+
+def test_a_row_label_naming_no_region_is_never_quoted(tmp_path: Path) -> None:
+    text = HEADER_COLUMNS + "Synthson      0.922    -0.7       0.1\n"
+    parsed = parse_report_text(text)
+    assert [(u.line, u.text) for u in parsed.unread] == [(10, "")]
+    assert "Synthson" not in everything_said(parsed)
+    got = code_report(tmp_path, text)
+    assert got.exit_code == 2 and "line 10" in got.stderr and "Synthson" not in got.stderr
+
+
+HOLOGIC_TREND = """\
+HOLOGIC            Synthetic Test Clinic                              Page 1 of 1
+Name: TEST, SYNTHETIC D              Patient ID: SYN-0004
+Scan Date: November 12, 2025   ID: A1112250D
+Scan Type: f Left Hip
+DXA Results Summary:
+Region      Area(cm2)  BMC(g)  BMD(g/cm2)  T-score  PR (%)  Z-score  AM (%)
+Neck        4.91       3.29    0.670       -1.6     79      -0.1     99
+Total       33.10      25.42   0.768       -1.5     81      -0.3     96
+Total BMD CV 1.0%
+
+Trend: Total
+Scan Date    Age   BMD (g/cm2)   Change vs Baseline (g/cm2)  (%)    Change vs Previous  (%)
+11/12/2025   69    0.768         -0.020                      -2.5   -0.010              -1.3
+10/05/2023   67    0.778         -0.010                      -1.3   -0.010              -1.3
+09/01/2021   65    0.788
+"""
+
+LUNAR_TREND = """\
+Synthetic Imaging Centre                                   GE Healthcare
+Patient:       TEST, SYNTHETIC C          Measured: 18.03.2026  9:41:07 AM (16)
+
+AP Spine Bone Density
+Region    BMD (g/cm2)    YA (%)    YA T-score    AM (%)    AM Z-score
+L1-L4     0.982          82        -1.8          96        -0.3
+
+Left Femur Bone Density
+Region         BMD (g/cm2)   YA (%)   YA T-score   AM (%)   AM Z-score
+Neck           0.781         77       -1.9         95       -0.3
+Total          0.826         81       -1.5         95       -0.3
+
+Trend: Total
+Measured Date   Age   BMD (g/cm2)   Change vs Previous (g/cm2)   Change vs Previous (%)
+3/18/2026       68    0.826         -0.012                       -1.4
+3/12/2024       66    0.838         -                            -
+"""
+
+
+@pytest.mark.parametrize(
+    ("report", "lines"), [(HOLOGIC_TREND, [13, 14, 15]), (LUNAR_TREND, [15, 16])]
+)
+def test_a_trend_table_is_another_studys_and_never_refuses_the_report(
+    tmp_path: Path, report: str, lines: list[int]
+) -> None:
+    parsed = parse_report_text(report)
+    assert ("left_hip", "total_hip") in results(parsed)
+    assert [u.line for u in parsed.unread] == lines
+    assert all(u.other_study and "another study" in u.reason for u in parsed.unread)
+    shown = render_parsed_text(parsed)
+    assert "NOT READ (0)" in shown and "ANOTHER STUDY" in shown
+    got = code_report(tmp_path, report)
+    assert got.exit_code in (0, 1), got.stderr
+    assert got.stderr == ""
+
+
+def test_the_refusal_asks_for_this_exams_results_only(tmp_path: Path) -> None:
+    report = HOLOGIC_TREND.replace("0.670       -1.6", "0.67        -1.6")
+    got = code_report(tmp_path, report)
+    assert got.exit_code == 2
+    assert "1 item not read (line 7 Neck)" in got.stderr
+    assert "this exam's results" in got.stderr and "never a prior study's" in got.stderr
+
+
+def test_one_third_spelled_out_is_the_radius() -> None:
+    text = (
+        "Exam Date: 03/18/2026\nScanner: Hologic Horizon A\n\n"
+        "Region              BMD      T-score\n"
+        "L1-L4               0.922    -0.7\n"
+        "Left One Third      0.600    -2.6\n"
+    )
+    parsed = parse_report_text(text)
+    assert parsed.unread == []
+    assert results(parsed)[("left_forearm", "radius_33")] == (0.600, -2.6, None)

@@ -103,5 +103,11 @@ def other_dates(text: str, scan_date: dt.date | None) -> bool:
     return False
 
 
+def is_date(text: str) -> bool:
+    """Whether the text is a date and nothing else ('11/12/2025', 'March 3, 2024')."""
+    match = _DATE_TEXT.fullmatch(text.strip())
+    return match is not None
+
+
 def without_dates(text: str) -> str:
     return _DATE_TEXT.sub(" ", text)

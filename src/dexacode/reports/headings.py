@@ -81,8 +81,17 @@ OTHER_SCANS = (
 )
 # Words of a heading over another study's results (or a comparison with one).
 PRIOR_WORDS = frozenset(OTHER_STUDY) | {"compared", "comparing", "change", "changes", "trend"}
+# Words a prior heading may carry besides those and the heading words
+# ('COMPARISON WITH PRIOR STUDY'); any other word makes the line a sentence ('No prior
+# studies are available for comparison.', 'This is the baseline study.').
+_PRIOR_FILLER = frozenset(["with", "to", "vs", "versus", "from", "studies", "scans", "exams"])
+_PRIOR_MAX_WORDS = 6
 # Words of a heading that brings the reader back to this exam after a prior block.
 CURRENT_WORDS = frozenset(["current", "findings", "today", "todays"])
+# A report's own sections ('RESULTS:', 'IMPRESSION'): they end a prior block too.
+SECTION_WORDS = frozenset(
+    ["results", "result", "impression", "conclusion", "conclusions", "summary", "assessment"]
+)
 
 _LUNAR_SECTION = re.compile(r"^\s*(?P<name>\S.*?)\s+Bone\s+Density\s*(?:$|\s{2,})", re.I)
 _SCAN_TYPE = re.compile(r"^\s*Scan Type\s*:\s*(?:[a-z]\s+)?(?P<name>.+)$", re.I)
@@ -101,9 +110,10 @@ class Heading:
     """``scan``: this exam's spine, hip or forearm table (``kind``, ``side``); ``other``:
     a scan dexacode does not read (``name`` from OTHER_SCANS, never the line's words, or
     '' when the scan is not known);
-    ``prior``: another study's table; ``current``: back to this exam's."""
+    ``prior``: another study's table; ``current``: back to this exam's; ``section``: a
+    section of the report ('RESULTS:'), which ends a prior block."""
 
-    role: Literal["scan", "other", "prior", "current"]
+    role: Literal["scan", "other", "prior", "current", "section"]
     kind: Kind | None = None
     side: str | None = None
     name: str = ""
@@ -138,9 +148,20 @@ def _scan(text: str) -> tuple[Kind, str | None] | None:
     return kind, next(iter(sides), None)
 
 
+def _prior(words: list[str]) -> bool:
+    """A short line made only of heading words, one of them naming another study."""
+    allowed = PRIOR_WORDS | _PRIOR_FILLER | _FILLER | _SCAN_WORDS.keys()
+    return (
+        bool(set(words) & PRIOR_WORDS)
+        and len(words) <= _PRIOR_MAX_WORDS
+        and all(w in allowed or canonical_spine(w) is not None for w in words)
+    )
+
+
 def _classify(text: str, *, scanner: bool) -> Heading | None:
-    words = set(_words(text))
-    if words & PRIOR_WORDS:
+    listed = _words(text)
+    words = set(listed)
+    if _prior(listed) and not text.rstrip().endswith("."):
         return Heading("prior", scanner=scanner)
     other = _other(text)
     if other is not None:
@@ -150,6 +171,8 @@ def _classify(text: str, *, scanner: bool) -> Heading | None:
         return Heading("scan", scan[0], scan[1], scanner=scanner)
     if words & CURRENT_WORDS:
         return Heading("current", scanner=scanner)
+    if words and words <= SECTION_WORDS | _FILLER:
+        return Heading("section", scanner=scanner)
     return None
 
 
@@ -190,6 +213,8 @@ def heading_of(text: str, scan_date: dt.date | None) -> Heading | None:
     dated otherwise than the scan ('RESULTS 04/02/2024') is another study's.
     """
     text = text.strip()
+    if re.match(r"trends?\b", text, re.I):
+        return Heading("prior", name="trend")  # 'Trend: Total': the earlier scans' table
     if ":" in text.rstrip(":"):
         return None
     if other_dates(text, scan_date):

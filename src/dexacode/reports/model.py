@@ -49,6 +49,9 @@ class Unread(_Model):
     line: int | None
     text: str
     reason: str
+    # Another study's values (a trend or comparison table): said, but not this exam's
+    # result, so never one the coder is asked to enter.
+    other_study: bool = False
 
 
 class ParsedReport(_Model):

@@ -17,7 +17,7 @@ from pydantic import ValidationError
 
 from dexacode.contract import Result
 from dexacode.reports import hologic, lunar
-from dexacode.reports.dates import date_fields, other_dates, parse_date
+from dexacode.reports.dates import date_fields, is_date, other_dates, parse_date
 from dexacode.reports.headings import Heading, heading_of, scanner_section
 from dexacode.reports.model import ParsedReport, ReportError, ReportRow, Unread, Vendor
 from dexacode.reports.regions import (
@@ -37,6 +37,7 @@ from dexacode.reports.tables import (
     Placement,
     RawRow,
     cell_of,
+    comparison_header,
     fits,
     header_like,
     header_of,
@@ -64,9 +65,6 @@ _PROSE_VALUE = re.compile(
     r"[^0-9+\-]|[A-Z]\d[\d,\-L]*){0,40}?)(?P<value>[-+]?\d+[.,]\d+)(?![\d%]|\s%)",
     re.I,
 )
-# A label that names no region is quoted back only when it is one plain word ('Elbow'):
-# a name, an ID or a date never is.
-_PLAIN_LABEL = re.compile(r"^[A-Za-z][A-Za-z.'\-]*$")
 
 
 def detect_vendor(text: str) -> Vendor | None:
@@ -85,6 +83,11 @@ class _Block:
     line: int
     name: str = ""
     said: bool = False
+    # A trend or comparison table (a 'Trend:' heading, a header led by the scans' dates or
+    # naming a prior's or a change's columns): its rows are another study's values, which
+    # code --report does not ask for.
+    trend: bool = False
+    tables: int = 0  # header lines under it: the first is the block's own table
     # The scan, side and heading line before the block: a side named inside another
     # study's block ('PRIOR STUDY:' then 'LEFT HIP') must not carry over to this exam's.
     before: tuple[Kind | None, str | None, int | None] = (None, None, None)
@@ -98,6 +101,7 @@ class _State:
     section: int | None = None  # the line of the heading that set kind and side
     header: Header | None = None
     bad_header: int | None = None  # a header line not understood: no table above counts
+    seen_header: bool = False  # a header line so far: rows above one are header fields
     group: str | None = None  # Hologic region heading inside a hip table
     pending_label: str | None = None
     block: _Block | None = None
@@ -110,8 +114,8 @@ class _State:
     # Sentences giving results: (line, [(column, value)]), said unless a row gave them.
     prose: list[tuple[int, list[tuple[str, float]]]] = field(default_factory=list)
 
-    def note(self, line: int | None, text: str, reason: str) -> None:
-        self.unread.append(Unread(line=line, text=text, reason=reason))
+    def note(self, line: int | None, text: str, reason: str, *, other_study: bool = False) -> None:
+        self.unread.append(Unread(line=line, text=text, reason=reason, other_study=other_study))
         self.table_unread = True
 
 
@@ -171,6 +175,15 @@ def parse_report_text(text: str) -> ParsedReport:
         if header is not None or header_like(line):
             # A header line dexacode cannot read ends the table above it all the same:
             # its rows are not the earlier table's.
+            if comparison_header(line, header):
+                _enter(state, Heading("prior", name="trend"), number)
+                header = None
+            if state.block is not None and state.block.role == "prior":
+                if header is not None and state.block.tables:
+                    _end_prior(state)  # a new results table after the block's own
+                else:
+                    state.block.tables += 1
+            state.seen_header = True
             state.header = header
             state.bad_header = None if header is not None else number
             state.group, state.pending_label = None, None
@@ -185,6 +198,8 @@ def parse_report_text(text: str) -> ParsedReport:
             heading = heading_of(raw.label, state.scan_date)
             if heading is not None:
                 _enter(state, heading, number)
+            elif raw.label.endswith(":"):
+                _enter(state, Heading("section"), number)  # 'HISTORY:' ends a prior block
             elif state.header is not None:
                 group = hip_group(raw.label)
                 if group is not None and state.kind in ("hip", None):
@@ -252,14 +267,17 @@ def _enter(state: _State, heading: Heading, number: int) -> None:
     if heading.role == "prior":
         if state.block is None or state.block.role != "prior":
             state.block = _Block("prior", number, before=(state.kind, state.side, state.section))
+        state.block.trend = state.block.trend or heading.name == "trend"
+        return
+    if heading.role == "section":
+        _end_prior(state)
         return
     if heading.role == "other":
         state.block = _Block("other", number, heading.name)
         state.kind, state.side, state.section, state.group = None, None, number, None
         return
     if heading.role == "current":
-        if state.block is not None and state.block.role == "prior":
-            state.kind, state.side, state.section = state.block.before
+        _end_prior(state)
         state.block = None
         return
     # A dictated heading inside another study's block ('PRIOR STUDY:' then 'LEFT HIP')
@@ -270,6 +288,13 @@ def _enter(state: _State, heading: Heading, number: int) -> None:
         return  # 'Hip' under 'Scan Type: f Left Hip' names the scan again, not a new side
     state.kind, state.side, state.section = heading.kind, heading.side, number
     state.group, state.pending_label = None, None
+
+
+def _end_prior(state: _State) -> None:
+    """Back to this exam after another study's block, under the heading before it."""
+    if state.block is not None and state.block.role == "prior":
+        state.kind, state.side, state.section = state.block.before
+        state.block = None
 
 
 def _values(cells: list[Cell]) -> int:
@@ -284,10 +309,11 @@ def _worth_saying(label: str, cells: list[Cell]) -> bool:
 
 
 def _shown(state: _State, label: str, cells: list[Cell]) -> str:
-    """How an unread row is named: its label when that is a region's or a plain row
-    label; a label-less row's values when they fit the table's columns; else nothing."""
+    """How an unread row is named: its label when that names a region (any other word
+    may be the patient's name); a label-less row's values when they fit the table's
+    columns; else nothing."""
     if label:
-        return label if names_region(label) or _PLAIN_LABEL.match(label) else ""
+        return label if names_region(label) else ""
     header = state.header
     if header is None or not cells:
         return ""
@@ -302,8 +328,11 @@ def _note_outside(state: _State, number: int, raw: RawRow) -> None:
     line not understood, or above every header."""
     if not _worth_saying(raw.label, raw.cells):
         return
-    shown = _shown(state, raw.label, raw.cells)
     block = state.block
+    if block is None and not (state.seen_header or state.section) and not names_region(raw.label):
+        return  # above every header line and heading: the report's header fields
+    shown = _shown(state, raw.label, raw.cells)
+    dated = is_date(raw.label)
     if block is not None and block.role == "other":
         if not block.said:
             block.said = True
@@ -315,16 +344,24 @@ def _note_outside(state: _State, number: int, raw: RawRow) -> None:
                 f"line {number}) are not read",
             )
         return
-    if block is not None:
+    if block is not None and (block.trend or dated):
+        reason = (
+            f"another study's values, in a trend or comparison table (line {block.line}); "
+            "not this exam's result"
+        )
+    elif block is not None:
         reason = (
             f"in another study's or a comparison table (heading on line {block.line}); "
             "not read as this exam's result"
         )
+    elif dated:
+        reason = "a row led by a date: another study's values, not this exam's result"
     elif state.bad_header is not None:
         reason = f"under a header line dexacode does not understand (line {state.bad_header})"
     else:
         reason = "no header line above it names its columns; not read"
-    state.note(number, shown, reason)
+    trend = dated or (block is not None and block.trend)
+    state.note(number, shown, reason, other_study=trend)
 
 
 def _note_not_a_row(state: _State, number: int, line: str) -> None:
@@ -395,7 +432,10 @@ def _read_row(state: _State, number: int, raw: RawRow, positions: bool) -> None:
         parsed = _spine_total(state, parsed)
     shown = _shown(state, label, cells)
     if not isinstance(parsed, Label):
-        if _worth_saying(label, cells):
+        if is_date(label):
+            reason = "a row led by a date: another study's values, not this exam's result"
+            state.note(number, shown, reason, other_study=True)
+        elif _worth_saying(label, cells):
             reason = parsed if shown or not label else f"{parsed} (the label is not shown)"
             state.note(number, shown, reason)
         return

@@ -192,10 +192,14 @@ def union_of(regions: list[str]) -> str | None:
     return canonical_spine(",".join(f"L{level}" for level in sorted(levels)))
 
 
+# The forearm parts no hip region shares ('total' is both): any of them makes a label a
+# forearm's, with or without its bone.
+_FOREARM_ONLY = tuple(part for part in _FOREARM_PART if part not in HIP_REGIONS)
+
+
 def _looks_forearm(words: list[str]) -> bool:
-    return any(w in ("1/3", "33%", "one-third", "ud", "ultradistal", "mid") for w in words) or (
-        any(w in _BONE_ANYWHERE for w in words)
-    )
+    text = f" {' '.join(words)} "
+    return any(f" {part} " in text for part in (*_FOREARM_ONLY, *_BONE_ANYWHERE))
 
 
 def _forearm(words: list[str]) -> Label | str:

@@ -154,6 +154,19 @@ def header_like(line: str) -> bool:
     return len(kinds) >= 2
 
 
+# A table of earlier scans is led by their dates ('Scan Date  Age  BMD  Change vs ...').
+_DATE_LED = re.compile(r"^\s*(?:(?:scan|exam|study|measured)\s+)?date\b|^\s*measured\b", re.I)
+
+
+def comparison_header(line: str, header: Header | None) -> bool:
+    """A header of another study's values, never this exam's: a trend table's (led by the
+    scans' dates), or one dexacode cannot read whose columns are a prior's or a change."""
+    if _DATE_LED.match(line):
+        return True
+    kinds = {k for _, _, k in _headings(line)}
+    return header is None and bool(kinds & {"prior", "change"})
+
+
 def header_start(line: str) -> bool:
     """A header's first half: 'Region ... BMD' with the score headings wrapped away."""
     return bool(re.search(r"\bRegion\b", line, re.I) and re.search(r"\bBMD\b", line, re.I))
