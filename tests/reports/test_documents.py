@@ -8,6 +8,7 @@ import re
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 import typer
@@ -173,6 +174,16 @@ def test_report_html(tmp_path: Path, encounter_file: Path) -> None:
     assert "Interpreting physician" in html
 
 
+def _report_html(tmp_path: Path, enc: dict[str, Any]) -> str:
+    """``dexacode report`` of an encounter, as HTML (coded with or without errors)."""
+    src = tmp_path / "enc.json"
+    src.write_text(json.dumps(enc))
+    out = tmp_path / "report.html"
+    got = runner.invoke(app(), ["report", str(src), "--out", str(out)])
+    assert got.exit_code in (0, 1), got.output
+    return out.read_text()
+
+
 def test_the_report_reads_only_the_sites_the_exam_measured(tmp_path: Path) -> None:
     """A left hip result on a spine-and-right-hip exam is listed but decides neither the
     coded claim nor the physician's reading, which must agree."""
@@ -184,12 +195,7 @@ def test_the_report_reads_only_the_sites_the_exam_measured(tmp_path: Path) -> No
             {"site": "left_hip", "region": "total_hip", "t_score": -3.1},
         ],
     )
-    src = tmp_path / "enc.json"
-    src.write_text(json.dumps(enc))
-    out = tmp_path / "report.html"
-    got = runner.invoke(app(), ["report", str(src), "--out", str(out)])
-    assert got.exit_code in (0, 1), got.output
-    html = out.read_text()
+    html = _report_html(tmp_path, enc)
     text = " ".join(re.sub("<[^>]+>", " ", html).split())
     assert "RESULT-SITE-NOT-MEASURED" in html
     assert "L1-L4 −1.2 lowest, decides" in text
@@ -257,11 +263,6 @@ def test_the_reports_table_prints_scores_as_the_reading_rounds_them(tmp_path: Pa
             {"site": "left_hip", "region": "total_hip", "t_score": -0.8},
         ],
     )
-    src = tmp_path / "enc.json"
-    src.write_text(json.dumps(enc))
-    out = tmp_path / "report.html"
-    got = runner.invoke(app(), ["report", str(src), "--out", str(out)])
-    assert got.exit_code in (0, 1), got.output
-    cells = re.findall(r'<td class="num">([^<]*)</td>', out.read_text())
+    cells = re.findall(r'<td class="num">([^<]*)</td>', _report_html(tmp_path, enc))
     assert "−2.0" in cells and "−0.5" in cells
     assert "−1.9" not in cells and "−0.4" not in cells
