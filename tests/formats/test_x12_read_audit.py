@@ -178,8 +178,11 @@ def test_four_modifiers_are_read_and_the_description_after_them_is_not(
     ("segment", "named"),
     [
         (f"N33*{STREET}~", "segment N33 at position 15"),  # a misspelled id
-        (f"ZZZ*{LAST} {FIRST}*{MEMBER}~", "segment ZZZ at position 15"),  # an unknown one
+        # Letters only and no segment of the 837P guide: it may be a name, never repeated.
+        (f"ZZZ*{LAST} {FIRST}*{MEMBER}~", "segment with an invalid id at position 15"),
         (f"{STREET}*{LAST}~", "segment with an invalid id at position 15"),  # a lost id
+        # A short surname that lost its segment id (NM1): too short to mask as a value.
+        (f"WU*LI*1****MI*{MEMBER}~", "segment with an invalid id at position 15"),
     ],
 )
 def test_a_segment_pyx12_cannot_place_is_named_without_its_values(
@@ -192,6 +195,7 @@ def test_a_segment_pyx12_cannot_place_is_named_without_its_values(
     assert record["row"] == 1
     assert named in record["reason"] and "segment 17 of the file" in record["reason"]
     _assert_private(json.dumps(records), printed)
+    assert not re.search(r"\b(WU|LI|ZZZ)\b", json.dumps(records) + printed)
 
 
 def test_a_bad_segment_before_any_claim_is_named_without_its_values(tmp_path: Path) -> None:

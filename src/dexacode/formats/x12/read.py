@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 import io
 import re
 from collections.abc import Iterator
@@ -52,6 +53,25 @@ _NOT_FOUND = re.compile(r"^Segment (?P<id>[^*\s]+)\*.* not found\.")
 # A segment id is two or three letters and digits; anything else in its place is data
 # (a line that lost its id), and is not repeated either.
 _SEGMENT_ID = re.compile(r"[A-Z][A-Z0-9]{1,2}")
+
+
+@functools.cache
+def _guide_segment_ids() -> frozenset[str]:
+    """The segment ids of the 837P implementation guide, from pyx12's own map."""
+    pyx12 = import_pyx12()
+    text = (Path(pyx12.__file__).parent / "map" / "837.5010.X222.A1.xml").read_text("utf-8")
+    return frozenset(re.findall(r'<segment xid="([A-Z0-9]+)"', text))
+
+
+def _shown_id(seg_id: str) -> str | None:
+    """A segment id as a message may name it: one of the guide's, or a misspelt one with a
+    digit in it (N33). A token of letters only that is no segment id may be a surname
+    that lost its segment id ("WU*...") and is never repeated."""
+    if seg_id in _guide_segment_ids():
+        return seg_id
+    if _SEGMENT_ID.fullmatch(seg_id) and any(c.isdigit() for c in seg_id):
+        return seg_id
+    return None
 
 
 class X12ReadError(BatchInputError):
@@ -144,7 +164,12 @@ def _masked(text: str, values: tuple[str, ...]) -> str:
 
 def _segment_text(err: dict[str, Any], values: tuple[str, ...]) -> str:
     text = _masked(_without_value(str(err.get("err_str") or "invalid"), err.get("err_val")), values)
-    return _NOT_FOUND.sub(r"Segment \g<id> not found.", text)
+    return _NOT_FOUND.sub(_not_found, text)
+
+
+def _not_found(match: re.Match[str]) -> str:
+    shown = _shown_id(match.group("id"))
+    return f"Segment {shown} not found." if shown else "Segment with an invalid id not found."
 
 
 def _element_text(
@@ -206,7 +231,7 @@ def _errors(tree: list[dict[str, Any]], values: _Values) -> tuple[list[str], lis
                         raw_id = str(s.get("seg_id", "?"))
                         line = int(s.get("cur_line") or 0)
                         own = values.near(line, raw_id)
-                        seg_id = raw_id if _SEGMENT_ID.fullmatch(raw_id) else "with an invalid id"
+                        seg_id = _shown_id(raw_id) or "with an invalid id"
                         texts = [_segment_text(e, own) for e in s.get("errors", [])]
                         for el in s.get("elements", []):
                             texts += [
