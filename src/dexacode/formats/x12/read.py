@@ -58,8 +58,10 @@ _SEGMENT_ID = re.compile(r"[A-Z][A-Z0-9]{1,2}")
 @functools.cache
 def _guide_segment_ids() -> frozenset[str]:
     """The segment ids of the 837P implementation guide, from pyx12's own map."""
-    pyx12 = import_pyx12()
-    text = (Path(pyx12.__file__).parent / "map" / "837.5010.X222.A1.xml").read_text("utf-8")
+    from importlib import resources
+
+    import_pyx12()  # the one place that knows how pyx12 is imported and quieted
+    text = (resources.files("pyx12") / "map" / "837.5010.X222.A1.xml").read_text("utf-8")
     return frozenset(re.findall(r'<segment xid="([A-Z0-9]+)"', text))
 
 
