@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from dexacode.engine.interpret import vertebrae
+from dexacode.iscd import region_name
 
 Kind = Literal["spine", "hip", "forearm"]
 
@@ -92,13 +93,7 @@ def canonical_spine(label: str) -> str | None:
     levels = vertebrae(text)
     if levels is None:
         return text  # thoracic levels (T12) stay as printed
-    runs: list[list[int]] = []
-    for level in levels:
-        if runs and level == runs[-1][-1] + 1:
-            runs[-1].append(level)
-        else:
-            runs.append([level])
-    return ",".join(f"L{r[0]}" if len(r) == 1 else f"L{r[0]}-L{r[-1]}" for r in runs)
+    return region_name(levels)
 
 
 def _words(label: str) -> list[str]:

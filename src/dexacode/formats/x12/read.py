@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from dexacode.formats.batch_io import BatchInputError
-from dexacode.formats.x12.checks import form_problems
+from dexacode.formats.x12.checks import MAX_MODIFIERS, MAX_POINTERS, form_problems
 from dexacode.formats.x12.model import Claim837, Person, ServiceLine
 from dexacode.formats.x12.pyx12_import import import_pyx12
 from dexacode.formats.x12.validate import validate_837
@@ -39,7 +39,7 @@ PAYER_BY_FILING_CODE = {
 }
 DEFAULT_PAYER = "commercial"
 # SV101-3..6 are the four procedure modifiers; SV101-7 is a free-text description.
-MODIFIER_COMPONENTS = range(3, 7)
+MODIFIER_COMPONENTS = range(3, 3 + MAX_MODIFIERS)
 # The envelope segments carry control numbers and the sender's ids, which the envelope
 # messages are about; every other segment's values may belong to a patient.
 _ENVELOPE_SEGMENTS = frozenset({"ISA", "GS", "ST", "SE", "GE", "IEA"})
@@ -294,7 +294,7 @@ def _line(node: Any) -> ServiceLine | str:
         return f"SV104 units {units_text} is not a whole number"
     units = int(count)
     pointers: list[int] = []
-    for i in range(1, 5):
+    for i in range(1, MAX_POINTERS + 1):
         text = _value(node, f"SV107-{i}")
         if text:
             if not text.isdigit():
