@@ -21,9 +21,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Collection
+from dataclasses import dataclass
+from functools import cache
 
 from dexacode.engine.diagnoses import IcdRelease
 from dexacode.formats.x12.model import Claim837
+from dexacode.rulebook import load_rulebook
 
 # The NPI check digit is the Luhn digit of the nine identifier digits prefixed by 80840
 # (the ISO health-industry card issuer prefix), per CMS's NPI check-digit note.
@@ -31,9 +34,29 @@ NPI_PREFIX = "80840"
 _NPI_SHAPE = re.compile(r"^[0-9]{10}$")
 _ZIP9 = re.compile(r"^[0-9]{9}$")
 _ICD_UNDOTTED = re.compile(r"^[A-Z][0-9][0-9A-Z][0-9A-Z]{0,4}$")
-MAX_MODIFIERS = 4
-MAX_DIAGNOSES = 12
-MAX_POINTERS = 4
+
+
+@dataclass(frozen=True)
+class FormLimits:
+    """How many modifiers and pointers an SV1 line, and diagnoses an HI segment, carry."""
+
+    modifiers: int
+    diagnoses: int
+    pointers: int
+
+
+@cache
+def form_limits() -> FormLimits:
+    """The 837P's limits, from the rule book, which is their one home (it cites the 837P
+    guide for them). The latest row is the form's: the 5010 layout is not dated per claim."""
+    book = load_rulebook()
+    latest = max(book.diagnosis_limits, key=lambda row: row.effective)
+    return FormLimits(
+        modifiers=book.max_modifiers_per_line,
+        diagnoses=latest.max_professional,
+        pointers=latest.pointers_per_line,
+    )
+
 
 # A problem found on the claim (line None) or on one of its lines (1-based).
 _Problem = tuple[int | None, str]
@@ -103,8 +126,11 @@ def _form(claim: Claim837) -> list[_Problem]:
             problems.append(
                 (None, "DMG (birth date and sex) is required when the subscriber is the patient")
             )
-    if len(claim.diagnoses) > MAX_DIAGNOSES:
-        problems.append((None, f"{len(claim.diagnoses)} diagnoses; HI carries at most 12"))
+    limits = form_limits()
+    if len(claim.diagnoses) > limits.diagnoses:
+        problems.append(
+            (None, f"{len(claim.diagnoses)} diagnoses; HI carries at most {limits.diagnoses}")
+        )
     dotted = [c for c in claim.diagnoses if "." in c]
     if dotted:
         many = len(dotted) > 1
@@ -116,10 +142,12 @@ def _form(claim: Claim837) -> list[_Problem]:
             )
         )
     for n, line in enumerate(claim.lines, 1):
-        if len(line.modifiers) > MAX_MODIFIERS:
-            problems.append((n, f"{len(line.modifiers)} modifiers; SV1 carries at most 4"))
-        if not line.pointers or len(line.pointers) > MAX_POINTERS:
-            problems.append((n, "needs one to four diagnosis pointers"))
+        if len(line.modifiers) > limits.modifiers:
+            problems.append(
+                (n, f"{len(line.modifiers)} modifiers; SV1 carries at most {limits.modifiers}")
+            )
+        if not line.pointers or len(line.pointers) > limits.pointers:
+            problems.append((n, f"needs 1 to {limits.pointers} diagnosis pointers"))
         # A pointer outside the list leaves the line without its diagnosis: payers reject
         # the claim before anyone reads the codes.
         for pointer in line.pointers:

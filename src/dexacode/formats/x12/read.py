@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from dexacode.formats.batch_io import BatchInputError
-from dexacode.formats.x12.checks import MAX_MODIFIERS, MAX_POINTERS, form_problems
+from dexacode.formats.x12.checks import form_limits, form_problems
 from dexacode.formats.x12.model import Claim837, Person, ServiceLine
 from dexacode.formats.x12.pyx12_import import import_pyx12
 from dexacode.formats.x12.validate import validate_837
@@ -38,8 +38,9 @@ PAYER_BY_FILING_CODE = {
     "MC": "medicaid",
 }
 DEFAULT_PAYER = "commercial"
-# SV101-3..6 are the four procedure modifiers; SV101-7 is a free-text description.
-MODIFIER_COMPONENTS = range(3, 3 + MAX_MODIFIERS)
+# SV101-3 on are the procedure modifiers (four in the 837P); SV101-7 is a free-text
+# description, never a modifier.
+FIRST_MODIFIER_COMPONENT = 3
 # The envelope segments carry control numbers and the sender's ids, which the envelope
 # messages are about; every other segment's values may belong to a patient.
 _ENVELOPE_SEGMENTS = frozenset({"ISA", "GS", "ST", "SE", "GE", "IEA"})
@@ -283,7 +284,9 @@ def _line(node: Any) -> ServiceLine | str:
     cpt = _value(node, "SV101-2")
     if _value(node, "SV101-1") not in ("HC", "") or not cpt:
         return "SV1 does not carry a CPT/HCPCS code (SV101-1 must be HC)"
-    modifiers = tuple(m for m in (_value(node, f"SV101-{i}") for i in MODIFIER_COMPONENTS) if m)
+    limits = form_limits()
+    components = range(FIRST_MODIFIER_COMPONENT, FIRST_MODIFIER_COMPONENT + limits.modifiers)
+    modifiers = tuple(m for m in (_value(node, f"SV101-{i}") for i in components) if m)
     units_text = _value(node, "SV104") or "1"
     try:
         count = Decimal(units_text)
@@ -294,7 +297,7 @@ def _line(node: Any) -> ServiceLine | str:
         return f"SV104 units {units_text} is not a whole number"
     units = int(count)
     pointers: list[int] = []
-    for i in range(1, MAX_POINTERS + 1):
+    for i in range(1, limits.pointers + 1):
         text = _value(node, f"SV107-{i}")
         if text:
             if not text.isdigit():
