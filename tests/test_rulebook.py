@@ -8,7 +8,8 @@ the way a billing manager adds a plan's own rules without touching code.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+import shutil
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -699,3 +700,58 @@ def test_a_placement_outside_the_three_is_refused(tmp_path: Path) -> None:
     _write(tmp_path, "placed.toml", PLACEMENT.format(placement="column1"))
     with pytest.raises(PayerProfileError, match="distinct_placement"):
         load_rulebook([tmp_path])
+
+
+# --- the shipped files' own top-level values ---------------------------------------------
+
+
+def _edited_rules(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, old: str, new: str
+) -> Callable[[], RuleBook]:
+    """A copy of the shipped rules with one edit in modifiers.toml, loaded uncached."""
+    import dexacode.rulebook as rulebook
+
+    copy = tmp_path / "rules"
+    shutil.copytree(Path(str(rulebook._shipped())), copy)
+    target = copy / "modifiers.toml"
+    text = target.read_text(encoding="utf-8")
+    assert old in text
+    target.write_text(text.replace(old, new, 1), encoding="utf-8")
+    monkeypatch.setattr(rulebook, "_shipped", lambda: copy)
+    rulebook._load.cache_clear()
+    return lambda: rulebook._load(())
+
+
+@pytest.fixture
+def fresh_load_cache() -> Iterator[None]:
+    import dexacode.rulebook as rulebook
+
+    yield
+    rulebook._load.cache_clear()
+
+
+@pytest.mark.usefixtures("fresh_load_cache")
+def test_the_default_distinct_placement_is_the_rule_books(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, library: Icd10Library
+) -> None:
+    load = _edited_rules(
+        tmp_path, monkeypatch, 'distinct_placement = "pair"', 'distinct_placement = "axial"'
+    )
+    run = _coder(load(), library)
+    # The shipped commercial profile names no placement: the book's default decides.
+    result = run(payer="commercial", exam__sites=AXIAL_AND_FOREARM, exam__vfa=True)
+    assert lines(result) == [("77085", ["59"]), ("77081", [])]
+
+
+@pytest.mark.usefixtures("fresh_load_cache")
+def test_a_top_level_value_citing_an_unknown_source_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    load = _edited_rules(
+        tmp_path,
+        monkeypatch,
+        'max_per_line_source = ["x12-837p"]',
+        'max_per_line_source = ["x12-4010"]',
+    )
+    with pytest.raises(RuleBookError, match=r"modifiers\.toml: max_per_line_source .*x12-4010"):
+        load()

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, TypeVar, cast, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -390,7 +390,7 @@ class PayerSettings:
 
 # The settings a payer profile makes. A profile without `extends` sets every one of them,
 # except frequency_months, which defaults to coverage.toml's [frequency] default_months,
-# and distinct_placement, which defaults to "pair".
+# and distinct_placement, which defaults to modifiers.toml's distinct_placement.
 _SETTINGS = (
     "medicare_family",
     "abn_modifiers",
@@ -486,6 +486,7 @@ class RuleBook:
     max_modifiers_per_line: int
     substitute_max_days: int
     substitute_components: tuple[str, ...]
+    distinct_placement: DistinctPlacement
     modifier_map: Mapping[str, Any]
     arrangements: tuple[Arrangement, ...]
     risk_factors: tuple[RiskFactor, ...]
@@ -832,7 +833,7 @@ def _payer_settings(book: RuleBook, name: str, day: dt.date) -> PayerSettings:
         current = profile.extends
     values: dict[str, Any] = {
         "frequency_months": _pick(book.frequency, day, "coverage.toml [frequency]").default_months,
-        "distinct_placement": "pair",
+        "distinct_placement": book.distinct_placement,
     }
     covered_list: str | None = None
     severity: dict[str, Severity] = {}
@@ -867,6 +868,32 @@ def _payer_settings(book: RuleBook, name: str, day: dt.date) -> PayerSettings:
         sources=tuple(sources),
         covered_list=covered_list or None,
     )
+
+
+def _check_value_sources(raw: Mapping[str, Mapping[str, Any]], sources: Mapping[str, Any]) -> None:
+    """A single value at a file's top (``max_per_line``) cites its sources in a sibling
+    ``<name>_source`` key; those must be sources the book knows, as a row's must."""
+    for file, table in raw.items():
+        for key, value in table.items():
+            if not key.endswith("_source"):
+                continue
+            cited = [value] if isinstance(value, str) else value
+            unknown = [s for s in cited if s not in sources]
+            if unknown or not cited:
+                raise RuleBookError(
+                    f"rules/{file}.toml: {key} cites "
+                    f"{'unknown source ' + ', '.join(map(str, unknown)) if unknown else 'nothing'}"
+                )
+
+
+def _distinct_placement(value: object) -> DistinctPlacement:
+    allowed = get_args(DistinctPlacement)
+    if value not in allowed:
+        raise RuleBookError(
+            f"rules/modifiers.toml: distinct_placement must be one of {', '.join(allowed)}, "
+            f"not {value!r}"
+        )
+    return cast(DistinctPlacement, value)
 
 
 def _shipped() -> resources.abc.Traversable:
@@ -929,6 +956,7 @@ def _load(payer_dirs: tuple[Path, ...]) -> RuleBook:
         key: _row(Source, value, "rules/sources.toml", f"[{key}]")
         for key, value in raw["sources"].items()
     }
+    _check_value_sources(raw, sources)
     mod_raw = raw["modifiers"]
     modifier_map = {k: mod_raw.get(k) for k in ("component", "status", "substitute", "liability")}
     for key, value in modifier_map.items():
@@ -949,6 +977,7 @@ def _load(payer_dirs: tuple[Path, ...]) -> RuleBook:
         max_modifiers_per_line=int(mod_raw["max_per_line"]),
         substitute_max_days=int(mod_raw["substitute_max_days"]),
         substitute_components=tuple(mod_raw["substitute_components"]),
+        distinct_placement=_distinct_placement(mod_raw.get("distinct_placement")),
         modifier_map=modifier_map,
         arrangements=rows(Arrangement, "modifiers", "arrangement"),
         risk_factors=rows(RiskFactor, "facts", "risk_factor"),
