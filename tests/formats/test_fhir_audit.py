@@ -533,6 +533,172 @@ def test_a_claim_without_errors_stays_active_and_no_findings_is_said(code: Code)
     ]
 
 
+# --- effectivePeriod -----------------------------------------------------------------------
+
+
+def _dated_by_period(where: str, start: str, end: str | None) -> list[dict[str, Any]]:
+    """A hip study whose report (where="report") or results (where="results") are dated
+    by effectivePeriod only; the other carries no date."""
+    resources = hip_study()
+    period = {"start": start, **({"end": end} if end else {})}
+    for res in resources[1:]:
+        del res["effectiveDateTime"]
+        if res["resourceType"] == ("DiagnosticReport" if where == "report" else "Observation"):
+            res["effectivePeriod"] = period
+    return resources
+
+
+@pytest.mark.parametrize("where", ["report", "results"])
+def test_the_date_of_service_is_read_from_effective_period_start(where: str) -> None:
+    imported = to_encounter(_dated_by_period(where, "2026-02-27T08:10:00-05:00", None))
+    assert imported.encounter["date_of_service"] == "2026-02-27"
+    assert "date_of_service" not in [m.field for m in imported.missing]
+    assert not [n for n in imported.notes if "effectivePeriod" in n]
+
+
+def test_a_report_period_comes_before_its_issued_time() -> None:
+    resources = _dated_by_period("report", "2026-02-27", "2026-02-27T10:00:00Z")
+    resources[1]["issued"] = "2026-03-09T12:00:00Z"  # signed ten days later
+    imported = to_encounter(resources)
+    assert imported.encounter["date_of_service"] == "2026-02-27"
+    assert not [n for n in imported.notes if "effectivePeriod" in n]  # one day: nothing to say
+
+
+@pytest.mark.parametrize("where", ["report", "results"])
+def test_a_period_over_two_days_gives_its_start_with_a_note(where: str) -> None:
+    imported = to_encounter(
+        _dated_by_period(where, "2026-02-27T23:40:00-05:00", "2026-02-28T00:20:00-05:00")
+    )
+    assert imported.encounter["date_of_service"] == "2026-02-27"
+    (note,) = [n for n in imported.notes if "effectivePeriod" in n]
+    assert "start" in note and MRN not in note
+
+
+# --- forearm regions -------------------------------------------------------------------------
+
+FOREARM_L_T = "80944-2"  # DXA Radius and Ulna - left [T-score]
+FOREARM_L_BMD = "80952-5"
+
+
+@pytest.mark.parametrize(
+    "text, body_text, region",
+    [
+        (None, None, "radius_33"),  # names none: the code's own, as before
+        ("DXA Radius and Ulna - left [T-score] Bone density", None, "radius_33"),
+        ("Left radius 1/3", None, "radius_33"),
+        ("Radius 33%", None, "radius_33"),
+        ("one-third radius", None, "radius_33"),
+        ("Left forearm UD", None, "radius_ultradistal"),
+        ("R UD", None, "radius_ultradistal"),
+        ("Ultra-distal radius T-score", None, "radius_ultradistal"),
+        (None, "left radius, ultradistal", "radius_ultradistal"),
+        ("DXA Radius and Ulna - left [T-score]", "Ultra distal", "radius_ultradistal"),
+        ("Total forearm", None, "radius_total"),
+        ("Radius total T-score", None, "radius_total"),
+    ],
+)
+def test_the_forearm_region_is_read_from_the_text(
+    text: str | None, body_text: str | None, region: str
+) -> None:
+    one = obs("fa-t", FOREARM_L_T, -1.0, "{T-score}", text=text, body_text=body_text)
+    imported = to_encounter([patient(), one])
+    assert list(by_region(imported)) == [("left_forearm", region)]
+    assert imported.notes == []
+
+
+def test_an_ultradistal_t_score_is_not_read_as_the_one_third_radius_that_decides(
+    code: Code,
+) -> None:
+    results = [
+        obs("neck-t", NECK_L_T, -1.4, "{T-score}"),
+        obs("fa-t", FOREARM_L_T, -3.2, "{T-score}", text="Left radius UD"),
+        obs("fa-bmd", FOREARM_L_BMD, 0.41, "g/cm2", text="Left radius UD"),
+    ]
+    refs = [f"Observation/{r['id']}" for r in results]
+    resources = [patient(), report("rep-1", refs), *results]
+    imported = to_encounter(resources)
+    got = by_region(imported)
+    assert got[("left_forearm", "radius_ultradistal")]["t_score"] == -3.2
+    assert ("left_forearm", "radius_33") not in got
+    result = code(complete(imported, ["left_hip", "left_forearm"]))
+    assert result.interpretation.category != "osteoporosis"
+    basis = result.interpretation.basis
+    assert basis is not None and (basis.site, basis.region) == ("left_hip", "femoral_neck")
+
+
+@pytest.mark.parametrize(
+    "text, said",
+    [
+        ("Left radius MID", "'MID'"),  # a region the contract has no id for
+        ("Ulna UD", "ulna"),  # the other bone
+        ("Left radius UD and 1/3", "more than one forearm region"),
+    ],
+)
+def test_a_forearm_text_naming_no_known_region_is_left_out_not_guessed(
+    text: str, said: str
+) -> None:
+    imported = to_encounter([patient(), obs("fa-t", FOREARM_L_T, -3.2, "{T-score}", text=text)])
+    assert "results" not in imported.encounter  # not read as the one-third radius
+    (note,) = imported.notes
+    assert note.startswith("Observation/fa-t:") and said in note and "not used" in note
+
+
+def test_the_forearm_regions_are_the_ones_a_scanner_report_gives() -> None:
+    from dexacode.formats.fhir import terms
+    from dexacode.reports.regions import Label, parse_label
+
+    report_regions = set()
+    for row in ("1/3", "UD", "Total"):
+        label = parse_label(row, "forearm", None)
+        assert isinstance(label, Label)
+        report_regions.add(label.region)
+    assert set(terms().forearm.regions) == report_regions
+
+
+def test_dexacodes_own_forearm_rows_read_back(code: Code) -> None:
+    """Every forearm region is written under the one "Radius and Ulna" code with its
+    region in the text, and read back as that region (not as the one-third radius)."""
+    rows = [
+        {"site": "left_forearm", "region": "radius_33", "bmd": 0.61, "t_score": -2.6},
+        {"site": "left_forearm", "region": "radius_ultradistal", "bmd": 0.38, "t_score": -3.2},
+        {"site": "left_forearm", "region": "radius_total", "bmd": 0.49, "t_score": -2.9},
+    ]
+    enc = make_encounter(exam__sites=["left_forearm"], results=rows)
+    bundle = result_to_fhir(code(enc), parse_encounter(enc))
+    back = to_encounter([e["resource"] for e in bundle["entry"]])
+    assert by_region(back) == {(r["site"], r["region"]): r for r in rows}
+
+
+# --- hip Mean and Diff rows out --------------------------------------------------------------
+
+
+def test_hip_mean_and_diff_rows_are_not_written_as_left_hip_observations(code: Code) -> None:
+    enc = make_encounter(
+        exam__sites=["left_hip", "right_hip"],
+        results=[
+            {"site": "left_hip", "region": "total_hip", "bmd": 0.81, "t_score": -1.1},
+            {"site": "right_hip", "region": "total_hip", "bmd": 0.77, "t_score": -1.5},
+            # As a scanner report's Mean and Diff rows are read: under left_hip.
+            {"site": "left_hip", "region": "total_hip_mean", "bmd": 0.79, "t_score": -1.3},
+            {"site": "left_hip", "region": "total_hip_diff", "bmd": 0.04, "t_score": 0.4},
+            {"site": "left_hip", "region": "femoral_neck_mean", "t_score": -1.7},
+        ],
+    )
+    bundle = result_to_fhir(code(enc), parse_encounter(enc))
+    r4b.get_fhir_model_class("Bundle").model_validate(bundle)
+    observations = _resources(bundle, "Observation")
+    texts = [o["code"]["text"] for o in observations]
+    assert not [t for t in texts if "_mean" in t or "_diff" in t]
+    values = {o["valueQuantity"]["value"] for o in observations}
+    assert not values & {0.79, -1.3, 0.04, 0.4, -1.7}  # no Mean or Diff value anywhere
+    left = [t for t in texts if "left_hip" in t]
+    assert left == ["DXA left_hip total_hip BMD", "DXA left_hip total_hip T-score"]
+    (report_out,) = _resources(bundle, "DiagnosticReport")
+    assert len(report_out["result"]) == len(observations) == 4
+    back = to_encounter([e["resource"] for e in bundle["entry"]])
+    assert set(by_region(back)) == {("left_hip", "total_hip"), ("right_hip", "total_hip")}
+
+
 # --- the CLI ---------------------------------------------------------------------------------
 
 

@@ -5,14 +5,19 @@ Every resource is first validated with fhir.resources' R4B models (R4-compatible
 
 - Coverage: the payer profile, when its payor names one in dexacode's payer system.
 - Patient: sex from ``gender``, else the US Core sex or birth-sex extension; birth date;
-  the id from the first identifier (the medical record number), else the resource id.
+  the id from the identifier ``identity.toml`` prefers (member id, subscriber id, medical
+  record number, another), else the resource id; never an SSN, driver's licence or
+  passport number.
 - ServiceRequest / Procedure: the order reason and sites, when coded in dexacode's code
   systems (``ORDER_REASON_SYSTEM``, ``SITE_SYSTEM``); a VFA procedure code (77085/77086).
 - Condition: ICD-10-CM codes as documented conditions.
 - MedicationStatement / MedicationRequest: the drug's name and whether it is current.
 - DiagnosticReport (DXA panel) and its Observations: BMD, T- and Z-scores per site and
-  region by LOINC code (``loinc.toml``); its date is the date of service. A lumbar code's
-  region is the vertebrae its code.text or bodySite.text names (else L1-L4). T- and
+  region by LOINC code (``loinc.toml``). Its date is the date of service: the day of
+  effectiveDateTime, else of effectivePeriod.start (noted when the period ends on
+  another day), else of issued; else the first dated result's. A lumbar code's
+  region is the vertebrae its code.text or bodySite.text names (else L1-L4); a "Radius
+  and Ulna" code's, the forearm region they name (else the one-third radius). T- and
   Z-scores may be in any UCUM annotation ("{T-Score}") or "1".
 
 References are resolved as in a Bundle: by fullUrl (urn:uuid: too), else ResourceType/id.
@@ -44,6 +49,8 @@ from typing import Any
 from pydantic import ValidationError
 
 from dexacode.engine.interpret import vertebrae
+from dexacode.formats.fhir.forearm import forearm_region
+from dexacode.formats.fhir.identity import patient_id
 from dexacode.formats.fhir.terms import (
     CPT,
     ICD10CM,
@@ -328,6 +335,23 @@ def _date_part(value: Any) -> str | None:
     return value[:10] if isinstance(value, str) and len(value) >= 10 else None
 
 
+def _effective_day(res: Mapping[str, Any], label: str, notes: list[str]) -> str | None:
+    """The day of ``effectiveDateTime``, else of ``effectivePeriod.start``; a period
+    ending on another day is noted (its start is the day taken)."""
+    day = _date_part(res.get("effectiveDateTime"))
+    period = res.get("effectivePeriod")
+    if day or not isinstance(period, Mapping):
+        return day
+    start = _date_part(period.get("start"))
+    end = _date_part(period.get("end"))
+    if start and end and end != start:
+        notes.append(
+            f"{label}: its effectivePeriod ends on another day than it starts; its start "
+            "is taken as the date of service"
+        )
+    return start
+
+
 def _sex(patient: Mapping[str, Any]) -> str | None:
     gender = patient.get("gender")
     if gender in ("female", "male"):
@@ -346,8 +370,9 @@ def _sex(patient: Mapping[str, Any]) -> str | None:
 
 def _patient(res: Mapping[str, Any], enc: dict[str, Any], notes: list[str]) -> None:
     patient = enc.setdefault("patient", {})
-    identifiers = [i for i in res.get("identifier") or [] if i.get("value")]
-    patient["id"] = str(identifiers[0]["value"]) if identifiers else res.get("id")
+    patient["id"], note = patient_id(res)
+    if note:
+        notes.append(note)
     sex = _sex(res)
     if sex:
         patient["sex"] = sex
@@ -457,19 +482,24 @@ def _named_regions(text: str, default: tuple[int, ...]) -> set[tuple[int, ...]]:
 
 def _region(obs: Mapping[str, Any], code: LoincCode, label: str, notes: list[str]) -> str | None:
     """The region of a result: the code's own, or for a lumbar code the vertebrae its
-    code.text or bodySite.text names (one LOINC code serves every combination)."""
+    code.text or bodySite.text names, for a "Radius and Ulna" code the forearm region
+    they name (one LOINC code serves every combination, and every forearm region)."""
+    texts = [
+        text
+        for concept in (obs.get("code"), obs.get("bodySite"))
+        if isinstance(concept, Mapping) and isinstance(text := concept.get("text"), str)
+    ]
+    if code.region == terms().forearm.code_region:
+        region, why = forearm_region(texts)
+        if why:
+            notes.append(f"{label}: {why}")
+        return region
     default = vertebrae(code.region)
     if default is None:
         return code.region
-    texts = [
-        concept.get("text")
-        for concept in (obs.get("code"), obs.get("bodySite"))
-        if isinstance(concept, Mapping)
-    ]
     named: set[tuple[int, ...]] = set()
     for text in texts:
-        if isinstance(text, str):
-            named |= _named_regions(text, default)
+        named |= _named_regions(text, default)
     if len(named) > 1:
         notes.append(f"{label}: its text names more than one lumbar region; not used")
         return None
@@ -572,7 +602,7 @@ def _results(
         row = rows.setdefault((code.site, region), {"site": code.site, "region": region})
         row[code.measure] = float(value)
         if "date_of_service" not in enc:
-            day = _date_part(obs.get("effectiveDateTime"))
+            day = _effective_day(obs, label, notes)
             if day:
                 enc["date_of_service"] = day
     if rows:
@@ -606,7 +636,7 @@ def _report(report: Entry, subject: _Subject, enc: dict[str, Any], notes: list[s
         notes.append(f"the DXA report has status {status}, not final; read as it stands")
     tail = (report.full_url or "").rsplit("/", 1)[-1].rsplit(":", 1)[-1]
     enc.setdefault("claim_id", str(res.get("id") or tail or "fhir-import"))
-    day = _date_part(res.get("effectiveDateTime")) or _date_part(res.get("issued"))
+    day = _effective_day(res, label, notes) or _date_part(res.get("issued"))
     if day:
         enc["date_of_service"] = day
 

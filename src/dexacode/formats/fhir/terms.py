@@ -75,6 +75,17 @@ class StatusRule:
 
 
 @dataclass(frozen=True)
+class ForearmText:
+    """How a "Radius and Ulna" code's region is read from its text (``[forearm_text]``)."""
+
+    code_region: str
+    regions: dict[str, tuple[str, ...]]  # region -> the words naming it
+    not_read: tuple[str, ...]
+    own_bones: tuple[str, ...]
+    other_bones: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class Terms:
     report_code: str
     report_display: str
@@ -85,6 +96,7 @@ class Terms:
     report_status: StatusRule
     excluded_after: tuple[str, ...]
     excluded_before: tuple[str, ...]
+    forearm: ForearmText
 
     def unit_reads_as(self, code: object, measure: str) -> bool:
         """Whether a valueQuantity.code is a unit the measure's values are read in."""
@@ -108,12 +120,16 @@ class Terms:
         """The code to write for a result value. One lumbar code serves every vertebral
         region (the region goes in code.text, where the reader takes it from); a region
         naming no vertebrae ("L1-L4 mean") gets no code, so it is not read back as one that
-        decides."""
+        decides. Likewise the "Radius and Ulna" code serves every forearm region the reader
+        takes from the text."""
         vertebral = vertebrae(region) is not None
+        forearm = region in self.forearm.regions
         for code in self.codes.values():
             if code.measure != measure or code.site != site:
                 continue
             if code.region == region or (vertebral and vertebrae(code.region) is not None):
+                return code
+            if forearm and code.region == self.forearm.code_region:
                 return code
         return None
 
@@ -124,6 +140,7 @@ def terms() -> Terms:
     data: dict[str, Any] = tomllib.loads(text)
     report = data["report"]
     status = data["status"]
+    forearm = data["forearm_text"]
     return Terms(
         report_code=report["code"],
         report_display=report["display"],
@@ -146,6 +163,13 @@ def terms() -> Terms:
         ),
         excluded_after=tuple(data["region_text"]["excluded_after"]),
         excluded_before=tuple(data["region_text"]["excluded_before"]),
+        forearm=ForearmText(
+            code_region=forearm["code_region"],
+            regions={name: tuple(words) for name, words in forearm["regions"].items()},
+            not_read=tuple(forearm["not_read"]),
+            own_bones=tuple(forearm["own_bones"]),
+            other_bones=tuple(forearm["other_bones"]),
+        ),
     )
 
 

@@ -16,8 +16,11 @@ not the whole encounter: menopausal status, risk factors, medications, documente
 conditions, the exam's status and peripheral reason, the study history and a submitted
 claim are not written; the billing facts are not read back (only the claim form is
 written, as Claim.type); the Claim's diagnoses are the coded ones, not read back as
-conditions; regions dexacode has no LOINC code for (trochanter, ultradistal radius and
-others) are written with code.text only and left out on reading, with a note. FHIR has
+conditions; regions dexacode has no LOINC code for (trochanter and others) are written
+with code.text only and left out on reading, with a note (every forearm region is written
+with the "Radius and Ulna" code, its region in code.text, and read back); the hip
+Mean and Diff rows of a scanner report (regions ``*_mean``, ``*_diff``) are not written,
+as no code says "both hips". FHIR has
 no standard element for the billing facts, and dexacode knows no confirmed LOINC code
 for menopausal status, so none is invented: code from the original encounter, not from
 a read-back one.
@@ -53,6 +56,12 @@ from dexacode.formats.fhir.terms import (
 _NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "https://dexacode.org/fhir")
 _SEX = {"F": "female", "M": "male"}
 _MEASURE_LABEL = {"bmd": "BMD", "t_score": "T-score", "z_score": "Z-score"}
+# A scanner report's hip Mean and Diff rows are results of both hips, carried under
+# left_hip only because the contract needs a site. They are not written: LOINC has a code
+# for each hip, none for both, and no SNOMED CT "both hips" body site could be confirmed,
+# so an Observation of one would read (to any receiver) as a left hip measurement. Each
+# hip's own rows are written, and the mean and the difference follow from them.
+_BOTH_SIDES = ("_mean", "_diff")
 # Finding severity -> OperationOutcome.issue.severity.
 _ISSUE_SEVERITY = {"error": "error", "warning": "warning", "info": "information"}
 
@@ -146,6 +155,8 @@ def _observations(enc: Encounter, refs: dict[str, str]) -> list[tuple[str, dict[
     out: list[tuple[str, dict[str, Any]]] = []
     day = enc.date_of_service.isoformat()
     for result in enc.results:
+        if result.region.endswith(_BOTH_SIDES):
+            continue
         for measure in ("bmd", "t_score", "z_score"):
             value = getattr(result, measure)
             if value is None:
