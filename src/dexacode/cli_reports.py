@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
@@ -133,6 +134,37 @@ def read_command(
 
 
 ACCEPT_UNREAD = "--accept-unread"
+ACCEPT_UNREAD_HELP = (
+    "With --report or --prior: write the report with what was read even though some rows "
+    "or values of a scanner report could not be read (they are named on stderr and listed "
+    "in the report; enter them in the encounter's results, or the prior study's as [prior] "
+    "results in --options, yourself)."
+)
+
+
+@dataclass(frozen=True)
+class PartlyRead:
+    """How a refusal names the report, what was not done, and where to enter what was
+    not read; ``code --report``'s by default."""
+
+    report: str = "the scanner report"
+    done: str = "coded"  # 'nothing was coded' / 'coded with what was read'
+    action: str = "code"  # 'add --accept-unread to code with what was read'
+    enter: str = (
+        "enter this exam's results it could not read in the encounter's results (never a "
+        "prior study's values)"
+    )
+
+
+CODE_REPORT = PartlyRead()
+DOCUMENT_REPORT = PartlyRead(done="written", action="write the report")
+DOCUMENT_PRIOR = PartlyRead(
+    report="the prior study's scanner report",
+    done="written",
+    action="write the report",
+    enter="enter the prior study's results it could not read as [prior] results in the "
+    "--options file",
+)
 
 
 def unread_summary(parsed: ParsedReport) -> str:
@@ -150,9 +182,12 @@ def unread_summary(parsed: ParsedReport) -> str:
     return "; ".join(dict.fromkeys(items))  # a row with two values not read: named once
 
 
-def refuse_partly_read(parsed: ParsedReport, accept_unread: bool) -> None:
-    """``code --report``: a partly read report is refused unless the user chose to code
-    with what was read, so no coder gets a clean result with results silently missing."""
+def refuse_partly_read(
+    parsed: ParsedReport, accept_unread: bool, how: PartlyRead = CODE_REPORT
+) -> None:
+    """``code --report`` and ``report``: a partly read report is refused unless the user
+    chose to go on with what was read, so no coder gets a clean result, nor a physician a
+    document, with results silently missing."""
     unread = this_exams_unread(parsed)
     if not unread:
         return
@@ -160,17 +195,16 @@ def refuse_partly_read(parsed: ParsedReport, accept_unread: bool) -> None:
     listed = f"{count} item{'s' if count > 1 else ''} not read ({unread_summary(parsed)})"
     if accept_unread:
         typer.echo(
-            f"dexacode: warning: the scanner report was only partly read, {listed}; "
-            "coded with what was read",
+            f"dexacode: warning: {how.report} was only partly read, {listed}; "
+            f"{how.done} with what was read",
             err=True,
         )
         return
     _fail(
         EXIT_INPUT,
-        f"input error: the scanner report was only partly read, {listed}; nothing was "
-        "coded. See why with `dexacode read` on the report, enter this exam's results it "
-        "could not read in the encounter's results (never a prior study's values), then add "
-        f"{ACCEPT_UNREAD} to code with what was read",
+        f"input error: {how.report} was only partly read, {listed}; nothing was {how.done}. "
+        f"See why with `dexacode read` on the report, {how.enter}, then add {ACCEPT_UNREAD} "
+        f"to {how.action} with what was read",
     )
 
 
@@ -241,6 +275,7 @@ def report_command(
         list[Path] | None,
         typer.Option("--payers", help="Folder of extra payer profiles.", file_okay=False),
     ] = None,
+    accept_unread: Annotated[bool, typer.Option(ACCEPT_UNREAD, help=ACCEPT_UNREAD_HELP)] = False,
     db: DbOption = None,
     no_store: NoStoreOption = False,
 ) -> None:
@@ -252,9 +287,11 @@ def report_command(
     the least significant change, and the coding summary for the billing office.
 
     The coding summary counts the patient's prior studies in the history store, as
-    `dexacode code` does. Exit status: 0 written, 1 written but the claim has error-level
-    findings, 2 an input or the history store could not be read, 3 dexacode's own data or
-    an optional library is missing.
+    `dexacode code` does. A scanner report (--report or --prior) with anything `dexacode
+    read` lists under NOT READ is refused (exit 2), unless --accept-unread is given; the
+    document then lists what was not read. Exit status: 0 written, 1 written but the claim
+    has error-level findings, 2 an input or the history store could not be read, 3
+    dexacode's own data or an optional library is missing.
     """
     from dexacode.coding import configured_payer_dirs, default_library
     from dexacode.contract import ContractError, parse_encounter
@@ -286,6 +323,7 @@ def report_command(
             _fail(EXIT_INPUT, f"input error: {options}: {exc}")
     parsed = parse_report_or_exit(report) if report is not None else None
     if parsed is not None:
+        refuse_partly_read(parsed, accept_unread, DOCUMENT_REPORT)
         data = merge_report_into_encounter(data, parsed)
     try:
         book = load_rulebook([*configured_payer_dirs(), *(payers or [])])
@@ -303,16 +341,16 @@ def report_command(
     except (LookupError, OSError) as exc:
         _fail(EXIT_DATA, f"ICD-10-CM index error: {exc}")
 
-    prior_study = None
+    prior_study, prior_parsed = None, None
     if prior is not None or opts.prior is not None:
         prior_opts = opts.prior
-        prior_parsed = None
         prior_path = prior
         if prior_path is None and prior_opts is not None and prior_opts.report:
             base = options.parent if options is not None else Path.cwd()
             prior_path = base / prior_opts.report
         if prior_path is not None:
             prior_parsed = parse_report_or_exit(prior_path)
+            refuse_partly_read(prior_parsed, accept_unread, DOCUMENT_PRIOR)
         prior_results = list(prior_opts.results) if prior_opts else []
         if prior_parsed is not None:
             prior_results = list(prior_parsed.results) + prior_results
@@ -339,7 +377,7 @@ def report_command(
         frax=opts.frax,
         excluded_vertebrae=opts.excluded_vertebrae,
     )
-    html = render_html(ReportDocument(enc, coding, reading, parsed))
+    html = render_html(ReportDocument(enc, coding, reading, parsed, prior=prior_parsed))
     try:
         if suffix == ".pdf":
             from dexacode.formats.report_doc import render_pdf

@@ -36,6 +36,7 @@ class ReportDocument:
     reading: IscdReading
     parsed: ParsedReport | None = None
     prior_date: dt.date | None = None
+    prior: ParsedReport | None = None  # the prior study's printout, when one was read
 
 
 def _minus(value: float, fmt: str) -> str:
@@ -202,6 +203,33 @@ def _coding(coding: CodingResult) -> str:
     return "".join(out)
 
 
+def _not_read(parsed: ParsedReport, printout: str, whose: str) -> list[str]:
+    """What of a printout was not read: this exam's rows as a list under their own
+    heading; another study's (a trend or comparison table) apart, in one sentence, since
+    they are no part of the exam this printout reports."""
+    out: list[str] = []
+    mine = [u for u in parsed.unread if not u.other_study]
+    if mine:
+        out += [f"<h2>Not read from {printout}</h2>", "<ul>"]
+        out += [
+            f"<li>{'line ' + str(u.line) + ': ' if u.line else ''}{escape(u.text)} — "
+            f"{escape(u.reason)}</li>"
+            for u in mine
+        ]
+        out.append("</ul>")
+    others = [u for u in parsed.unread if u.other_study]
+    if others:
+        numbers = sorted({u.line for u in others if u.line})
+        lines = ", ".join(str(n) for n in numbers)
+        lines = f" (line{'s' if len(numbers) > 1 else ''} {lines})" if numbers else ""
+        out.append(
+            f'<p class="muted">Other studies\' values on {printout}, not read: '
+            f"{len(others)} row{'s' if len(others) > 1 else ''} of a trend or comparison "
+            f"table{lines}; they are not {whose} results.</p>"
+        )
+    return out
+
+
 def render_html(doc: ReportDocument) -> str:
     """The whole report as one self-contained HTML page."""
     enc, reading, parsed = doc.encounter, doc.reading, doc.parsed
@@ -250,14 +278,10 @@ def render_html(doc: ReportDocument) -> str:
     body += ["<h2>Reading</h2>", "<ul>"]
     body += [f"<li>{escape(s)}</li>" for s in reading.sentences]
     body += ["</ul>", "<h2>Comparison with the prior study</h2>", _comparison(reading)]
-    if parsed is not None and parsed.unread:
-        body += ["<h2>Not read from the scanner report</h2>", "<ul>"]
-        body += [
-            f"<li>{'line ' + str(u.line) + ': ' if u.line else ''}{escape(u.text)} — "
-            f"{escape(u.reason)}</li>"
-            for u in parsed.unread
-        ]
-        body.append("</ul>")
+    if parsed is not None:
+        body += _not_read(parsed, "the scanner report", "this exam's")
+    if doc.prior is not None:
+        body += _not_read(doc.prior, "the prior study's scanner report", "the prior study's")
     if doc.coding.interpretation.category != reading.category:
         body.append(
             f'<p class="muted">The coding engine read '

@@ -17,7 +17,15 @@ from pydantic import ValidationError
 
 from dexacode.contract import Result
 from dexacode.reports import hologic, lunar
-from dexacode.reports.dates import date_fields, is_date, other_dates, parse_date
+from dexacode.reports.dates import (
+    DateOrder,
+    date_fields,
+    date_order,
+    is_date,
+    other_dates,
+    parse_date,
+    without_dates,
+)
 from dexacode.reports.headings import Heading, heading_of, scanner_section
 from dexacode.reports.model import ParsedReport, ReportError, ReportRow, Unread, Vendor
 from dexacode.reports.regions import (
@@ -106,6 +114,7 @@ class _State:
     pending_label: str | None = None
     block: _Block | None = None
     scan_date: dt.date | None = None
+    order: DateOrder = "month_first"  # how the report prints slashed dates
     rows: list[ReportRow] = field(default_factory=list)
     unread: list[Unread] = field(default_factory=list)
     sections: dict[int, int | None] = field(default_factory=dict)  # row line -> heading line
@@ -133,7 +142,7 @@ def parse_report_text(text: str) -> ParsedReport:
     elif vendor == "lunar":
         scanner = lunar.scanner(joined)
 
-    state = _State(vendor=vendor)
+    state = _State(vendor=vendor, order=date_order(joined))
     scan_dates: list[tuple[int, dt.date]] = []
     reference: list[str] = []
     saw_header = False
@@ -144,15 +153,16 @@ def parse_report_text(text: str) -> ParsedReport:
         i += 1
         if not line.strip():
             continue
-        fields = date_fields(line)
+        fields = date_fields(line, state.order)
         if fields is not None:
             for f in fields:
                 if f.date is None:
+                    reason = f"the date after '{f.name}:' is not one dexacode understands"
                     state.unread.append(
                         Unread(
                             line=number,
                             text=f.shown,
-                            reason=f"the date after '{f.name}:' is not one dexacode understands",
+                            reason=f"{reason}: {f.why}" if f.why else reason,
                         )
                     )
                 else:
@@ -170,7 +180,7 @@ def parse_report_text(text: str) -> ParsedReport:
             if wrapped is not None:
                 header = Header(wrapped.columns, wrapped.region_centre, positions=False)
                 i += 1
-        if header is not None and other_dates(line, state.scan_date):
+        if header is not None and other_dates(line, state.scan_date, state.order):
             header = None  # 'BMD 04/02/2024': another study's column
         if header is not None or header_like(line):
             # A header line dexacode cannot read ends the table above it all the same:
@@ -195,7 +205,7 @@ def parse_report_text(text: str) -> ParsedReport:
             _note_not_a_row(state, number, line)
             continue
         if not raw.cells:
-            heading = heading_of(raw.label, state.scan_date)
+            heading = heading_of(_this_exams_dates_out(state, raw.label), state.scan_date)
             if heading is not None:
                 _enter(state, heading, number)
             elif raw.label.endswith(":"):
@@ -248,6 +258,14 @@ def parse_report_text(text: str) -> ParsedReport:
         reference=list(dict.fromkeys(reference)),
         unread=sorted(state.unread, key=lambda u: (u.line is None, u.line or 0)),
     )
+
+
+def _this_exams_dates_out(state: _State, label: str) -> str:
+    """A label whose dates are all the scan date, read in the report's order, without
+    them: a heading dated '18/03/2026' on a day-first report is this exam's."""
+    if state.order == "month_first" or other_dates(label, state.scan_date, state.order):
+        return label
+    return without_dates(label)
 
 
 def _note_reference(reference: list[str], line: str) -> None:
