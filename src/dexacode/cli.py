@@ -93,11 +93,11 @@ def _fail(code: int, message: str) -> NoReturn:
 
 
 def _rulebook(payers: list[Path] | None) -> object:
-    from dexacode.coding import configured_payer_dirs
-    from dexacode.rulebook import RuleBookError, load_rulebook
+    from dexacode.coding import configured_rulebook
+    from dexacode.rulebook import RuleBookError
 
     try:
-        return load_rulebook([*configured_payer_dirs(), *(payers or [])])
+        return configured_rulebook(payers or [])
     except RuleBookError as exc:
         _fail(*rule_book_failure(exc))
 

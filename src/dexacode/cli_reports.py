@@ -293,14 +293,14 @@ def report_command(
     has error-level findings, 2 an input or the history store could not be read, 3
     dexacode's own data or an optional library is missing.
     """
-    from dexacode.coding import configured_payer_dirs, default_library
+    from dexacode.coding import configured_rulebook, default_library
     from dexacode.contract import ContractError, parse_encounter
     from dexacode.engine import code_encounter
     from dexacode.engine.interpret import measured_results
     from dexacode.formats.report_doc import ReportDocError, ReportDocument, render_html
     from dexacode.iscd import Prior, load_iscd_rules, read_iscd, subject_for
     from dexacode.reports.options import ReportOptions, parse_options
-    from dexacode.rulebook import InputError, RuleBookError, load_rulebook
+    from dexacode.rulebook import InputError, RuleBookError
 
     suffix = out.suffix.lower()
     if suffix not in (".html", ".htm", ".pdf"):
@@ -326,7 +326,7 @@ def report_command(
         refuse_partly_read(parsed, accept_unread, DOCUMENT_REPORT)
         data = merge_report_into_encounter(data, parsed)
     try:
-        book = load_rulebook([*configured_payer_dirs(), *(payers or [])])
+        book = configured_rulebook(payers or [])
         iscd_book = load_iscd_rules()
     except RuleBookError as exc:
         _fail(*rule_book_failure(exc))

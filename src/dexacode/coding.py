@@ -46,11 +46,17 @@ def configured_payer_dirs() -> list[Path]:
     return dirs
 
 
-def _default_book() -> RuleBook:
-    """The configured rule book with the CMS data loaded in the data folder."""
+def configured_rulebook(payer_dirs: Sequence[Path] = ()) -> RuleBook:
+    """The rule book every command codes with: the shipped one, the configured payer
+    profiles and ``payer_dirs``, and the CMS data loaded in the data folder (cached until
+    one is imported, so a long-running server picks up a new import on its next call)."""
     from dexacode.data import with_loaded_data
 
-    return with_loaded_data(load_rulebook(configured_payer_dirs()))
+    return with_loaded_data(load_rulebook([*configured_payer_dirs(), *payer_dirs]))
+
+
+def _default_book() -> RuleBook:
+    return configured_rulebook()
 
 
 @cache
