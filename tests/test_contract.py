@@ -529,3 +529,46 @@ def test_trusted_build_makes_the_same_models_as_validation() -> None:
             {"id": "X", "severity": "info", "message": "m", "sources": ["seed"]}
         ).model_dump()
     )
+
+
+# --- what a refusal may repeat (errors files are passed around a billing office) -----------
+
+
+@pytest.mark.parametrize(
+    ("changes", "field", "private"),
+    [
+        ({"exam__status": "Jane Doe"}, "exam.status", "Jane"),
+        ({"patient__risk_factors": ["SSN 123-45-6789"]}, "patient.risk_factors[0]", "123-45"),
+        ({"exam__sites": ["hip of J. Doe 1956-05-14"]}, "exam.sites[0]", "1956"),
+        ({"exam__vfa": "member 604138227"}, "exam.vfa", "604138227"),
+        ({"order__reason": "604138227"}, "order.reason", "604138227"),
+    ],
+)
+def test_a_refusal_never_repeats_a_value_that_could_identify_a_patient(
+    changes: dict[str, Any], field: str, private: str
+) -> None:
+    err = refused(make_encounter(**changes))
+    assert err.field == field
+    assert private not in err.message
+    assert "not repeated" in err.message
+
+
+def test_an_unknown_payer_typed_as_a_name_and_birth_date_is_not_repeated(
+    book: Any,
+) -> None:
+    enc = accepted(make_encounter(payer="Jane Doe 1956-05-14"))
+    with pytest.raises(InputError) as info:
+        book.in_force(enc.date_of_service, enc.payer)
+    assert "Jane" not in str(info.value) and "1956" not in str(info.value)
+    assert "medicare" in str(info.value)  # the allowed profiles are still listed
+
+
+def test_a_code_shaped_value_is_still_quoted_so_the_coder_sees_the_typo() -> None:
+    assert "'lumbar'" in refused(make_encounter(exam__sites=["lumbar"])).message
+    assert "'screen'" in refused(make_encounter(order__reason="screen")).message
+
+
+def test_ids_are_read_without_surrounding_spaces_as_a_csv_cell_is() -> None:
+    enc = accepted(make_encounter(claim_id=" C-7 ", patient__id="P-1 "))
+    assert (enc.claim_id, enc.patient.id) == ("C-7", "P-1")
+    assert refused(make_encounter(patient__id="   ")).field == "patient.id"

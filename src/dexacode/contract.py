@@ -18,10 +18,12 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    StringConstraints,
     ValidationError,
     model_validator,
 )
 
+from dexacode.quoting import quoted
 from dexacode.rulebook import vocabulary
 
 # --- value types -------------------------------------------------------------------------
@@ -51,7 +53,9 @@ def _in_vocabulary(kind: str, what: str) -> AfterValidator:
     def check(value: str) -> str:
         allowed = vocabulary()[kind]
         if value not in allowed:
-            raise ValueError(f"unknown {what} {value!r}; expected one of: {', '.join(allowed)}")
+            raise ValueError(
+                f"unknown {what} {quoted(value)}; expected one of: {', '.join(allowed)}"
+            )
         return value
 
     return AfterValidator(check)
@@ -68,6 +72,9 @@ RiskFactorName = Annotated[
     Field(json_schema_extra={"enum": list(vocabulary()["risk_factors"])}),
 ]
 NonEmpty = Annotated[str, Field(min_length=1, max_length=200)]
+# An id read the same from every door: a CSV cell is trimmed, so JSON's "P-1 " is too (else
+# one patient's studies would be two patients' in the history store).
+Identifier = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 Score = Annotated[float, Field(ge=-10.0, le=10.0, allow_inf_nan=False)]
 
 Sex = Literal["F", "M"]
@@ -109,7 +116,7 @@ class Medication(_Input):
 
 
 class Patient(_Input):
-    id: NonEmpty = Field(description="The practice's patient id (never printed in logs).")
+    id: Identifier = Field(description="The practice's patient id (never printed in logs).")
     sex: Sex
     birth_date: IsoDate
     menopausal_status: MenopausalStatus | None = None
@@ -125,7 +132,7 @@ class Patient(_Input):
         if self.sex == "M" and self.menopausal_status is not None:
             raise ValueError(
                 "patient.menopausal_status::must be null for a man (sex 'M'), "
-                f"got {self.menopausal_status!r}"
+                f"got {quoted(self.menopausal_status)}"
             )
         return self
 
@@ -209,7 +216,7 @@ class SubmittedClaim(_Input):
 
 
 class Encounter(_Input):
-    claim_id: NonEmpty
+    claim_id: Identifier
     date_of_service: IsoDate
     payer: NonEmpty = Field(
         description="medicare, medicare_advantage, medicaid, commercial, or a user profile."
@@ -394,9 +401,9 @@ def contract_error(exc: ValidationError) -> ContractError:
     elif private:
         message = message.split(", got")[0]
     elif kind == "literal_error":
-        message = f"{message}, got {first['input']!r}"
+        message = f"{message}, got {quoted(first['input'])}"
     elif kind in ("string_type", "float_type", "int_type", "bool_type", "list_type"):
-        message = f"{message}, got {type(first['input']).__name__} {first['input']!r}"
+        message = f"{message}, got {type(first['input']).__name__} {quoted(first['input'])}"
     if "::" in message:  # a model-level check names the field it is about
         field, message = message.split("::", 1)
     extra = len(exc.errors()) - 1

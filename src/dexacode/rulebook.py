@@ -20,6 +20,8 @@ from typing import Any, Literal, TypeVar, cast, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from dexacode.quoting import quoted
+
 Severity = Literal["error", "warning", "info"]
 
 
@@ -552,7 +554,7 @@ class RuleBook:
             hint = f" (did you mean {near[0]!r}?)" if near else ""
             raise InputError(
                 "payer",
-                f"unknown payer profile {payer!r}{hint}; expected one of "
+                f"unknown payer profile {quoted(payer)}{hint}; expected one of "
                 f"{', '.join(self.payer_names())} (add your own with --payers DIR)",
             )
         stretch = bisect.bisect_right(self._borders, day)
