@@ -6,6 +6,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 
 from dexacode.contract import Line, SubmittedClaim, SubmittedLine
+from dexacode.engine import covered
 from dexacode.engine.diagnoses import IcdRelease, check_list, site_code_hint
 from dexacode.engine.findings import FindingSink, listing
 from dexacode.engine.modifiers import distinct_pairs
@@ -28,6 +29,13 @@ def check_submitted(
     _distinct_modifiers(submitted, derived_lines, rules, sink)
     _lines_against_derived(submitted, derived_lines, explained, rules, sink)
     _diagnoses(submitted.diagnoses, derived_dx, screening, rules, icd, sink)
+    # The same list and the same words as the coded claim's check: a submitted line that
+    # points to the codes dexacode chose gives the same finding, raised once.
+    covered.check_lines(
+        [(line.cpt.upper(), _pointed(submitted, line, rules)) for line in submitted.lines],
+        rules,
+        sink,
+    )
     if any(line.diagnosis_pointers for line in derived_lines):  # lines that take pointers
         _pointers(submitted, rules, sink)
     _vfa_screening(submitted, rules, sink)

@@ -26,12 +26,22 @@ def check(codes: Sequence[str], dx_codes: Sequence[str], rules: RuleSet, sink: F
     if covered is None:
         sink.add("COVERED-DX-UNKNOWN", payer=rules.payer.name, cpt=listing(list(codes)))
         return
-    governed = [c for c in codes if c in covered.procedures]
-    if not governed:
+    check_lines([(cpt, dx_codes) for cpt in codes], rules, sink)
+
+
+def check_lines(
+    lines: Sequence[tuple[str, Sequence[str]]], rules: RuleSet, sink: FindingSink
+) -> None:
+    """COVERED-DX for each governed line, judged by the diagnoses it points to: the coded
+    claim's, or a submitted claim's own (a coder's claim is checked against the list, not
+    only dexacode's). A line with no diagnosis is left to the pointer and diagnosis checks."""
+    covered = rules.covered
+    if covered is None:
         return
-    problems = _problems(dx_codes, covered)
-    for cpt in governed:
-        for problem, needed in problems:
+    for cpt, dx_codes in lines:
+        if cpt not in covered.procedures or not dx_codes:
+            continue
+        for problem, needed in _problems(dx_codes, covered):
             sink.add(
                 "COVERED-DX", line=cpt, cpt=cpt, list=covered.label, problem=problem, needed=needed
             )
