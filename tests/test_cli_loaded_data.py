@@ -78,3 +78,17 @@ def test_report_uses_the_loaded_mue_table(data_dir: Path, tmp_path: Path, book: 
     proc = _run(data_dir, "report", str(path), "--out", str(out))
     assert proc.returncode == 0, proc.stderr
     assert "MUE-EXCEEDED" not in out.read_text(encoding="utf-8")
+
+
+def test_mue_advice_follows_the_loaded_limit(
+    data_dir: Path, tmp_path: Path, book: RuleBook
+) -> None:
+    import_files("mue", [MUE_FILE], data_dir=data_dir, book=book)
+    three = json.loads(json.dumps(TWO_UNITS))
+    three["submitted"]["lines"][0]["units"] = 3
+    path = tmp_path / "three.json"
+    path.write_text(json.dumps(three), encoding="utf-8")
+    proc = _run(data_dir, "code", str(path), "-f", "json")
+    (hit,) = [f for f in json.loads(proc.stdout)["findings"] if f["id"] == "MUE-EXCEEDED"]
+    assert "the limit is 2" in hit["message"]
+    assert "at most 2 unit(s)" in hit["action"] and "with 1 unit" not in hit["action"]
