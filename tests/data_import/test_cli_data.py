@@ -54,7 +54,10 @@ def test_status_lists_editions_spans_and_warns_after_the_newest(data_dir: Path) 
     _run("import", "mcd-article", *map(str, MCD_FILES), "--article", "57132", "--payer", "medicare")
     code, out, _ = _run("status", "--date", "2026-05-01")
     assert code == 0 and "WARNING" not in out
-    assert "v32.1r0: governs from 2026-04-01 on (and earlier dates" in out
+    assert (
+        "v32.1r0: its rows decide every date of service, by their own effective and deletion "
+        "dates (its quarter ends 2026-06-30)"
+    ) in out
     assert "practitioner 2026-04-01: governs from 2026-04-01 on" in out
     assert "A57132 v12 for medicare: governs from 2024-01-04 on" in out
     assert str(data_dir / "cms") in out

@@ -4,14 +4,16 @@ from "not on the list"."""
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
+from dexacode.cli_data import format_status
 from dexacode.coding import code as code_with
 from dexacode.contract import CodingResult
-from dexacode.data import import_files
+from dexacode.data import import_files, status
 from dexacode.icd10 import Icd10Library
 from dexacode.rulebook import RuleBook, RuleBookError, load_rulebook
 from tests.conftest import finding, ids, make_encounter
@@ -138,3 +140,39 @@ def test_a_profile_naming_an_unknown_list_is_refused(tmp_path: Path) -> None:
     body += 'source = ["seed"]\ncovered_list = "no-such-list"\n'
     with pytest.raises(RuleBookError, match="unknown covered_list 'no-such-list'"):
         load_rulebook(_profile(tmp_path / "c", body))
+
+
+def test_an_article_governs_no_claim_after_its_end_date(
+    coder: Coder, data_dir: Path, book: RuleBook, tmp_path: Path
+) -> None:
+    folder = tmp_path / "mcd"
+    folder.mkdir()
+    for path in MCD_FILES:
+        text = path.read_text(encoding="utf-8")
+        if path.name == "article.csv":  # version 12 retired: its last day 2025-06-30
+            text = text.replace(
+                "2024-01-04 00:00:00,,2023-12-21",
+                "2024-01-04 00:00:00,2025-06-30 00:00:00,2023-12-21",
+            )
+        (folder / path.name).write_text(text, encoding="utf-8")
+    # Attached to a payer with no list of its own: after the end date, no list applies.
+    report = import_files(
+        "mcd-article",
+        sorted(folder.glob("*.csv")),
+        article="57132",
+        payer="commercial",
+        data_dir=data_dir,
+        book=book,
+    )
+    assert report.ends == dt.date(2025, 6, 30)
+    last_day = coder(payer="commercial", date_of_service="2025-06-30", **UNQUALIFIED_MAN)
+    assert "COVERED-DX" in ids(last_day) and "COVERED-DX-UNKNOWN" not in ids(last_day)
+    assert "MCD article A57132 v12 for commercial" in last_day.editions
+    after = coder(payer="commercial", date_of_service="2025-07-01", **UNQUALIFIED_MAN)
+    assert "COVERED-DX" not in ids(after) and "COVERED-DX-UNKNOWN" in ids(after)
+    assert not any("A57132" in e for e in after.editions)
+    (shown,) = status(dt.date(2025, 7, 1), data_dir).of("mcd-article")
+    assert (shown.governs_from, shown.governs_to) == (dt.date(2024, 1, 4), dt.date(2025, 6, 30))
+    assert "governs 2024-01-04 to 2025-06-30 (its end date: it governs no claim after it)" in (
+        format_status(status(dt.date(2025, 7, 1), data_dir))
+    )

@@ -132,7 +132,8 @@ def test_a_corrected_release_replaces_the_quarter(
     corrected = tmp_path / PTP_FILES[1].name.replace("r0", "r1")
     shutil.copy(PTP_FILES[1], corrected)
     report = import_files("ncci-ptp", [corrected], data_dir=data_dir, book=book)
-    assert report.replaced == "v32.1r0" and report.edition == "v32.1r1"
+    assert report.edition == "v32.1r1"
+    assert report.replaced == ("edition v32.1r0 (from ccipra-v321r0-f1.txt, ccipra-v321r0-f3.txt)",)
     (stored,) = list_datasets(data_dir)
     assert list(stored.files) == [corrected.name]  # r0's other file does not linger
 

@@ -4,6 +4,7 @@ ICD-10-CM releases, imported into the user's data folder and used by date of ser
 >>> from dexacode.data import import_files, status, with_loaded_data   # doctest: +SKIP
 >>> import_files("ncci-ptp", [Path("ccipra-v321r0-f1.txt")])
 >>> book = with_loaded_data(load_rulebook())   # the rule book with what is loaded
+>>> remove("ncci-ptp", "v32.1r0")               # undo an import
 
 The importers only read and check files; ``overlay`` turns stored editions into rule book
 rows, so the engine sees loaded edits exactly as it sees shipped ones.
@@ -25,6 +26,7 @@ from dexacode.data._catalog import (
 from dexacode.data._files import DataImportError
 from dexacode.data.importing import ImportReport, import_files
 from dexacode.data.overlay import overlay
+from dexacode.data.removing import Removed, remove
 from dexacode.data.status import DataStatus, EditionStatus, status
 from dexacode.rulebook import RuleBook
 
@@ -36,9 +38,11 @@ __all__ = [
     "Dataset",
     "EditionStatus",
     "ImportReport",
+    "Removed",
     "import_files",
     "list_datasets",
     "overlay",
+    "remove",
     "status",
     "with_loaded_data",
 ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from dexacode.data._files import DataImportError, InputFile
@@ -23,6 +24,7 @@ class ImportOptions:
     effective: dt.date | None = None
     article: str | None = None
     payer: str | None = None
+    force: bool = False  # let --edition/--effective override what the files say
 
 
 def sha256(file: InputFile) -> str:
@@ -50,21 +52,57 @@ def start_from_label(label: str) -> dt.date | None:
         return None
 
 
-def edition_start(
-    options: ImportOptions, from_files: dt.date | None, what: str, example: str
-) -> dt.date:
-    """--effective, else the date --edition names, else what the file names say."""
-    for candidate in (
-        options.effective,
-        start_from_label(options.edition) if options.edition else None,
-        from_files,
+def resolve_edition(
+    options: ImportOptions,
+    *,
+    named: str | None,
+    start: dt.date | None,
+    said_by: str,
+    fallback_label: Callable[[dt.date], str],
+    what: str,
+    example: str,
+) -> tuple[str, dt.date]:
+    """The edition's label and first day.
+
+    ``named``/``start`` are what the files say (``said_by`` tells the user where:
+    "the file names say v32.1r0, the quarter from 2026-04-01"). The options fill in what
+    the files do not say; when they contradict the files they are refused, unless --force,
+    so a quarter is never stored as another one by a slip of the keyboard.
+    """
+    from_label = start_from_label(options.edition) if options.edition else None
+    if options.effective and from_label and options.effective != from_label:
+        raise DataImportError(
+            f"--edition {options.edition} names {from_label.isoformat()} but --effective "
+            f"says {options.effective.isoformat()}; give one of them"
+        )
+    chosen = options.effective or from_label
+    if start is None:
+        if chosen is None:
+            raise DataImportError(
+                f"cannot tell which {what} edition these files are from their names (CMS "
+                f"names them like {example}); give --effective YYYY-MM-DD or --edition 2026Q2"
+            )
+        return options.edition or fallback_label(chosen), chosen
+    label = named or fallback_label(start)
+    clashes: list[str] = []
+    if options.effective and options.effective != start:
+        clashes.append(f"--effective {options.effective.isoformat()}")
+    if options.edition and (
+        (from_label is not None and from_label != start)
+        or (from_label is None and options.edition.strip().casefold() != label.casefold())
     ):
-        if candidate is not None:
-            return candidate
-    raise DataImportError(
-        f"cannot tell which {what} edition these files are from their names (CMS names them "
-        f"like {example}); give --effective YYYY-MM-DD or --edition 2026Q2"
-    )
+        named_day = f" (from {from_label.isoformat()})" if from_label else ""
+        clashes.append(f"--edition {options.edition!r}{named_day}")
+    if not clashes:
+        return label, start
+    if not options.force:
+        raise DataImportError(
+            f"{' and '.join(clashes)} {'disagrees' if len(clashes) == 1 else 'disagree'} "
+            f"with the files: {said_by}; drop the option "
+            "(it is for files that do not say their edition), or add --force to store them "
+            "under the option's edition anyway"
+        )
+    return options.edition or label, chosen or start
 
 
 def bad_line(file: InputFile, line: int, reason: str) -> DataImportError:

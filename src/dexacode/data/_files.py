@@ -23,6 +23,12 @@ class InputFile:
     name: str  # the file's own name, without folders
     where: str  # how messages name it
     data: bytes
+    archive: str | None = None  # the zip given on the command line, for a zip's member
+
+    @property
+    def suffix(self) -> str:
+        """The extension, lower case (``.txt``)."""
+        return PurePosixPath(self.name).suffix.lower()
 
     def text(self) -> str:
         """The content as text: UTF-8 (with or without a byte-order mark), else Windows-1252,
@@ -50,23 +56,31 @@ def read_inputs(paths: Sequence[Path]) -> list[InputFile]:
             raise DataImportError(f"{path}: no such file") from exc
         except OSError as exc:
             raise DataImportError(f"{path}: cannot be read ({exc.strerror})") from exc
-        out += _expand(path.name, str(path), data)
+        out += _expand(path.name, str(path), data, None)
     return out
 
 
-def _expand(name: str, where: str, data: bytes) -> Iterator[InputFile]:
+def _expand(name: str, where: str, data: bytes, archive: str | None) -> Iterator[InputFile]:
+    """``archive``: the zip named on the command line that holds this file (None: the file
+    itself was named)."""
     if not name.lower().endswith(".zip"):
-        yield InputFile(name, where, data)
+        yield InputFile(name, where, data, archive)
         return
     try:
-        archive = zipfile.ZipFile(io.BytesIO(data))
+        opened = zipfile.ZipFile(io.BytesIO(data))
     except zipfile.BadZipFile as exc:
         raise DataImportError(f"{where}: not a readable zip file") from exc
-    with archive:
-        for info in sorted(archive.infolist(), key=lambda i: i.filename):
+    with opened:
+        for info in sorted(opened.infolist(), key=lambda i: i.filename):
             member = PurePosixPath(info.filename)
             if info.is_dir() or member.name.startswith((".", "__MACOSX")):
                 continue
             if "__MACOSX" in member.parts:
                 continue
-            yield from _expand(member.name, f"{where}:{info.filename}", archive.read(info))
+            try:
+                content = opened.read(info)
+            except (zipfile.BadZipFile, EOFError, OSError) as exc:
+                raise DataImportError(
+                    f"{where}:{info.filename}: cannot be read from the zip ({exc})"
+                ) from exc
+            yield from _expand(member.name, f"{where}:{info.filename}", content, archive or where)

@@ -19,38 +19,96 @@ from pathlib import Path
 from dexacode.data._catalog import Dataset, FileInfo
 from dexacode.data._common import ImportOptions, sha256
 from dexacode.data._files import DataImportError, InputFile
+from dexacode.data._members import SPREADSHEETS, Skipped, is_documentation
 
 KIND = "icd10cm"
 _YEAR_RE = re.compile(r"(20\d\d)")
 _XML_VERSION_RE = re.compile(rb"<version>\s*(\d{4})\s*</version>")
 
 
-def pick(files: Sequence[InputFile]) -> tuple[InputFile, InputFile]:
-    """The order file and the tabular XML among the files given (zips opened)."""
-    orders = [f for f in files if f.name.lower().endswith(".txt") and "order" in f.name.lower()]
-    tabulars = [f for f in files if f.name.lower().endswith(".xml") and "tabular" in f.name.lower()]
-    if len(orders) != 1 or len(tabulars) != 1:
-        raise DataImportError(
-            "an ICD-10-CM release needs exactly one order file (icd10cm-order-YYYY.txt) and "
-            f"one tabular XML (icd10cm-tabular-YYYY.xml); found {len(orders)} and "
-            f"{len(tabulars)}"
+def pick(files: Sequence[InputFile]) -> tuple[InputFile, InputFile, list[Skipped]]:
+    """The order file and the tabular XML among the files given (zips opened), and the
+    others, skipped with the reason: CMS's "Code Descriptions" zip holds the order file
+    beside its addenda and the plain code list, the "Table and Index" zip the tabular
+    beside the index and a schema."""
+    orders: list[InputFile] = []
+    tabulars: list[InputFile] = []
+    skipped: list[Skipped] = []
+    for file in files:
+        low = file.name.lower()
+        if file.suffix in SPREADSHEETS:
+            reason = "a spreadsheet, not part of the release dexacode reads"
+        elif "addenda" in low:
+            reason = "the year's changes, not the release itself"
+        elif is_documentation(file):
+            reason = "documentation, not the release itself"
+        elif file.suffix == ".txt" and "order" in low:
+            orders.append(file)
+            continue
+        elif file.suffix == ".xml" and "tabular" in low:
+            tabulars.append(file)
+            continue
+        elif file.suffix == ".xml" and ("index" in low or "drug" in low or "neoplasm" in low):
+            reason = "an alphabetic index; dexacode reads the tabular list"
+        elif file.suffix == ".txt" and "code" in low:
+            reason = "the plain code list; the order file holds the same codes and more"
+        else:
+            reason = "not the order file or the tabular XML"
+        skipped.append(Skipped(file.where, reason))
+    problems = [
+        _count(found, what)
+        for found, what in (
+            (orders, "order file (icd10cm-order-YYYY.txt)"),
+            (tabulars, "tabular XML (icd10cm-tabular-YYYY.xml)"),
         )
-    return orders[0], tabulars[0]
+        if len(found) != 1
+    ]
+    if problems:
+        also = f"; skipped: {', '.join(map(str, skipped))}" if skipped else ""
+        raise DataImportError(
+            "an ICD-10-CM release needs exactly one order file and one tabular XML, from the "
+            f"same fiscal year: {' and '.join(problems)}{also}"
+        )
+    return orders[0], tabulars[0], skipped
+
+
+def _count(found: Sequence[InputFile], what: str) -> str:
+    if not found:
+        return f"found no {what}"
+    return (
+        f"found {len(found)} files that look like the {what}: "
+        f"{', '.join(f.where for f in found)}; import one release at a time"
+    )
 
 
 def fiscal_year(order: InputFile, tabular: InputFile, options: ImportOptions) -> int:
+    """The release's fiscal year: what the tabular XML (else the order file's name) says;
+    --edition only where they say nothing, or with --force."""
+    said: tuple[int, str] | None = None
+    m_xml = _XML_VERSION_RE.search(tabular.data[:4096])
+    m_name = _YEAR_RE.search(order.name)
+    if m_xml is not None:
+        year = m_xml.group(1).decode("ascii")
+        said = int(year), f"{tabular.where} says <version>{year}</version>"
+    elif m_name is not None:
+        said = int(m_name.group(1)), f"the order file's name says {m_name.group(1)}"
+    wanted: int | None = None
     if options.edition:
         m = _YEAR_RE.search(options.edition)
         if m is None:
             raise DataImportError(f"--edition {options.edition!r} names no fiscal year (FY2027)")
-        return int(m.group(1))
-    m_xml = _XML_VERSION_RE.search(tabular.data[:4096])
-    if m_xml is not None:
-        return int(m_xml.group(1))
-    m_name = _YEAR_RE.search(order.name)
-    if m_name is not None:
-        return int(m_name.group(1))
-    raise DataImportError("cannot tell the release's fiscal year; give --edition FY2027")
+        wanted = int(m.group(1))
+    if said is None:
+        if wanted is None:
+            raise DataImportError("cannot tell the release's fiscal year; give --edition FY2027")
+        return wanted
+    if wanted is not None and wanted != said[0] and not options.force:
+        raise DataImportError(
+            f"--edition {options.edition} disagrees with the files: {said[1]} (FY{said[0]}); "
+            "drop --edition, or add --force to store the release as "
+            f"FY{wanted} anyway"
+        )
+    return wanted if wanted is not None else said[0]
 
 
 def record(order: InputFile, tabular: InputFile, year: int, codes: int) -> Dataset:

@@ -11,7 +11,9 @@ a second zip) has one table per relation, each with a header row. dexacode reads
   icd10_covered_group, paragraph, ... (each group's instructions, HTML; a sentence saying
   codes "must be billed with" others becomes a pairing rule);
 - ``article_x_icd10_noncovered.csv`` (optional): codes the article names as not covered;
-- ``article.csv`` (optional): article_id, article_version, title and the effective date.
+- ``article.csv`` (optional): article_id, article_version, title, the effective date and
+  the end date (``article_end_date``; a retired version's last day): the article governs
+  no claim after it.
 
 Every row of each table is checked for shape; the chosen article's rows are checked in
 full. The newest version of the article in the files is taken.
@@ -25,10 +27,11 @@ import html
 import io
 import re
 from collections.abc import Collection, Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from dexacode.data._catalog import Dataset, FileInfo
-from dexacode.data._common import ICD10_RE, ImportOptions, bad_line, sha256
+from dexacode.data._common import ICD10_RE, ImportOptions, bad_line, resolve_edition, sha256
 from dexacode.data._files import DataImportError, InputFile
 from dexacode.icd10 import normalize
 
@@ -43,6 +46,8 @@ _TABLES = {
 _REQUIRED = ("article_x_hcpc_code", "article_x_icd10_covered")
 # Column names seen for an article's effective date, most specific first.
 _DATE_COLUMNS = ("article_eff_date", "rev_eff_date", "orig_det_eff_date", "effective_date")
+# ... and for the last day the version governs: its end date, else its retirement date.
+_END_COLUMNS = ("article_end_date", "rev_end_date", "end_date", "date_retired", "retired_date")
 _PHRASE = "must be billed with"
 _CODE_TEXT = r"[A-TV-Z][0-9][0-9A-Z](?:\.[0-9A-Z]{1,4})?"
 _PATTERN_RE = re.compile(
@@ -120,12 +125,24 @@ def read(files: Sequence[InputFile], options: ImportOptions, known: Collection[s
         pairings += found
         notes += [f"group {group}: {text}" for text in unread]
 
-    title, start = _article_facts(rows.get("article", []), article_id, version)
-    start = options.effective or start
-    if start is None:
+    facts = _article_facts(rows.get("article", []), article_id, version)
+    edition, start = resolve_edition(
+        options,
+        named=f"A{article_id} v{version}",
+        start=facts.start,
+        said_by=(
+            f"article.csv says version {version} took effect on {facts.start.isoformat()}"
+            if facts.start
+            else ""
+        ),
+        fallback_label=lambda _: f"A{article_id} v{version}",
+        what="MCD article",
+        example="article.csv, whose article_eff_date is the version's first day",
+    )
+    if facts.ends is not None and facts.ends < start:
         raise DataImportError(
-            "the article's effective date is not in the files (article.csv); give --effective "
-            "YYYY-MM-DD, the date the article version took effect"
+            f"article A{article_id} version {version} ended on {facts.ends.isoformat()}, "
+            f"before it took effect on {start.isoformat()}: it never governed a claim"
         )
     infos = {
         file.name: FileInfo(sha256(file), len(rows[name]), len(mine(name)))
@@ -133,11 +150,12 @@ def read(files: Sequence[InputFile], options: ImportOptions, known: Collection[s
     }
     return Dataset(
         kind=KIND,
-        edition=options.edition or f"A{article_id} v{version}",
+        edition=edition,
         effective=start,
+        ends=facts.ends,
         payer=options.payer,
         article=f"A{article_id}",
-        meta={"title": title, "version": str(version)},
+        meta={"title": facts.title, "version": str(version)},
         notes=tuple(notes),
         files=infos,
         tables={
@@ -213,18 +231,32 @@ def _codes(
     return sorted(set(out))
 
 
-def _article_facts(
-    rows: list[tuple[int, dict[str, str]]], article_id: int, version: int
-) -> tuple[str, dt.date | None]:
+@dataclass(frozen=True)
+class _Facts:
+    title: str = ""
+    start: dt.date | None = None
+    ends: dt.date | None = None  # the version's last day, when it has ended (or will)
+
+
+def _article_facts(rows: list[tuple[int, dict[str, str]]], article_id: int, version: int) -> _Facts:
+    """The title, first day and last day of the article version, from article.csv."""
     for _, row in rows:
         if row["_id"] != str(article_id) or _int(row["article_version"]) != version:
             continue
-        for column in _DATE_COLUMNS:
-            day = _date(row.get(column, ""))
-            if day is not None:
-                return _plain(row["title"]), day
-        return _plain(row["title"]), None
-    return "", None
+        return _Facts(
+            title=_plain(row["title"]),
+            start=_first_date(row, _DATE_COLUMNS),
+            ends=_first_date(row, _END_COLUMNS),
+        )
+    return _Facts()
+
+
+def _first_date(row: dict[str, str], columns: tuple[str, ...]) -> dt.date | None:
+    for column in columns:
+        day = _date(row.get(column, "") or "")
+        if day is not None:
+            return day
+    return None
 
 
 def _date(text: str) -> dt.date | None:

@@ -21,9 +21,10 @@ import re
 from collections.abc import Collection, Sequence
 from typing import Any
 
-from dexacode.data._catalog import Dataset, FileInfo
-from dexacode.data._common import HCPCS_RE, ImportOptions, bad_line, edition_start, sha256
+from dexacode.data._catalog import Dataset, FileInfo, part_of
+from dexacode.data._common import HCPCS_RE, ImportOptions, bad_line, resolve_edition, sha256
 from dexacode.data._files import DataImportError, InputFile
+from dexacode.data._members import one_file_a_part
 
 KIND = "mue"
 _EFF_RE = re.compile(r"eff[_ -]?(\d{1,2})[-_](\d{1,2})[-_](\d{4})", re.IGNORECASE)
@@ -31,34 +32,38 @@ _MAI_RE = re.compile(r"^\s*([123])\b")
 
 
 def read(files: Sequence[InputFile], options: ImportOptions, known: Collection[str]) -> Dataset:
-    tables: dict[str, list[list[Any]]] = {}
-    infos: dict[str, FileInfo] = {}
-    starts: set[dt.date] = set()
+    starts: dict[dt.date, str] = {}
     for file in files:
-        rows, read_count = _parse(file, known)
-        tables[file.name] = rows
-        infos[file.name] = FileInfo(sha256(file), read_count, len(rows))
         start = _effective_in_name(file.name)
         if start is not None:
-            starts.add(start)
+            starts.setdefault(start, file.name)
     if len(starts) > 1:
         named = ", ".join(sorted(s.isoformat() for s in starts))
         raise DataImportError(
             f"these files are from different editions ({named}); import one at a time"
         )
-    start = edition_start(
+    one_file_a_part(KIND, files)
+    tables: dict[str, list[list[Any]]] = {}
+    infos: dict[str, FileInfo] = {}
+    for file in files:
+        rows, read_count = _parse(file, known)
+        tables[file.name] = rows
+        infos[file.name] = FileInfo(sha256(file), read_count, len(rows), part_of(KIND, file.name))
+    start, name = next(iter(starts.items()), (None, None))
+    edition, first_day = resolve_edition(
         options,
-        next(iter(starts), None),
-        "MUE",
-        "MCR_MUE_PractitionerServices_Eff_04-01-2026.csv",
+        named=None,
+        start=start,
+        said_by=f"the file name says {start.isoformat()} ({name})" if start else "",
+        fallback_label=_label,
+        what="MUE",
+        example="MCR_MUE_PractitionerServices_Eff_04-01-2026.csv",
     )
-    return Dataset(
-        kind=KIND,
-        edition=options.edition or f"practitioner {start.isoformat()}",
-        effective=start,
-        files=infos,
-        tables=tables,
-    )
+    return Dataset(kind=KIND, edition=edition, effective=first_day, files=infos, tables=tables)
+
+
+def _label(start: dt.date) -> str:
+    return f"practitioner {start.isoformat()}"
 
 
 def _effective_in_name(name: str) -> dt.date | None:

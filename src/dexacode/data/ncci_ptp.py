@@ -21,16 +21,17 @@ import re
 from collections.abc import Collection, Sequence
 from typing import Any
 
-from dexacode.data._catalog import Dataset, FileInfo
+from dexacode.data._catalog import Dataset, FileInfo, part_of
 from dexacode.data._common import (
     HCPCS_RE,
     ImportOptions,
     bad_line,
-    edition_start,
+    resolve_edition,
     sha256,
     yyyymmdd,
 )
 from dexacode.data._files import DataImportError, InputFile
+from dexacode.data._members import one_file_a_part
 
 KIND = "ncci-ptp"
 _VERSION_RE = re.compile(r"v(\d{2})(\d)r(\d+)", re.IGNORECASE)
@@ -39,30 +40,45 @@ _VERSION_YEAR_BASE = 1994
 
 
 def read(files: Sequence[InputFile], options: ImportOptions, known: Collection[str]) -> Dataset:
-    tables: dict[str, list[list[Any]]] = {}
-    infos: dict[str, FileInfo] = {}
-    versions: set[tuple[str, dt.date]] = set()
+    versions: dict[tuple[str, dt.date], str] = {}
     for file in files:
-        rows, read_count = _parse(file, known)
-        tables[file.name] = rows
-        infos[file.name] = FileInfo(sha256(file), read_count, len(rows))
         version = _version(file.name)
         if version is not None:
-            versions.add(version)
+            versions.setdefault(version, file.name)
     if len({start for _, start in versions}) > 1:
         named = ", ".join(sorted(label for label, _ in versions))
         raise DataImportError(
             f"these files are from different quarters ({named}); import one quarter at a time"
         )
-    label_from_files, start_from_files = next(iter(versions), (None, None))
-    start = edition_start(options, start_from_files, "NCCI PTP", "ccipra-v321r0-f1.txt")
-    return Dataset(
-        kind=KIND,
-        edition=options.edition or label_from_files or f"{start.isoformat()}",
-        effective=start,
-        files=infos,
-        tables=tables,
+    if len(versions) > 1:
+        named = ", ".join(sorted(label for label, _ in versions))
+        raise DataImportError(
+            f"these files are from different releases of one quarter ({named}); import the "
+            "newest release's files"
+        )
+    one_file_a_part(KIND, files)
+    tables: dict[str, list[list[Any]]] = {}
+    infos: dict[str, FileInfo] = {}
+    for file in files:
+        rows, read_count = _parse(file, known)
+        tables[file.name] = rows
+        infos[file.name] = FileInfo(sha256(file), read_count, len(rows), part_of(KIND, file.name))
+    (label, start), name = next(iter(versions.items()), ((None, None), None))
+    said_by = (
+        f"the file names say {label}, the quarter from {start.isoformat()} ({name})"
+        if label and start
+        else ""
     )
+    edition, first_day = resolve_edition(
+        options,
+        named=label,
+        start=start,
+        said_by=said_by,
+        fallback_label=dt.date.isoformat,
+        what="NCCI PTP",
+        example="ccipra-v321r0-f1.txt",
+    )
+    return Dataset(kind=KIND, edition=edition, effective=first_day, files=infos, tables=tables)
 
 
 def _version(name: str) -> tuple[str, dt.date] | None:

@@ -1,17 +1,20 @@
 """Loaded datasets as rule book rows: the engine stays pure and reads them like any rule.
 
-Each edition governs from its first day until the next edition of its kind (for an
-article: the next one loaded for the same payer). Within that stretch:
-
-- NCCI PTP: the edition's rows, with their own effective and deletion dates, replace the
-  shipped rows of every pair the edition mentions (modifier indicator 9 = no edit); pairs it
-  never mentions keep the shipped rows (CPT conventions and CMS's XU placement that NCCI
-  does not hold). The oldest PTP edition also governs the dates before it, because its rows
-  carry the edits' history back to 1996.
-- MUE: the edition's value replaces each known code's shipped one. MUE rows carry no dates,
-  so before the oldest edition the shipped values stand.
-- MCD article: its covered list replaces the payer profile's list for the payer it was
-  loaded for; "must be billed with" rules come with it.
+- NCCI PTP: for each part of the table (``-f1`` ... ``-f4``), the newest loaded edition
+  that has it speaks on every date: its rows, with their own effective and deletion
+  dates, replace the shipped rows of every pair it mentions (modifier indicator 9 = no
+  edit); pairs no speaking part mentions keep the shipped rows (CPT conventions and CMS's
+  XU placement that NCCI does not hold). Why the newest and not the quarter's own: see
+  ``ptp_editions`` (a newer file restates the edits' history, back-dated corrections
+  included).
+- MUE: each edition governs from its first day until the next edition; its value replaces
+  each known code's shipped one. MUE rows carry no dates, so before the oldest edition the
+  shipped values stand.
+- MCD article: each governs from its first day until the next one loaded for the same
+  payer; its covered list replaces the payer profile's list for the payer it was loaded
+  for; "must be billed with" rules come with it. An article version with an end date
+  (``article_end_date``: retired or superseded) governs nothing after it: the profile's own
+  list applies again, and with none, COVERED-DX-UNKNOWN.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from dexacode.data import ptp_editions
 from dexacode.data._catalog import Dataset
 from dexacode.rulebook import (
     CoveredAttachment,
@@ -49,9 +53,8 @@ def overlay(book: RuleBook, datasets: Sequence[Dataset]) -> RuleBook:
     changes: dict[str, Any] = {}
     ptp = by_kind.get("ncci-ptp", [])
     if ptp:
-        windows = governing(ptp, first_from=book.covers_from)
-        changes["ptp"] = _ptp(book, windows)
-        editions += _editions(windows, "NCCI PTP")
+        changes["ptp"], used = _ptp(book, ptp)
+        editions += used
     mue = by_kind.get("mue", [])
     if mue:
         windows = governing(mue)
@@ -84,7 +87,8 @@ def governing(
     editions: Sequence[Dataset], first_from: dt.date | None = None
 ) -> list[tuple[Dataset, Span]]:
     """Each edition with the stretch it governs: from its first day to the day before the
-    next one's (the newest: open-ended); ``first_from`` extends the oldest backwards."""
+    next one's (the newest: open-ended), or to its own last day when it has one (an MCD
+    article version's end date); ``first_from`` extends the oldest backwards."""
     ordered = sorted(editions, key=lambda d: d.effective)
     out: list[tuple[Dataset, Span]] = []
     for i, dataset in enumerate(ordered):
@@ -92,6 +96,8 @@ def governing(
         if i == 0 and first_from is not None:
             start = min(start, first_from)
         end = ordered[i + 1].effective - _DAY if i + 1 < len(ordered) else None
+        if dataset.ends is not None and (end is None or dataset.ends < end):
+            end = dataset.ends  # an article version that ended governs nothing after
         if end is None or end >= start:
             out.append((dataset, (start, end)))
     return out
@@ -147,7 +153,9 @@ def _editions(
 _SOURCE = {"ncci-ptp": ("ncci-ptp",), "mue": ("ncci-mue",), "mcd-article": ("mcd-article",)}
 
 
-def _ptp(book: RuleBook, windows: list[tuple[Dataset, Span]]) -> tuple[PtpPair, ...]:
+def _ptp(book: RuleBook, editions: Sequence[Dataset]) -> tuple[tuple[PtpPair, ...], list[Edition]]:
+    """The loaded PTP rows and the editions they come from (see ``ptp_editions``: for
+    each part of the table, the newest edition that has it, on every date)."""
     # A shipped row's finding and replacement say what a pair means (e.g. "report 77085");
     # they carry over when NCCI lists the pair in the same column order with indicator 0.
     meaning = {
@@ -155,44 +163,57 @@ def _ptp(book: RuleBook, windows: list[tuple[Dataset, Span]]) -> tuple[PtpPair, 
         for p in sorted(book.ptp, key=lambda p: p.effective)
         if p.finding is not None
     }
-    loaded: list[PtpPair] = []
-    holes: dict[frozenset[str], list[Span]] = defaultdict(list)
-    for dataset, window in windows:
-        mentioned: set[frozenset[str]] = set()
-        for rows in dataset.tables.values():
-            for column1, column2, _prior, effective, deletion, modifier, _why in rows:
-                mentioned.add(frozenset((column1, column2)))
-                if modifier == 9:
-                    continue  # deleted back to its first day: never in force
-                end = dt.date.fromisoformat(deletion) if deletion else None
-                span = clip((dt.date.fromisoformat(effective), end), window)
-                if span is None:
-                    continue
-                finding, replace_with = (None, None)
-                if modifier == 0:
-                    finding, replace_with = meaning.get((column1, column2), ("PTP-NCCI", None))
-                loaded.append(
-                    PtpPair(
-                        column1=column1,
-                        column2=column2,
-                        modifier_indicator=modifier,
-                        finding=finding,
-                        replace_with=replace_with,
-                        effective=span[0],
-                        ends=span[1],
-                        source=("ncci-ptp",),
-                    )
-                )
-        for pair in mentioned:
-            holes[pair].append(window)
-    shipped = [
-        _dated(row, span)
-        for row in book.ptp
-        for span in subtract(
-            (row.effective, row.ends), holes.get(frozenset((row.column1, row.column2)), [])
-        )
+    chosen = ptp_editions.plan(editions)
+    everything: Span = (book.covers_from, None)
+    speaking = [
+        (dataset, rows)
+        for dataset in chosen.editions  # newest first
+        for name, rows in sorted(dataset.tables.items())
+        if chosen.speaker.get(dataset.files[name].part) is dataset
     ]
-    return (*shipped, *loaded)
+    owner: dict[frozenset[str], Dataset] = {}  # per pair: the newest edition naming it
+    for dataset, rows in speaking:
+        for row in rows:
+            owner.setdefault(frozenset(row[:2]), dataset)
+    loaded: list[PtpPair] = []
+    for dataset, rows in speaking:
+        for column1, column2, _prior, effective, deletion, modifier, _why in rows:
+            if owner[frozenset((column1, column2))] is not dataset or modifier == 9:
+                continue  # a newer edition names the pair too; 9: never in force
+            end = dt.date.fromisoformat(deletion) if deletion else None
+            span = clip((dt.date.fromisoformat(effective), end), everything)
+            if span is None:
+                continue
+            finding, replace_with = (None, None)
+            if modifier == 0:
+                finding, replace_with = meaning.get((column1, column2), ("PTP-NCCI", None))
+            loaded.append(
+                PtpPair(
+                    column1=column1,
+                    column2=column2,
+                    modifier_indicator=modifier,
+                    finding=finding,
+                    replace_with=replace_with,
+                    effective=span[0],
+                    ends=span[1],
+                    source=("ncci-ptp",),
+                )
+            )
+    shipped = [row for row in book.ptp if frozenset((row.column1, row.column2)) not in owner]
+    used = [d for d in chosen.editions if chosen.speaks_for(d)]
+    return (*shipped, *loaded), [_ptp_edition(chosen, d, everything) for d in used]
+
+
+def _ptp_edition(chosen: ptp_editions.PtpPlan, dataset: Dataset, span: Span) -> Edition:
+    label = f"NCCI PTP {dataset.edition}"
+    lacks = chosen.lacks(dataset)
+    if lacks:
+        label += f" (INCOMPLETE: lacks part {', '.join(lacks)})"
+    elif chosen.speaks_for(dataset) != chosen.parts_of(dataset) or dataset is not chosen.newest:
+        label += f" (part {', '.join(chosen.speaks_for(dataset))})"
+    return Edition(
+        kind=dataset.kind, label=label, effective=span[0], ends=span[1], source=("ncci-ptp",)
+    )
 
 
 def _mue(book: RuleBook, windows: list[tuple[Dataset, Span]]) -> tuple[Procedure, ...]:
