@@ -85,7 +85,19 @@ class Procedure(Dated):
     bmm: bool
     includes_vfa: bool = False
     mue: int = Field(ge=1)
+    # The MUE adjudication indicator of a loaded MUE table (1, 2 or 3; procedures.toml
+    # [[mue_adjudication]] says what each means); None for the shipped values.
+    mue_indicator: int | None = Field(default=None, ge=1, le=3)
     derivable: bool = True
+
+
+class MueAdjudication(Dated):
+    """What an MUE adjudication indicator means: units counted per claim line or per
+    date of service, and what happens to units past the limit."""
+
+    indicator: int = Field(ge=1, le=3)
+    per: Literal["line", "date"]
+    past_the_limit: str
 
 
 class ProcedureChoice(Dated):
@@ -511,6 +523,7 @@ class RuleBook:
     monitoring: tuple[MonitoringRule, ...]
     frequency: tuple[FrequencyRule, ...]
     frequency_exceptions: tuple[FrequencyException, ...]
+    mue_adjudication: tuple[MueAdjudication, ...]
     confirm_baseline: tuple[ConfirmBaselineRule, ...]
     findings: tuple[FindingRule, ...]
     payers: Mapping[str, PayerProfile]
@@ -746,6 +759,7 @@ class RuleSet:
     monitoring: MonitoringRule
     frequency: FrequencyRule
     frequency_exceptions: Mapping[str, FrequencyException]
+    mue_adjudication: Mapping[int, MueAdjudication]
     confirm_baseline: ConfirmBaselineRule
     findings: Mapping[str, FindingRule]
     payer: PayerSettings
@@ -805,6 +819,7 @@ class RuleSet:
             monitoring=_pick(book.monitoring, day, "coverage.toml [monitoring]"),
             frequency=_pick(book.frequency, day, "coverage.toml [frequency]"),
             frequency_exceptions={e.name: e for e in _live(book.frequency_exceptions, day)},
+            mue_adjudication={m.indicator: m for m in _live(book.mue_adjudication, day)},
             confirm_baseline=_pick(book.confirm_baseline, day, "coverage.toml [confirm_baseline]"),
             findings=findings,
             payer=settings,
@@ -1002,6 +1017,7 @@ def _load(payer_dirs: tuple[Path, ...]) -> RuleBook:
         monitoring=rows(MonitoringRule, "coverage", "monitoring"),
         frequency=rows(FrequencyRule, "coverage", "frequency"),
         frequency_exceptions=rows(FrequencyException, "coverage", "frequency_exception"),
+        mue_adjudication=rows(MueAdjudication, "procedures", "mue_adjudication"),
         confirm_baseline=rows(ConfirmBaselineRule, "coverage", "confirm_baseline"),
         findings=rows(FindingRule, "findings", "finding"),
         payers=payers,

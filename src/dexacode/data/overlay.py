@@ -217,8 +217,12 @@ def _ptp_edition(chosen: ptp_editions.PtpPlan, dataset: Dataset, span: Span) -> 
 
 
 def _mue(book: RuleBook, windows: list[tuple[Dataset, Span]]) -> tuple[Procedure, ...]:
+    # A stored row: code, MUE value, adjudication indicator (1-3), its text, rationale.
     values = [
-        ({str(row[0]): int(row[1]) for rows in d.tables.values() for row in rows}, span)
+        (
+            {str(row[0]): (int(row[1]), int(row[2])) for rows in d.tables.values() for row in rows},
+            span,
+        )
         for d, span in windows
     ]
     out: list[Procedure] = []
@@ -228,10 +232,12 @@ def _mue(book: RuleBook, windows: list[tuple[Dataset, Span]]) -> tuple[Procedure
         for by_code, window in values:
             value = by_code.get(row.cpt)
             span = clip(own, window) if value is not None else None
-            if span is None:
+            if span is None or value is None:
                 continue
             holes.append(window)
-            out.append(row.model_copy(update={"mue": value, "effective": span[0], "ends": span[1]}))
+            mue, indicator = value
+            update = {"mue": mue, "mue_indicator": indicator, "effective": span[0], "ends": span[1]}
+            out.append(row.model_copy(update=update))
         out += [_dated(row, span) for span in subtract(own, holes)]
     return tuple(out)
 

@@ -94,15 +94,29 @@ def _pairs_and_units(
     A pair finding tells the coder what to bill instead, so it is raised only when the
     corrected claim (``carried``) bills just that: the exam decides the code, not the
     pair. Otherwise LINE-EXTRA and LINE-MISSING say what to remove and what to add."""
-    units: dict[str, int] = defaultdict(int)
+    units: dict[str, list[int]] = defaultdict(list)
     for line in submitted.lines:
-        units[line.cpt.upper()] += line.units
-    for cpt, total in units.items():
+        units[line.cpt.upper()].append(line.units)
+    for cpt, counts in units.items():
         proc = rules.procedures.get(cpt)
         if proc is None:
             sink.add("CPT-UNKNOWN", line=cpt, cpt=cpt)
-        elif total > proc.mue:
-            sink.add("MUE-EXCEEDED", line=cpt, cpt=cpt, units=total, mue=proc.mue)
+            continue
+        meaning = rules.mue_adjudication.get(proc.mue_indicator or 0)
+        # A date-of-service edit (and the shipped values) counts every line of the code.
+        per_line = meaning is not None and meaning.per == "line"
+        for count in counts if per_line else [sum(counts)]:
+            if count > proc.mue:
+                sink.add(
+                    "MUE-EXCEEDED",
+                    line=cpt,
+                    cpt=cpt,
+                    units=count,
+                    mue=proc.mue,
+                    where="on one claim line" if per_line else "on one date",
+                    edit=f" ({meaning.past_the_limit})" if meaning is not None else "",
+                )
+                break
 
     explained: set[str] = set()
     distinct = list(dict.fromkeys(codes))
