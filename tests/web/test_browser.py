@@ -7,9 +7,11 @@ the T-score charts; uploads a batch and watches it finish. Screenshots go to
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import re
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -304,3 +306,83 @@ def test_a_submitted_claims_diagnosis_pointers_are_checked(page: Any) -> None:
     line.get_by_label("Submitted diagnosis pointers").fill("1, 4")
     expect(page.locator("#status")).to_have_text(re.compile(r"^Not coded yet"), timeout=10_000)
     assert "submitted.lines[0].diagnosis_pointers" in page.locator("#status").inner_text()
+
+
+def test_another_site_cannot_sign_the_coder_in_as_someone_else(
+    page: Any, browser_context: Any, live_server: LiveServer
+) -> None:
+    """A page on another site posts its own key to /login in the coder's browser."""
+    mallory = live_server.app.state.ctx.keys.create("mallory")
+    hostile = browser_context.new_page()
+    hostile.route(
+        "http://prizes.example/**",
+        lambda route: route.fulfill(
+            content_type="text/html",
+            body=(
+                f'<form method="post" action="{live_server.url}/login">'
+                f'<input name="api_key" value="{mallory}"></form>'
+                "<script>document.forms[0].submit()</script>"
+            ),
+        ),
+    )
+    hostile.goto("http://prizes.example/")
+    hostile.wait_for_url(f"{live_server.url}/login")
+    assert "another site" in hostile.content()
+    hostile.close()
+    page.goto(live_server.url + "/batch")
+    expect(page.locator(".who")).to_contain_text("e2e-coder")
+    # The server's own sign-in form still works (its page sends its own origin).
+    page.get_by_role("button", name="Sign out").click()
+    page.wait_for_url(live_server.url + "/login")
+    page.get_by_label("API key").fill(live_server.key)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(live_server.url + "/")
+    expect(page.locator(".who")).to_contain_text("e2e-coder")
+
+
+def test_the_batch_page_waits_when_told_to_and_carries_on(
+    page: Any, live_server: LiveServer
+) -> None:
+    """429 answers (with Retry-After) while the page follows a job: it waits and goes on;
+    a running job near its end never reads 100%; polls slow down while the job runs."""
+    polls: list[float] = []
+    refused = 2
+
+    def jobs(route: Any) -> None:
+        nonlocal refused
+        polls.append(time.monotonic())
+        if refused:
+            refused -= 1
+            route.fulfill(
+                status=429,
+                headers={"Retry-After": "1", "Content-Type": "application/json"},
+                body=json.dumps(
+                    {
+                        "status": 429,
+                        "error": "rate_limited",
+                        "field": "",
+                        "reason": "too many calls",
+                    }
+                ),
+            )
+        elif len(polls) <= 6:  # nearly done, still running
+            answer = route.fetch()
+            job = answer.json()
+            job.update(state="running", progress=0.998, summary=None, results_url=None)
+            route.fulfill(response=answer, json=job)
+        else:
+            route.continue_()
+
+    page.route(re.compile(r".*/v1/jobs/\w+$"), jobs)
+    page.goto(live_server.url + "/batch")
+    page.get_by_label("Batch file").set_input_files(str(REPO_ROOT / "examples" / "batch.jsonl"))
+    page.get_by_role("button", name="Upload and scrub").click()
+    expect(page.locator("#batch-status")).to_contain_text("Too many calls", timeout=10_000)
+    expect(page.locator("#job-state")).to_have_text("Scrubbing: 99%", timeout=10_000)
+    assert page.locator("progress").evaluate("p => p.value") < 1
+    expect(page.locator("#job-state")).to_have_text("Done", timeout=60_000)
+    assert re.search(r"Rows read\s+300", page.locator("#job-summary table").inner_text())
+    gaps = [b - a for a, b in itertools.pairwise(polls)]
+    assert all(gap >= 0.9 for gap in gaps[:2]), gaps  # Retry-After: 1 honoured
+    assert max(gaps[2:]) >= 1.0, gaps  # backed off from the first half second
+    page.unroute(re.compile(r".*/v1/jobs/\w+$"))

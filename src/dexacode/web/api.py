@@ -19,13 +19,17 @@ from fastapi.responses import FileResponse, Response
 from pydantic import BaseModel, Field
 
 from dexacode import __version__
-from dexacode.contract import CodingResult, ContractError, parse_encounter
+from dexacode.contract import CodingResult, ContractError, Encounter, parse_encounter
 from dexacode.engine import code_encounter
 from dexacode.formats.batch_io import BatchInputError, format_of, size_of, sniffed
 from dexacode.rulebook import InputError
+from dexacode.store import StoreError
+from dexacode.web import offload, uploads
 from dexacode.web.audit import sha256_of
-from dexacode.web.auth import Caller, context
-from dexacode.web.errors import ApiError, ErrorBody
+from dexacode.web.auth import Caller, context, session_token
+from dexacode.web.bodies import utf8_json
+from dexacode.web.context import WebContext
+from dexacode.web.errors import ApiError, ErrorBody, StoreBusy
 from dexacode.web.jobs import Job, JobState
 
 __all__ = ["router"]
@@ -38,9 +42,18 @@ _REFUSALS: dict[int | str, dict[str, Any]] = {
     413: {"model": ErrorBody, "description": "The request body is too large."},
     429: {"model": ErrorBody, "description": "Too many calls with this key; see Retry-After."},
 }
-_ENDINGS = {"jsonl": ".jsonl", "csv": ".csv", "parquet": ".parquet"}
-# What an upload is saved as, so the scrub tells its format as the command would.
-_INPUT_ENDINGS = {**_ENDINGS, "x12": ".837", "fhir": ".fhir.json"}
+_BUSY: dict[int | str, dict[str, Any]] = {
+    503: {
+        "model": ErrorBody,
+        "description": "The claim-history store stayed locked by another process (a long "
+        "`dexacode history import`); nothing was coded or queued: try again after "
+        "Retry-After.",
+    },
+}
+# What an upload is saved as (each format's first ending), so the scrub tells its format
+# as the command would; results are written under the same endings.
+_INPUT_ENDINGS = {fmt: endings[0] for fmt, endings in uploads.ENDINGS.items()}
+_ENDINGS = {fmt: _INPUT_ENDINGS[fmt] for fmt in ("jsonl", "csv", "parquet")}
 _MEDIA = {"jsonl": "application/x-ndjson", "csv": "text/csv", "parquet": "application/octet-stream"}
 
 router = APIRouter(prefix="/v1", responses=_REFUSALS)
@@ -57,12 +70,21 @@ _PLACEHOLDER = re.compile(r"\{(\w+)\}")
         "The encounter in the contract's shape (docs/contract.md) in, the Result out: claim "
         "lines with modifiers and why, ICD-10-CM diagnoses with descriptions, the reading, "
         "coverage and every finding with its sources. Prior studies in the history store "
-        "are merged with the encounter's own. A contract violation is a 422 naming the field."
+        "are merged with the encounter's own. The body is JSON in UTF-8 (a byte-order mark "
+        "is allowed), sent as `application/json`; any other media type is a 415. An "
+        "encounter that breaks the contract (or a body that is not JSON) is a 422 "
+        "`contract` naming the field."
     ),
     response_model=None,
     responses={
         200: {"model": CodingResult, "description": "The coded claim."},
-        422: {"model": ErrorBody, "description": "The encounter breaks the contract."},
+        415: {"model": ErrorBody, "description": "The body was not sent as application/json."},
+        422: {
+            "model": ErrorBody,
+            "description": "`contract`: the encounter breaks the contract (or is not JSON "
+            "in UTF-8); `field` names where.",
+        },
+        **_BUSY,
     },
     openapi_extra={
         "requestBody": {
@@ -73,24 +95,52 @@ _PLACEHOLDER = re.compile(r"\{(\w+)\}")
 )
 async def code_route(request: Request, key: Caller) -> Response:
     ctx = context(request)
+    _check_json(request.headers.get("content-type"))
     body = await request.body()
     try:
-        enc = parse_encounter(body)
+        enc = parse_encounter(utf8_json(body))
     except ContractError as exc:
         raise ApiError(422, "contract", exc.message or str(exc), exc.field) from None
-    try:
-        rules = ctx.book.in_force(enc.date_of_service, enc.payer)
-        release, exact = ctx.library.for_date(enc.date_of_service)
-        stored = ctx.history.studies_for([enc.patient.id], family=rules.payer.family).get(
-            enc.patient.id, []
-        )
-        result = code_encounter(enc, rules, release, icd_exact=exact, history=stored)
-    except InputError as exc:
-        raise ApiError(422, "contract", exc.message, exc.field) from None
+    # Reading the prior studies and writing the audit row wait on the database: in a
+    # thread (one hop for both), so a locked store never freezes the event loop.
+    answer = await offload.db_write(
+        _code_and_record, ctx, key.name, enc, body, session_token(request)
+    )
+    return Response(answer, media_type="application/json")
+
+
+def _code_and_record(
+    ctx: WebContext, key_name: str, enc: Encounter, body: bytes, session: str | None
+) -> str:
+    """The result as JSON, once its audit row is written. Recorded before the answer, so a
+    claim the client sees coded is on record; a store locked past its timeout raises an
+    OperationalError, answered 503 (errors.py) to try again.
+
+    The worksheet codes as the coder types, so its session sends the same encounter again
+    and again (a change event, a retry after 429, a box ticked and unticked). Each
+    distinct encounter a session codes is recorded once, the first time: the rule book
+    cannot change within a session (both live as long as the server), so a second row
+    would repeat the first. Every distinct encounter is still recorded, drafts included,
+    because the coder saw each answer and may have used it: recording only on "copy" or
+    "print" would leave codings off the record. Calls with an API key are all recorded."""
+    result = _code(ctx, enc)
+    # The encounter as read, not its bytes: the same encounter written otherwise is one.
+    digest = sha256_of(enc.model_dump_json().encode()) if session else ""
+    if session is None or not ctx.sessions.recorded(session, digest):
+        _record_coding(ctx, key_name, enc, result, body)
+        if session is not None:
+            ctx.sessions.note_recorded(session, digest)
+    return result.model_dump_json()
+
+
+def _record_coding(
+    ctx: WebContext, key_name: str, enc: Encounter, result: CodingResult, body: bytes
+) -> None:
+    """The coding's audit row: the claim id and the input's hash, never the patient."""
     errors = sum(f.severity == "error" for f in result.findings)
     warnings = sum(f.severity == "warning" for f in result.findings)
     ctx.audit.record(
-        key_name=key.name,
+        key_name=key_name,
         action="code",
         claim_id=enc.claim_id,
         rules_version=result.rules_version,
@@ -100,7 +150,36 @@ async def code_route(request: Request, key: Caller) -> Response:
             f"{errors} error(s), {warnings} warning(s)"
         ),
     )
-    return Response(result.model_dump_json(), media_type="application/json")
+
+
+def _check_json(content_type: str | None) -> None:
+    """Refuse a body sent as anything but JSON (no Content-Type is read as JSON, as
+    FastAPI does)."""
+    if content_type is None:
+        return
+    if content_type.split(";", 1)[0].strip().lower() != "application/json":
+        raise ApiError(
+            415,
+            "unsupported_media_type",
+            "send the encounter as JSON with 'Content-Type: application/json' (this body was "
+            f"sent as {content_type.split(';', 1)[0].strip()[:100] or 'nothing'})",
+            "content-type",
+        )
+
+
+def _code(ctx: WebContext, enc: Encounter) -> CodingResult:
+    """The encounter coded with the store's prior studies of its patient."""
+    try:
+        rules = ctx.book.in_force(enc.date_of_service, enc.payer)
+        release, exact = ctx.library.for_date(enc.date_of_service)
+        try:
+            found = ctx.history.studies_for([enc.patient.id], family=rules.payer.family)
+        except StoreError:
+            raise StoreBusy() from None
+        stored = found.get(enc.patient.id, [])
+        return code_encounter(enc, rules, release, icd_exact=exact, history=stored)
+    except InputError as exc:
+        raise ApiError(422, "contract", exc.message, exc.field) from None
 
 
 # --- batches -------------------------------------------------------------------------------
@@ -153,7 +232,12 @@ def _status(job: Job) -> JobStatus:
     status_code=202,
     responses={
         202: {"description": "The job, queued."},
-        422: {"model": ErrorBody, "description": "The file's format cannot be told."},
+        422: {
+            "model": ErrorBody,
+            "description": "`invalid`: the upload cannot be read (no file, a form field "
+            "instead of a file, an empty file, a format that cannot be told from its name).",
+        },
+        **_BUSY,
     },
 )
 async def scrub_route(
@@ -181,47 +265,67 @@ async def scrub_route(
         raise ApiError(
             422,
             "invalid",
-            "cannot tell the file's format from its name; name it .jsonl, .csv, .parquet, "
-            ".837 or .fhir.json, or give format",
+            "cannot tell the file's format from its name; name it "
+            f"{uploads.endings_in_words()}, or give format",
             "file",
         ) from None
-    job_id, folder = ctx.jobs.new_dir()
+    job_id, folder = await offload.thread(ctx.jobs.new_dir)
+    try:
+        job = await offload.thread(
+            _saved_job, file, folder, in_fmt, format is None, out_format, job_id, key.name, name
+        )
+        # Recorded before the job is queued; a store locked past its timeout is a 503.
+        await offload.db_write(
+            ctx.audit.record,
+            key_name=key.name,
+            action="scrub",
+            rules_version=ctx.book.version,
+            input_sha256=job.input_sha256,
+            outcome=f"job {job_id} queued ({job.input_format})",
+        )
+    except BaseException:
+        await offload.thread(ctx.jobs.discard, job_id)
+        raise
+    ctx.jobs.submit(job)
+    return _status(job)
+
+
+def _saved_job(
+    upload: UploadFile,
+    folder: Path,
+    in_fmt: str,
+    sniff: bool,
+    out_format: str,
+    job_id: str,
+    owner: str,
+    name: str,
+) -> Job:
+    """The upload saved in the job's folder (as ``input.<ending>``, so the scrub tells its
+    format as the command would) and the job that will scrub it. Blocking: run in a
+    thread."""
     input_path = folder / f"input{_INPUT_ENDINGS[in_fmt]}"
     digest = hashlib.sha256()
+    upload.file.seek(0)
     with input_path.open("wb") as fh:
-        while chunk := await file.read(1024 * 1024):
+        while chunk := upload.file.read(1024 * 1024):
             digest.update(chunk)
             fh.write(chunk)
-    if format is None and sniffed(input_path, in_fmt) != in_fmt:  # FHIR under .ndjson
+    if sniff and sniffed(input_path, in_fmt) != in_fmt:  # FHIR under .ndjson
         in_fmt = sniffed(input_path, in_fmt)
         input_path = input_path.rename(folder / f"input{_INPUT_ENDINGS[in_fmt]}")
-    try:
-        total = _progress_total(input_path)
-    except ApiError:
-        ctx.jobs.discard(job_id)
-        raise
-    job = Job(
+    return Job(
         id=job_id,
-        owner=key.name,
+        owner=owner,
         input_path=input_path,
         output_path=folder / f"results{_ENDINGS[out_format]}",
         errors_path=folder / ("errors.csv" if out_format == "csv" else "errors.jsonl"),
         input_format=in_fmt,
         output_format=out_format,
-        total=total,
+        total=_progress_total(input_path),
         created_at=dt.datetime.now(dt.UTC),
         input_sha256=digest.hexdigest(),
         upload_name=name,
     )
-    ctx.audit.record(
-        key_name=key.name,
-        action="scrub",
-        rules_version=ctx.book.version,
-        input_sha256=digest.hexdigest(),
-        outcome=f"job {job_id} queued ({in_fmt})",
-    )
-    ctx.jobs.submit(job)
-    return _status(job)
 
 
 def _progress_total(path: Path) -> int:

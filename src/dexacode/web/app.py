@@ -30,6 +30,7 @@ from dexacode.web.errors import CatchAll, install_handlers
 from dexacode.web.jobs import JobRunner
 from dexacode.web.keys import KeyStore
 from dexacode.web.limits import BodyLimit, RateLimiter, SizeLimits
+from dexacode.web.origin import SameOrigin
 from dexacode.web.sessions import SessionBook
 from dexacode.web.tables import open_database
 
@@ -42,9 +43,14 @@ _DESCRIPTION = """
 The dexacode API: code a DXA encounter, scrub a batch of them, read the rule book.
 
 Every call needs an API key: `Authorization: Bearer dxk_...` (an administrator creates one
-with `dexacode keys create NAME`). Errors are JSON, `{"status", "error", "field", "reason"}`;
-a contract violation is a 422 naming the field. The encounter and result shapes are those
-of `docs/contract.md`.
+with `dexacode keys create NAME`). Errors are JSON, `{"status", "error", "field", "reason"}`.
+Two kinds of 422: `contract` when an encounter breaks the contract (the field is named:
+fix the encounter), `invalid` when a request or an upload cannot be read at all (no file,
+a form field where a file belongs, an empty file, a format the file's name does not tell).
+A body sent as anything but `application/json` to /v1/code is a 415. Too many calls with
+one key is a 429, and a history store locked by another process past its timeout a 503
+(nothing was coded or queued): both say in `Retry-After` when to try again. The encounter
+and result shapes are those of `docs/contract.md`.
 """
 
 
@@ -57,14 +63,16 @@ def create_app(
     jobs_dir: Path | None = None,
     job_workers: int | None = None,
     secure_cookies: bool = False,
+    busy_timeout: float = 30.0,
 ) -> FastAPI:
     """The app on the history store at ``db_url`` (default: the SQLite file in the user's
     data folder; PostgreSQL by URL), with the shipped payer profiles, the configured ones
-    and ``payer_dirs``. ``rate_limit`` is calls a minute per key (0: no limit). Raises
+    and ``payer_dirs``. ``rate_limit`` is calls a minute per key (0: no limit); ``busy_timeout``
+    is how long a call waits for the store's write lock before it is answered 503. Raises
     ``StoreError`` or ``RuleBookError`` (one sentence) when they cannot be opened."""
     book = load_rulebook([*configured_payer_dirs(), *payer_dirs])
     library = default_library()
-    engine, shown = open_database(db_url)
+    engine, shown = open_database(db_url, busy_timeout=busy_timeout)
     history = HistoryStore(db_url)
     root = jobs_dir or Path(tempfile.mkdtemp(prefix="dexacode-jobs-"))
     root.mkdir(parents=True, exist_ok=True)
@@ -95,7 +103,7 @@ def create_app(
         on_finish=job_finished,
     )
     ctx = WebContext(
-        book=book,
+        base_book=book,
         library=library,
         history=history,
         keys=KeyStore(engine),
@@ -126,6 +134,7 @@ def create_app(
     app.include_router(api.router)
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    app.add_middleware(SameOrigin)
     app.add_middleware(BodyLimit, limits=size_limits or SizeLimits())
     app.add_middleware(CatchAll)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]

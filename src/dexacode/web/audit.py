@@ -1,8 +1,10 @@
 """The audit trail: who coded which claim, when, under which rule book, from which input.
 
-One row per coding call and per batch upload. Rows name the claim id and the input's
-SHA-256, never a patient id, name or birth date: the hash proves which input was coded
-without keeping it. Written in the request, so a call the client saw answered is on record.
+One row per coding call (per distinct encounter in a worksheet session, which codes as
+the coder types: see ``api.code_route``) and per batch upload and its end. Rows name the
+claim id and the input's SHA-256, never a patient id, name or birth date: the hash proves
+which input was coded without keeping it. Written in the request, so a call the client
+saw answered is on record; a store locked past its timeout refuses the call instead (503).
 """
 
 from __future__ import annotations

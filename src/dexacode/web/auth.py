@@ -16,7 +16,7 @@ from dexacode.web.errors import ApiError
 from dexacode.web.keys import ApiKey
 from dexacode.web.sessions import COOKIE, CSRF_HEADER
 
-__all__ = ["Caller", "caller", "context"]
+__all__ = ["Caller", "caller", "context", "session_token"]
 
 _bearer = HTTPBearer(
     auto_error=False,
@@ -34,10 +34,12 @@ def context(request: Request) -> WebContext:
     return ctx
 
 
-async def caller(
+def caller(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> ApiKey:
+    """The key behind the request (a plain function: FastAPI runs it in a thread, so the
+    key's database lookup never holds up the event loop)."""
     ctx = context(request)
     if request.headers.get("authorization"):
         if credentials is None or credentials.scheme.lower() != "bearer":
@@ -86,6 +88,13 @@ async def caller(
             headers={"Retry-After": str(wait)},
         )
     return key
+
+
+def session_token(request: Request) -> str | None:
+    """The page session's token when the call is made with it (no API key header)."""
+    if request.headers.get("authorization"):
+        return None
+    return request.cookies.get(COOKIE) or None
 
 
 def _challenge() -> dict[str, str]:

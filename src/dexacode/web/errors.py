@@ -2,8 +2,10 @@
 
 Every refusal has the same shape, ``{"status", "error", "field", "reason"}``; ``field`` is
 a dotted path into the request (``patient.sex``, ``results[1].t_score``) or empty when the
-request as a whole is refused. Unexpected failures are logged by exception type only
-(their text may quote patient data) and answered with a 500 that says so.
+request as a whole is refused. A database that stays locked or out of reach past its
+timeout is a 503 with Retry-After (``StoreBusy``). Unexpected failures are logged by
+exception type only (their text may quote patient data) and answered with a 500 that
+says so.
 """
 
 from __future__ import annotations
@@ -17,10 +19,13 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
+from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-__all__ = ["ApiError", "CatchAll", "ErrorBody", "install_handlers"]
+from dexacode.rulebook import RuleBookError
+
+__all__ = ["ApiError", "CatchAll", "ErrorBody", "StoreBusy", "install_handlers"]
 
 log = logging.getLogger("dexacode.web")
 
@@ -55,6 +60,22 @@ class ApiError(Exception):
         return JSONResponse(body.model_dump(), status_code=self.status, headers=self.headers)
 
 
+RETRY_AFTER = 5  # seconds: a lock held past the busy timeout is a long one
+
+
+class StoreBusy(ApiError):
+    """The store's database stayed locked by another process (or out of reach) past its
+    timeout: nothing was done that the client would not see, so it may simply try again."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            503,
+            "busy",
+            "the claim-history store is busy; try again",
+            headers={"Retry-After": str(RETRY_AFTER)},
+        )
+
+
 _STATUS_WORDS = {
     400: "bad_request",
     401: "unauthorized",
@@ -85,11 +106,17 @@ async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
     errors = list(exc.errors())
     first = errors[0] if errors else {"loc": (), "msg": "the request could not be read"}
     reason = str(first.get("msg", "invalid value")).removeprefix("Value error, ")
+    field = _field(tuple(first.get("loc", ())))
     if first.get("type") == "missing":
         reason = "required field is missing"
+    elif "Expected UploadFile" in reason:  # a plain form field (curl -F file=text)
+        reason = (
+            f"the {field or 'file'} field must be a file upload "
+            f"(curl -F {field or 'file'}=@claims.jsonl), not text"
+        )
     if len(errors) > 1:
         reason += f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})"
-    return ApiError(422, "invalid", reason, _field(tuple(first.get("loc", ())))).response()
+    return ApiError(422, "invalid", reason, field).response()
 
 
 async def _http_error(_request: Request, exc: Exception) -> JSONResponse:
@@ -106,8 +133,30 @@ async def _http_error(_request: Request, exc: Exception) -> JSONResponse:
     ).response()
 
 
+async def _database_error(request: Request, exc: Exception) -> JSONResponse:
+    """SQLAlchemy's OperationalError: locked past the busy timeout, or out of reach. Its
+    text may quote the statement, so the log names the type and the route only."""
+    log.warning(
+        "the database could not be used (%s) on %s %s",
+        type(exc).__name__,
+        request.method,
+        request.url.path,
+    )
+    return StoreBusy().response()
+
+
+async def _data_error(request: Request, exc: Exception) -> JSONResponse:
+    """The CMS data loaded in the data folder cannot be read (e.g. stored by a newer
+    dexacode): the administrator's to fix with `dexacode data`, which the reason names.
+    The reason names files and commands, never a claim's values."""
+    log.error("the loaded CMS data cannot be read on %s %s", request.method, request.url.path)
+    return ApiError(503, "data_unreadable", str(exc)).response()
+
+
 def install_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ApiError, _api_error)
+    app.add_exception_handler(RuleBookError, _data_error)
+    app.add_exception_handler(OperationalError, _database_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
 

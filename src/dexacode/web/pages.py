@@ -21,6 +21,7 @@ from fastapi.templating import Jinja2Templates
 from dexacode import __version__, contract
 from dexacode.formats import report_doc
 from dexacode.rulebook import Dated, RuleBook
+from dexacode.web import uploads
 from dexacode.web.api_docs import link_models, reference
 from dexacode.web.auth import context
 from dexacode.web.sessions import COOKIE, LIFETIME, Session
@@ -135,6 +136,10 @@ def _page_config(book: RuleBook) -> str:
     return json.dumps(config).replace("</", "<\\/")
 
 
+# The routes that look up a key or a session are plain functions: FastAPI runs them in a
+# thread, so a slow or locked database never holds up the event loop.
+
+
 def _session(request: Request) -> Session | None:
     ctx = context(request)
     session = ctx.sessions.get(request.cookies.get(COOKIE))
@@ -152,7 +157,8 @@ def _render(request: Request, name: str, **values: Any) -> HTMLResponse:
     )
     response.headers["Content-Security-Policy"] = _CSP
     response.headers["X-Content-Type-Options"] = "nosniff"
-    response.headers["Referrer-Policy"] = "no-referrer"
+    # Nothing goes to other sites; the page's own requests carry its origin (origin.py).
+    response.headers["Referrer-Policy"] = "same-origin"
     response.headers["Cache-Control"] = "no-store"
     return response
 
@@ -162,7 +168,7 @@ def _to_login() -> RedirectResponse:
 
 
 @router.get("/", response_class=HTMLResponse)
-async def worksheet_page(request: Request) -> Response:
+def worksheet_page(request: Request) -> Response:
     session = _session(request)
     if session is None:
         return _to_login()
@@ -179,15 +185,22 @@ async def worksheet_page(request: Request) -> Response:
 
 
 @router.get("/batch", response_class=HTMLResponse)
-async def batch_page(request: Request) -> Response:
+def batch_page(request: Request) -> Response:
     session = _session(request)
     if session is None:
         return _to_login()
-    return _render(request, "batch.html", session=session, page="batch")
+    return _render(
+        request,
+        "batch.html",
+        session=session,
+        page="batch",
+        kinds=uploads.KINDS,
+        accept=uploads.ACCEPT,
+    )
 
 
 @router.get("/docs", response_class=HTMLResponse)
-async def api_page(request: Request) -> Response:
+def api_page(request: Request) -> Response:
     """The API reference: open without signing in, like /openapi.json."""
     return _render(
         request,
@@ -202,14 +215,14 @@ _KEY_MAX = 200  # far longer than any key dexacode makes
 
 
 @router.get("/login", response_class=HTMLResponse)
-async def login_page(request: Request) -> Response:
+def login_page(request: Request) -> Response:
     if _session(request) is not None:
         return RedirectResponse("/", status_code=303)
     return _render(request, "login.html", session=None, page="login", problem=None)
 
 
 @router.post("/login", response_class=HTMLResponse)
-async def login(request: Request, api_key: Annotated[str, Form()] = "") -> Response:
+def login(request: Request, api_key: Annotated[str, Form()] = "") -> Response:
     ctx = context(request)
     api_key = api_key.strip()  # a key pasted with its line's end
     too_long = len(api_key) > _KEY_MAX
@@ -242,7 +255,7 @@ async def login(request: Request, api_key: Annotated[str, Form()] = "") -> Respo
 
 
 @router.post("/logout")
-async def logout(request: Request) -> Response:
+def logout(request: Request) -> Response:
     context(request).sessions.close(request.cookies.get(COOKIE))
     response = RedirectResponse("/login", status_code=303)
     response.delete_cookie(COOKIE, path="/")

@@ -48,16 +48,17 @@ audit_event = sa.Table(
 sa.Index("ix_web_audit_at", audit_event.c.at)
 
 
-def open_database(url: str | None) -> tuple[Engine, str]:
+def open_database(url: str | None, *, busy_timeout: float = 30.0) -> tuple[Engine, str]:
     """An engine on the history store's database with the web tables in place, and the
-    URL as it may be shown (password hidden). Raises ``StoreError`` (one sentence) when the
-    database cannot be opened."""
+    URL as it may be shown (password hidden). ``busy_timeout`` is how long a write waits
+    for another process's write lock (SQLite). Raises ``StoreError`` (one sentence) when
+    the database cannot be opened."""
     # The store first: it checks the URL, creates or migrates its own schema, and refuses
     # a file that is not a dexacode store.
     with HistoryStore(url) as store:
         shown = store.url
         resolved = url if url is not None else _default_url()
-    engine = open_engine(resolved, busy_timeout=30.0)
+    engine = open_engine(resolved, busy_timeout=busy_timeout)
     _metadata.create_all(engine)
     return engine, shown
 

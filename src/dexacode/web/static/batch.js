@@ -4,9 +4,12 @@
 "use strict";
 
 (function () {
-  const csrf = document.querySelector('meta[name="csrf-token"]').content;
+  const api = window.dexacodeApi; // api.js: the session, sign-in again, Retry-After
   const $ = (id) => document.getElementById(id);
-  const POLL_MS = 500;
+  // Polls start quick (a small file is done in a second) and slow down to one every 2 s.
+  const POLL_FIRST_MS = 500;
+  const POLL_MAX_MS = 2000;
+  const POLL_GROWTH = 1.5;
 
   function el(tag, attrs, ...children) {
     const node = document.createElement(tag);
@@ -23,25 +26,14 @@
     $("batch-status").textContent = text;
   }
 
-  async function call(url, options) {
-    const response = await fetch(url, {
-      credentials: "same-origin",
-      ...options,
-      headers: { "X-CSRF-Token": csrf, ...((options || {}).headers || {}) },
+  // A call's JSON answer; when the server asks the page to wait (Retry-After), it waits,
+  // says so, and tries again.
+  let waited = false; // the status line says the page is waiting
+  const call = (url, options) =>
+    api.json(url, options, (words) => {
+      waited = true;
+      status(words);
     });
-    if (response.status === 401) {
-      window.location.assign("/login");
-      throw new Error("signed out");
-    }
-    let body = null;
-    try {
-      body = await response.json();
-    } catch (err) {
-      body = null;
-    }
-    if (!response.ok) throw new Error(body && body.reason ? body.reason : `the server answered ${response.status}`);
-    return body;
-  }
 
   function showSummary(job) {
     const s = job.summary;
@@ -96,12 +88,19 @@
 
   let following = null; // the job this page polls; an older poll stops when it changes
 
-  async function follow(id) {
+  // Progress in whole percent; 100% only once the job is done (a running job's last
+  // rows still have their repeat visits checked and the results joined).
+  function percent(job) {
+    const pct = Math.floor(job.progress * 100);
+    return job.state === "done" ? 100 : Math.min(pct, 99);
+  }
+
+  async function follow(id, delay) {
     if (id !== following) return;
     const job = await call(`/v1/jobs/${id}`);
     if (id !== following) return;
-    $("job-progress").value = job.progress;
-    const pct = Math.round(job.progress * 100);
+    const pct = percent(job);
+    $("job-progress").value = pct / 100;
     $("job-progress").textContent = `${pct}%`;
     const words = { queued: "Queued", running: `Scrubbing: ${pct}%`, done: "Done", failed: "Failed" };
     $("job-state").textContent = words[job.state];
@@ -116,13 +115,16 @@
       $("batch-submit").disabled = false;
       return;
     }
-    setTimeout(() => follow(id).catch((err) => status(err.message)), POLL_MS);
+    if (waited) status("Scrubbing.");
+    waited = false;
+    const next = Math.min(delay * POLL_GROWTH, POLL_MAX_MS);
+    setTimeout(() => follow(id, next).catch((err) => status(err.message)), delay);
   }
 
   function start(id) {
     following = id;
     showJob(id);
-    return follow(id);
+    return follow(id, POLL_FIRST_MS);
   }
 
   $("batch-form").addEventListener("submit", async (event) => {

@@ -5,7 +5,7 @@
 
 (function () {
   const config = JSON.parse(document.getElementById("page-config").textContent);
-  const csrf = document.querySelector('meta[name="csrf-token"]').content;
+  const api = window.dexacodeApi; // api.js: the session, sign-in again, Retry-After
   const form = document.getElementById("encounter");
   const $ = (id) => document.getElementById(id);
   const SVG = "http://www.w3.org/2000/svg";
@@ -191,35 +191,26 @@
     const mine = ++sequence;
     let response;
     try {
-      response = await fetch("/v1/code", {
+      response = await api.send("/v1/code", {
         method: "POST",
-        headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf },
+        headers: { "Content-Type": "application/json" },
         body: JSON.stringify(encounter),
-        credentials: "same-origin",
         signal: inFlight.signal,
       });
     } catch (err) {
-      if (err.name !== "AbortError") showStatus("The server cannot be reached; is dexacode serve still running?", "bad");
+      if (err.name !== "AbortError" && err.message !== "signed out") showStatus("The server cannot be reached; is dexacode serve still running?", "bad");
       return;
     }
     if (mine !== sequence) return;
-    if (response.status === 401) {
-      window.location.assign("/login");
-      return;
-    }
-    let body = null;
-    try {
-      body = await response.json();
-    } catch (err) {
-      body = null;
-    }
+    const body = await api.bodyOf(response);
     if (response.ok && body) {
       render(body, encounter);
       return;
     }
-    if (response.status === 429) {
-      const wait = Number(response.headers.get("Retry-After") || "1");
-      showStatus(`Too many calls for a moment; trying again in ${wait} s.`, "warn");
+    const wait = api.waitAsked(response);
+    if (wait !== null) {
+      // The form as it is by then is sent: the coder may have typed on.
+      showStatus(api.waitWords(response, wait), "warn");
       setTimeout(schedule, wait * 1000);
       return;
     }
