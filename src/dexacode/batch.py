@@ -9,7 +9,9 @@ The run has three steps, the first two in a pool of worker processes:
    (JSON Lines and Parquet in one pass; a CSV output is joined, then rewritten).
 
 Rows that cannot be coded go to the errors file with their row number, claim id, field
-and reason; ``rows read = results + bad rows`` always holds.
+and reason; ``rows read = results + bad rows`` always holds, and so does ``lines of data =
+lines coded + lines not coded + blank lines`` (a CSV row may take several lines: a quote
+left open).
 """
 
 from __future__ import annotations
@@ -34,7 +36,9 @@ from dexacode.data import with_loaded_data
 from dexacode.engine import code_encounter
 from dexacode.formats.batch_io import (
     BatchInputError,
+    BatchOutputError,
     ErrorWriter,
+    LineCount,
     ParquetSlice,
     RawRow,
     ResultWriter,
@@ -53,12 +57,14 @@ from dexacode.formats.batch_io import (
     read_span,
     read_wanted_rows,
     result_rows,
+    write_failure,
 )
 from dexacode.formats.flat import FlatRowError
+from dexacode.formats.naming import format_by_ending
 from dexacode.icd10 import Icd10Library, open_library
 from dexacode.rulebook import InputError, RuleBook, RuleSet, load_rulebook
 
-__all__ = ["BatchInputError", "ScrubOptions", "ScrubSummary", "scrub"]
+__all__ = ["BatchInputError", "BatchOutputError", "ScrubOptions", "ScrubSummary", "scrub"]
 
 
 @dataclass(frozen=True)
@@ -80,12 +86,23 @@ class ScrubSummary:
     results: int = 0
     bad_rows: int = 0
     blank_lines: int = 0  # empty lines or rows, skipped
+    # Lines of data (CSV: after the header), counted by the reader apart from its rows,
+    # and the lines of the rows not coded: a CSV row over several lines (a quote left
+    # open) is one row not coded, and these show the lines it took.
+    lines_read: int = 0
+    bad_lines: int = 0
     clean: int = 0
     with_errors: int = 0
     with_warnings: int = 0  # warnings but no error
-    finding_counts: Counter[str] = field(default_factory=Counter)
+    finding_counts: Counter[str] = field(default_factory=Counter)  # by finding id
+    # By finding id and the severity it had (a payer profile may make it stricter).
+    severity_counts: Counter[tuple[str, str]] = field(default_factory=Counter)
     recoded: int = 0
-    recorded: int = 0
+    recording: bool = False  # --record was asked for
+    recorded: int = 0  # studies added to the store
+    record_updated: int = 0  # stored studies whose coverage changed (a claim's new version)
+    record_replaced: int = 0  # stored studies of earlier versions of these claims, removed
+    record_duplicates: int = 0  # studies the store held already
     record_problem: str | None = None  # why --record recorded nothing (results written)
     interrupted: bool = False  # Ctrl-C while recording
     record_unknown: bool = False  # interrupted, and the store could not say if it recorded
@@ -96,25 +113,28 @@ class ScrubSummary:
 
     @property
     def reconciles(self) -> bool:
-        return self.rows_read == self.results + self.bad_rows
+        """Every row, and every line of data, is in the results, the errors file or the
+        blank lines: nothing was lost."""
+        return (
+            self.rows_read == self.results + self.bad_rows
+            and self.lines_read == self.results + self.bad_lines + self.blank_lines
+        )
 
     @property
     def exit_code(self) -> int:
         return 1 if (self.with_errors or self.bad_rows) else 0
 
     def top_problems(self, n: int = 5) -> list[str]:
-        order = {"error": 0, "warning": 1, "info": 2}
+        """The most frequent problems, errors first: a finding counted apart for each
+        severity it had (a payer profile may make it an error for some claims only)."""
+        order = {"error": 0, "warning": 1}
         ranked = sorted(
-            (fid for fid in self.finding_counts if self.severities.get(fid) != "info"),
-            key=lambda fid: (
-                order.get(self.severities.get(fid, "info"), 3),
-                -self.finding_counts[fid],
-            ),
+            (pair for pair, count in self.severity_counts.items() if count and pair[1] in order),
+            key=lambda pair: (order[pair[1]], -self.severity_counts[pair], pair[0]),
         )
         return [
-            f"{self.finding_counts[fid]:,} x {self.titles.get(fid, fid)} "
-            f"({fid}, {self.severities.get(fid, '?')})"
-            for fid in ranked[:n]
+            f"{self.severity_counts[(fid, sev)]:,} x {self.titles.get(fid, fid)} ({fid}, {sev})"
+            for fid, sev in ranked[:n]
         ]
 
 
@@ -127,6 +147,7 @@ class _Bad:
     claim_id: str | None
     field: str
     reason: str
+    lines: int = 1  # the lines of the file it took
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,15 +159,17 @@ class _Good:
     output: Any  # JSON text (jsonl) or flat rows (csv/parquet)
     has_error: bool
     has_warning: bool
-    finding_ids: tuple[str, ...]
+    findings: tuple[tuple[str, str], ...]  # (finding id, severity)
     lines: tuple[tuple[str, bool], ...]  # (cpt, covered: no expected denial on it)
+    claim_id: str
 
 
-# A stored study and the payer family it was recorded under (None: not known).
-Stored = tuple[PriorStudy, str | None]
+# A stored study, the payer family it was recorded under and the claim it was billed on
+# (None: not known).
+Stored = tuple[PriorStudy, str | None, str | None]
 
 
-def _no_studies(stored: list[Stored], family: str) -> list[PriorStudy]:
+def _no_studies(stored: list[Stored], family: str, claim_id: str | None) -> list[PriorStudy]:
     return []
 
 
@@ -160,8 +183,9 @@ class _Coder:
         # FHIR Bundles are JSON text, one per line, like the contract's results.
         self.part_fmt = "jsonl" if self.out_fmt == "fhir" else out_fmt
         self.shared: dict[Any, Any] = {}  # values interned across this worker's visits
+        self.record = options.record  # visits keep their claim id, to be recorded by it
         self.store: Any = None
-        self.seen_by: Callable[[list[Stored], str], list[PriorStudy]] = _no_studies
+        self.seen_by: Callable[[list[Stored], str, str | None], list[PriorStudy]] = _no_studies
         if options.use_store:
             from dexacode.store import HistoryStore, as_seen_by
 
@@ -206,7 +230,7 @@ class _Coder:
 
     def _parse(self, raw: RawRow) -> tuple[RawRow, Any] | _Bad:
         if raw.problem is not None:
-            return _Bad(raw.row, raw.claim_id, "", raw.problem)
+            return _Bad(raw.row, raw.claim_id, "", raw.problem, raw.lines)
         try:
             enc = encounter_of(raw)
         except FlatRowError as exc:
@@ -219,11 +243,14 @@ class _Coder:
         self, raw: RawRow, enc: Any, stored: list[Stored], run: list[PriorStudy]
     ) -> _Good | _Bad:
         """Code one encounter; ``stored`` are the store's studies of its patient, ``run``
-        the earlier visits of this run (already of its payer family)."""
+        the earlier visits of this run (already of its payer family). A stored study of
+        the encounter's own claim id is this claim's earlier version, never its prior."""
         try:
             rules = self.book.in_force(enc.date_of_service, enc.payer)
             release, exact = self.library.for_date(enc.date_of_service)
-            history = [*self.seen_by(stored, rules.payer.family), *run] if stored else run
+            history = (
+                [*self.seen_by(stored, rules.payer.family, enc.claim_id), *run] if stored else run
+            )
             result = code_encounter(enc, rules, release, icd_exact=exact, history=history)
         except InputError as exc:
             return _Bad(raw.row, enc.claim_id, exc.field, exc.message)
@@ -253,8 +280,9 @@ def _summarize(row: int, enc: Any, rules: RuleSet, result: CodingResult, fmt: st
         output=output,
         has_error=any(f.severity == "error" for f in result.findings),
         has_warning=any(f.severity == "warning" for f in result.findings),
-        finding_ids=tuple(f.id for f in result.findings),
+        findings=tuple((f.id, f.severity) for f in result.findings),
         lines=tuple((line.cpt, line.cpt not in denied) for line in result.lines),
+        claim_id=enc.claim_id,
     )
 
 
@@ -269,10 +297,11 @@ class _Visit:
     lines: tuple[tuple[str, bool], ...]
     has_error: bool
     has_warning: bool
-    finding_ids: tuple[str, ...]
+    findings: tuple[tuple[str, str], ...]
+    claim_id: str | None  # kept only when the run is recorded
 
     @classmethod
-    def of(cls, good: _Good, shared: dict[Any, Any] | None = None) -> _Visit:
+    def of(cls, good: _Good, shared: dict[Any, Any] | None = None, record: bool = False) -> _Visit:
         """The visit of a coded row; with ``shared``, its dates, lines and finding lists
         are the same objects as those of earlier visits with equal values, so a chunk's
         visits cross to the main process as one copy of each (pickle keeps the sharing)."""
@@ -285,7 +314,8 @@ class _Visit:
             keep(good.lines, good.lines),
             good.has_error,
             good.has_warning,
-            keep(good.finding_ids, good.finding_ids),
+            keep(good.findings, good.findings),
+            good.claim_id if record else None,
         )
 
 
@@ -300,7 +330,7 @@ class _Tally:
     clean: int = 0
     with_errors: int = 0
     with_warnings: int = 0  # warnings but no error
-    finding_counts: Counter[str] = field(default_factory=Counter)
+    severity_counts: Counter[tuple[str, str]] = field(default_factory=Counter)
 
 
 def _count(tally: _Tally | ScrubSummary, item: _Good | _Visit, sign: int) -> None:
@@ -310,8 +340,9 @@ def _count(tally: _Tally | ScrubSummary, item: _Good | _Visit, sign: int) -> Non
         tally.with_warnings += sign
     else:
         tally.clean += sign
-    for fid in item.finding_ids:
-        tally.finding_counts[fid] += sign
+    counts = tally.severity_counts
+    for pair in item.findings:
+        counts[pair] += sign
 
 
 @dataclass(frozen=True, slots=True)
@@ -362,7 +393,7 @@ def _run_job(coder: _Coder, job: _Job, input_path: Path, parts: Path) -> _Chunk:
     for good in goods:
         _count(tally, good, +1)
     return _Chunk(
-        [_Visit.of(g, coder.shared) for g in goods],
+        [_Visit.of(g, coder.shared, coder.record) for g in goods],
         [o for o in outcomes if isinstance(o, _Bad)],
         tally,
         blank,
@@ -422,10 +453,15 @@ def _work_recode(work: _Recode) -> list[_Good]:
 
 
 def _jobs(
-    input_path: Path, in_fmt: str, size: int, progress: Callable[[int], None] | None
+    input_path: Path,
+    in_fmt: str,
+    size: int,
+    progress: Callable[[int], None] | None,
+    counted: LineCount | None = None,
 ) -> Iterator[_Job]:
     """The input cut into chunks; the first is cut before any output is written, so an
-    empty or unreadable file is refused cleanly."""
+    empty or unreadable file is refused cleanly. A CSV reader counts its lines in
+    ``counted``."""
     if in_fmt == "jsonl":
         for span in jsonl_spans(input_path, size):
             if progress is not None:
@@ -441,7 +477,7 @@ def _jobs(
     chunk: list[RawRow] = []
     steps = 0
     index = 0
-    for raw, step in read_rows(input_path, in_fmt):
+    for raw, step in read_rows(input_path, in_fmt, counted):
         chunk.append(raw)
         steps += step
         if len(chunk) >= size:
@@ -469,8 +505,9 @@ class _Run:
         self.part_sizes: list[int] = []  # results in each chunk's part file, in order
         self.first_visit: dict[str, _Visit] = {}  # patient -> their first coded row
         self.multi: dict[str, list[_Visit]] = {}  # patients seen twice or more
-        # (patient, date, cpt, covered, payer family) of every coded line, for --record
-        self.recorded: list[tuple[str, dt.date, str, bool, str]] = []
+        # (patient, date, cpt, covered, payer family, claim id) of every coded line, for
+        # --record
+        self.recorded: list[tuple[str, dt.date, str, bool, str, str | None]] = []
         self._shared: dict[Any, Any] = {}
 
     def take(self, chunk: _Chunk, record: bool) -> None:
@@ -480,12 +517,13 @@ class _Run:
         s.bad_rows += len(chunk.bad)
         s.blank_lines += chunk.blank
         for bad in chunk.bad:
+            s.bad_lines += bad.lines
             self.errors.write(bad.row, bad.claim_id, bad.field, bad.reason)
         tally = chunk.tally
         s.clean += tally.clean
         s.with_errors += tally.with_errors
         s.with_warnings += tally.with_warnings
-        s.finding_counts.update(tally.finding_counts)
+        s.severity_counts.update(tally.severity_counts)
         self.good_rows.extend(v.row for v in chunk.visits)
         self.part_sizes.append(len(chunk.visits))
         first_visit = self.first_visit
@@ -495,13 +533,13 @@ class _Run:
             # (the worker shares them within one), which halves what that costs.
             visit.date_of_service = keep(visit.date_of_service, visit.date_of_service)
             visit.lines = keep(visit.lines, visit.lines)
-            visit.finding_ids = keep(visit.finding_ids, visit.finding_ids)
+            visit.findings = keep(visit.findings, visit.findings)
             first = first_visit.setdefault(visit.patient_id, visit)
             if first is not visit:
                 self.multi.setdefault(visit.patient_id, [first]).append(visit)
         if record:
             self.recorded += [
-                (v.patient_id, v.date_of_service, cpt, covered, v.family)
+                (v.patient_id, v.date_of_service, cpt, covered, v.family, v.claim_id)
                 for v in chunk.visits
                 for cpt, covered in v.lines
             ]
@@ -515,8 +553,69 @@ def scrub(
     progress: Callable[[int], None] | None = None,
 ) -> ScrubSummary:
     """Scrub a batch file into ``output_path``; bad rows go to ``errors_path``
-    (default: beside the output, ``<name>.errors.jsonl``)."""
+    (default: beside the output, ``<name>.errors.jsonl``).
+
+    ``input_path`` may be ``-`` (standard input) or a pipe (``/dev/stdin``, a shell's
+    process substitution) with ``options.input_format`` given: it is copied beside the
+    output first, as a run reads its input more than once."""
     options = options or ScrubOptions()
+    if options.record and not options.use_store:
+        raise BatchInputError(
+            "--record adds the run's studies to the history store, and --no-store leaves "
+            "the store out: give one or the other"
+        )
+    if str(input_path) == "-" or is_special_file(input_path):
+        with _spooled_input(input_path, output_path, options.input_format) as copy:
+            return _scrub(copy, output_path, errors_path, options, progress)
+    return _scrub(input_path, output_path, errors_path, options, progress)
+
+
+@contextlib.contextmanager
+def _spooled_input(source: Path, output_path: Path, fmt: str | None) -> Iterator[Path]:
+    """Standard input or a pipe, copied to a file beside the output (removed afterwards),
+    named ``stdin.<format>`` so messages about it read well."""
+    shown = "standard input" if str(source) == "-" else str(source)
+    if fmt is None:
+        raise BatchInputError(
+            f"reading {shown} needs --format (jsonl, csv, parquet, x12 or fhir): a stream "
+            "has no file name to tell the format by"
+        )
+    fmt = format_of(source, fmt, look=False)
+    problem = output_problem(output_path, "output")
+    if problem is not None:
+        raise BatchOutputError(problem)
+    ending = {"x12": ".837", "fhir": ".fhir.json"}.get(fmt, "." + fmt)
+    folder = output_path.with_name(f".{output_path.name}.{uuid.uuid4().hex[:8]}.input")
+    copy = folder / f"stdin{ending}"
+    try:
+        try:
+            folder.mkdir()
+            with copy.open("wb") as out:
+                if str(source) == "-":
+                    import sys
+
+                    shutil.copyfileobj(sys.stdin.buffer, out, 1 << 20)
+                else:
+                    with source.open("rb") as fh:
+                        shutil.copyfileobj(fh, out, 1 << 20)
+        except OSError as exc:
+            if exc.filename is not None and str(exc.filename) == str(source):
+                raise BatchInputError(
+                    f"{shown}: cannot be read: {exc.strerror or type(exc).__name__}"
+                ) from None
+            raise write_failure(folder, f"a copy of {shown}", exc) from None
+        yield copy
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _scrub(
+    input_path: Path,
+    output_path: Path,
+    errors_path: Path | None,
+    options: ScrubOptions,
+    progress: Callable[[int], None] | None,
+) -> ScrubSummary:
     in_fmt = format_of(input_path, options.input_format)
     check_input_shape(input_path, in_fmt)
     out_fmt = format_of(output_path, options.output_format, output=True)
@@ -531,7 +630,8 @@ def scrub(
     _check_paths(input_path, output_path, errors_path)
     if options.use_store:
         _check_store(options.db_url)
-    jobs = _jobs(input_path, in_fmt, options.chunk_size, progress)
+    counted = LineCount()
+    jobs = _jobs(input_path, in_fmt, options.chunk_size, progress, counted)
     first = next(jobs)  # an unreadable or empty file is refused before any output
 
     def all_jobs() -> Iterator[_Job]:
@@ -539,12 +639,16 @@ def scrub(
         yield from jobs
 
     summary = ScrubSummary(output=output_path, errors_path=errors_path)
-    book = load_rulebook(list(options.payer_dirs))
+    summary.recording = options.record
+    # With the loaded CMS data: data that cannot be read is refused here, in one sentence,
+    # before a worker meets it.
+    book = with_loaded_data(load_rulebook(list(options.payer_dirs)))
     for fid in book.finding_ids():
         rule = book.finding(fid)
         summary.titles[fid] = rule.title
         summary.severities[fid] = rule.severity
-    # Payer profiles may raise a finding's severity; the summary ranks by the strictest.
+    # Payer profiles may raise a finding's severity; ``severities`` holds the strictest
+    # (the counts are kept by the severity each finding had: ``severity_counts``).
     for profile in book.payers.values():
         for fid, severity in profile.severity.items():
             if severity == "error":
@@ -553,53 +657,26 @@ def scrub(
     tag = uuid.uuid4().hex[:8]
     spool = output_path.with_name(f".{output_path.name}.{tag}.part")
     parts = output_path.with_name(f".{output_path.name}.{tag}.parts")
-    parts.mkdir()
     errors = ErrorWriter(errors_path, errors_path.with_name(f".{errors_path.name}.{tag}.part"))
     run = _Run(summary, errors)
     done = False
     try:
-        workers = options.workers or os.cpu_count() or 1
-        part_fmt = "jsonl" if options.fhir else out_fmt
-        # JSON Lines and Parquet parts are joined once, after step 2, with its results put
-        # in place; CSV parts are joined while the workers do step 2, rewritten afterwards.
-        join_now = None if part_fmt != "csv" else (lambda: _join_csv_parts(parts, spool))
-        if workers <= 1:
-            replaced = _scrub_here(run, all_jobs(), options, out_fmt, in_fmt, input_path, parts)
-        else:
-            replaced = _scrub_in_pool(
-                run,
-                all_jobs(),
-                workers,
-                options,
-                out_fmt,
-                in_fmt,
-                input_path,
-                parts,
-                join=join_now,
-            )
-        if summary.rows_read == 0:  # every line was blank
-            raise BatchInputError(f"{input_path.name}: only blank lines: no encounters to scrub")
-        _apply_recoded(run, replaced, options.record)
-        summary.recoded = len(replaced)
-        summary.finding_counts += Counter()  # drop ids whose count fell to zero
-        if part_fmt == "jsonl":
-            _join_json_parts(parts, spool, run, replaced)
-        elif part_fmt == "parquet":
-            _join_parquet_parts(parts, spool, run, replaced)
-        else:
-            if not spool.exists():
-                _join_csv_parts(parts, spool)
-            if replaced:
-                _rewrite_csv(spool, replaced)
+        parts.mkdir()
+        _run_steps(run, all_jobs(), options, out_fmt, in_fmt, input_path, parts, spool)
         os.replace(spool, output_path)
         errors.commit()
         done = True
+    except OSError as exc:
+        raise _os_failure(exc, input_path, output_path) from None
     finally:
         if not done:
             errors.discard()
         if spool.exists():
             spool.unlink()
         shutil.rmtree(parts, ignore_errors=True)
+    summary.lines_read = (
+        counted.lines if counted.lines is not None else summary.rows_read + summary.blank_lines
+    )
     if options.record and options.use_store:
         # The results are in place by now: a failure here loses only the recording (one
         # transaction: nothing or all), and the summary says so instead of an error that
@@ -610,13 +687,66 @@ def scrub(
             f"scrub:{dt.datetime.now(dt.UTC).strftime('%Y%m%dT%H%M%SZ')}-{uuid.uuid4().hex[:6]}"
         )
         try:
-            summary.recorded = _record(run, options, run_id)
+            _record(run, options, run_id)
         except StoreError as exc:
             summary.record_problem = str(exc)
         except KeyboardInterrupt:
             summary.interrupted = True
             _after_interrupted_record(summary, options, run_id)
     return summary
+
+
+def _run_steps(
+    run: _Run,
+    jobs: Iterator[_Job],
+    options: ScrubOptions,
+    out_fmt: str,
+    in_fmt: str,
+    input_path: Path,
+    parts: Path,
+    spool: Path,
+) -> None:
+    """Steps 1 and 2 in this process or a pool, then the parts joined into ``spool``."""
+    summary = run.summary
+    workers = options.workers or os.cpu_count() or 1
+    part_fmt = "jsonl" if options.fhir else out_fmt
+    # JSON Lines and Parquet parts are joined once, after step 2, with its results put
+    # in place; CSV parts are joined while the workers do step 2, rewritten afterwards.
+    join_now = None if part_fmt != "csv" else (lambda: _join_csv_parts(parts, spool))
+    if workers <= 1:
+        replaced = _scrub_here(run, jobs, options, out_fmt, in_fmt, input_path, parts)
+    else:
+        replaced = _scrub_in_pool(
+            run, jobs, workers, options, out_fmt, in_fmt, input_path, parts, join=join_now
+        )
+    if summary.rows_read == 0:  # every line was blank
+        raise BatchInputError(f"{input_path.name}: only blank lines: no encounters to scrub")
+    _apply_recoded(run, replaced, options.record)
+    summary.recoded = len(replaced)
+    summary.severity_counts += Counter()  # drop pairs whose count fell to zero
+    summary.finding_counts = Counter()
+    for (fid, _severity), count in summary.severity_counts.items():
+        summary.finding_counts[fid] += count
+    if part_fmt == "jsonl":
+        _join_json_parts(parts, spool, run, replaced)
+    elif part_fmt == "parquet":
+        _join_parquet_parts(parts, spool, run, replaced)
+    else:
+        if not spool.exists():
+            _join_csv_parts(parts, spool)
+        if replaced:
+            _rewrite_csv(spool, replaced)
+
+
+def _os_failure(error: OSError, input_path: Path, output_path: Path) -> BatchInputError:
+    """An OSError met during a run, as one clear sentence naming the path: reading the
+    input, or (a full disk, a place that became read-only) writing the results. The
+    errors file's own failures are told by its writer."""
+    name = str(error.filename) if error.filename is not None else None
+    reason = error.strerror or type(error).__name__
+    if name is not None and Path(name) == input_path:
+        return BatchInputError(f"{input_path}: cannot be read: {reason}")
+    return write_failure(output_path, "the results", error)
 
 
 def _after_interrupted_record(summary: ScrubSummary, options: ScrubOptions, run_id: str) -> None:
@@ -650,14 +780,19 @@ def _check_paths(input_path: Path, output_path: Path, errors_path: Path) -> None
         )
     if is_special_file(output_path):
         # Results are written beside OUT and moved into place, which would replace a device.
-        raise BatchInputError(f"{output_path}: the output must be a file; give a file name")
+        raise BatchOutputError(f"{output_path}: the output must be a file; give a file name")
+    if format_by_ending(errors_path, ("parquet",)) is not None:
+        raise BatchOutputError(
+            f"{errors_path}: the errors file is written as CSV (.csv) or JSON Lines (.jsonl), "
+            "not Parquet: give --errors a .csv or .jsonl name"
+        )
     places = [("output", output_path)]
     if not is_special_file(errors_path):  # /dev/null and the like are written through
         places.append(("errors file", errors_path))
     for label, path in places:
         problem = output_problem(path, label)
         if problem is not None:
-            raise BatchInputError(problem)
+            raise BatchOutputError(problem)
 
 
 def _check_store(db_url: str | None) -> None:
@@ -888,9 +1023,9 @@ def _apply_recoded(run: _Run, replaced: dict[int, _Good], record: bool) -> None:
         _count(run.summary, first[row], -1)
         _count(run.summary, good, +1)
     if record:
-        updated = {(g.patient_id, g.date_of_service) for g in replaced.values()}
-        run.recorded = [rec for rec in run.recorded if (rec[0], rec[1]) not in updated] + [
-            (g.patient_id, g.date_of_service, cpt, covered, g.family)
+        updated = {(g.patient_id, g.date_of_service, g.claim_id) for g in replaced.values()}
+        run.recorded = [rec for rec in run.recorded if (rec[0], rec[1], rec[5]) not in updated] + [
+            (g.patient_id, g.date_of_service, cpt, covered, g.family, g.claim_id)
             for g in replaced.values()
             for cpt, covered in g.lines
         ]
@@ -933,17 +1068,28 @@ def _csv_rows(path: Path) -> Iterator[list[dict[str, Any]]]:
             yield batch
 
 
-def _record(run: _Run, options: ScrubOptions, run_id: str) -> int:
+def _record(run: _Run, options: ScrubOptions, run_id: str) -> None:
+    """Add the run's coded studies to the store, each under its claim id (a claim recorded
+    before is replaced by this version of it), and note in the summary what changed."""
     from dexacode.store import HistoryStore, StudyRow
 
     with HistoryStore(options.db_url) as store:
         report = store.add(
             (
                 StudyRow(
-                    patient_id=p, date_of_service=d, cpt=c, covered=covered, payer_family=family
+                    patient_id=p,
+                    date_of_service=d,
+                    cpt=c,
+                    covered=covered,
+                    payer_family=family,
+                    claim_id=claim,
                 )
-                for p, d, c, covered, family in run.recorded
+                for p, d, c, covered, family, claim in run.recorded
             ),
             source=run_id,
         )
-    return int(report.added)
+    summary = run.summary
+    summary.recorded = report.added
+    summary.record_updated = report.updated
+    summary.record_replaced = report.replaced
+    summary.record_duplicates = report.duplicates

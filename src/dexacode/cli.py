@@ -187,7 +187,9 @@ def code_command(
         release, exact = default_library().for_date(enc.date_of_service)
     except (LookupError, OSError, ValueError) as exc:
         _fail(EXIT_DATA, f"ICD-10-CM index error: {exc}")
-    history = [] if no_store else stored_studies(db, enc.patient.id, rules.payer.family)
+    history = (
+        [] if no_store else stored_studies(db, enc.patient.id, rules.payer.family, enc.claim_id)
+    )
     try:
         result = code_encounter(enc, rules, release, icd_exact=exact, history=history)
     except InputError as exc:
@@ -222,7 +224,7 @@ def scrub_command(
             metavar="INPUT",
             help="Encounters: .jsonl (one encounter per line), .csv or .parquet (the flat "
             "layout, see docs/batch.md); or claims and records: .837 (X12 837P), "
-            ".fhir.json / NDJSON of FHIR Bundles.",
+            ".fhir.json / NDJSON of FHIR Bundles. - reads standard input (give --format).",
         ),
     ],
     out: Annotated[
@@ -238,17 +240,30 @@ def scrub_command(
         Path | None,
         typer.Option(
             "--errors",
-            help="Rows that could not be coded (row, claim id, field, reason): .csv or "
-            ".jsonl. Default: OUT's name with .errors.jsonl.",
+            help="Rows that could not be coded (row, claim id, field, reason): .csv, or JSON "
+            "Lines for any other name (not .parquet). Default: OUT's name with .errors.jsonl.",
         ),
     ] = None,
     db: DbOption = None,
     payers: PayersOption = None,
     input_format: Annotated[
-        str | None, typer.Option("--format", help="Input format when the ending does not say.")
+        str | None,
+        typer.Option(
+            "--format",
+            metavar="jsonl|csv|parquet|x12|fhir",
+            help="Input format when the ending does not say (needed for - and pipes): jsonl "
+            "(also ndjson), csv, parquet, x12 (837) or fhir.",
+            show_default=False,
+        ),
     ] = None,
     output_format: Annotated[
-        str | None, typer.Option("--out-format", help="Output format when the ending does not say.")
+        str | None,
+        typer.Option(
+            "--out-format",
+            metavar="jsonl|csv|parquet",
+            help="Output format when the ending does not say: jsonl, csv or parquet.",
+            show_default=False,
+        ),
     ] = None,
     record: Annotated[
         bool,
@@ -283,10 +298,16 @@ def scrub_command(
     finding, 1 some error-level finding or bad row, 2 the file could not be read, an
     output cannot be written where asked, or the history store cannot be opened.
     """
-    from dexacode.batch import BatchInputError, ScrubOptions, scrub
+    from dexacode.batch import BatchInputError, BatchOutputError, ScrubOptions, scrub
     from dexacode.coding import configured_payer_dirs
     from dexacode.rulebook import RuleBookError
 
+    if record and no_store:
+        _fail(
+            EXIT_INPUT,
+            "--record adds this run's studies to the history store, and --no-store leaves "
+            "the store out: give one or the other",
+        )
     options = ScrubOptions(
         input_format=input_format,
         output_format=output_format,
@@ -298,8 +319,10 @@ def scrub_command(
         fhir=fhir,
     )
     try:
-        with _progress(source, quiet) as advance:
+        with _progress(source, quiet, input_format) as advance:
             summary = scrub(source, out, errors, options, progress=advance)
+    except BatchOutputError as exc:
+        _fail(EXIT_INPUT, f"output error: {exc}")
     except BatchInputError as exc:
         _fail(EXIT_INPUT, f"input error: {exc}")
     except RuleBookError as exc:
@@ -335,11 +358,13 @@ def scrub_command(
 
 
 class _progress:
-    """A rich progress bar on a terminal; nothing otherwise (or with --quiet)."""
+    """A rich progress bar on a terminal; nothing otherwise (or with --quiet). It counts
+    rows of a Parquet file and bytes (shown as such) of a text file."""
 
-    def __init__(self, source: Path, quiet: bool) -> None:
+    def __init__(self, source: Path, quiet: bool, fmt: str | None = None) -> None:
         self.enabled = not quiet and sys.stderr.isatty()
         self.source = source
+        self.fmt = fmt
         self._bar: object = None
 
     def __enter__(self) -> Callable[[int], None] | None:
@@ -347,22 +372,30 @@ class _progress:
             return None
         from rich.progress import (
             BarColumn,
+            DownloadColumn,
             MofNCompleteColumn,
             Progress,
             TextColumn,
             TimeRemainingColumn,
         )
 
-        from dexacode.formats.batch_io import size_of
+        from dexacode.formats.batch_io import format_of, is_special_file, size_of
 
+        if str(self.source) == "-" or is_special_file(self.source):
+            return None  # a stream: its size is not known ahead
         try:
-            total = size_of(self.source)
+            fmt = format_of(self.source, self.fmt)
+            total = size_of(self.source, fmt)
         except (OSError, ValueError):
             return None
+        if fmt == "parquet":
+            done: tuple[object, ...] = (MofNCompleteColumn(), TextColumn("rows"))
+        else:
+            done = (DownloadColumn(),)  # "1.2/3.4 MB": bytes of the file read so far
         bar = Progress(
             TextColumn("scrubbing {task.description}"),
             BarColumn(),
-            MofNCompleteColumn(),
+            *done,  # type: ignore[arg-type]
             TimeRemainingColumn(),
             transient=True,
         )
@@ -382,29 +415,63 @@ def _print_summary(summary: object) -> None:
     assert isinstance(summary, ScrubSummary)
     s = summary
     echo = typer.echo
-    echo(f"Rows read:        {s.rows_read:,}")
+    # Lines are shown when a row took more than one (a CSV quote left open): then the
+    # rows alone would not show what became of every line of the file.
+    by_lines = s.lines_read != s.rows_read + s.blank_lines
+    echo(
+        f"Rows read:        {s.rows_read:,}"
+        + (f"  ({s.lines_read:,} lines of data)" if by_lines else "")
+    )
     echo(f"  coded:          {s.results:,}  -> {s.output}")
-    echo(f"  not coded:      {s.bad_rows:,}" + (f"  -> {s.errors_path}" if s.bad_rows else ""))
+    not_coded = f"  not coded:      {s.bad_rows:,}"
+    if by_lines:
+        not_coded += f" ({s.bad_lines:,} lines)"
+    echo(not_coded + (f"  -> {s.errors_path}" if s.bad_rows else ""))
     if s.blank_lines:
         echo(f"  blank lines:    {s.blank_lines:,} skipped (no encounter on them)")
     check = "yes" if s.reconciles else "NO - please report"
-    echo(f"  reconciles:     {check} ({s.results:,} + {s.bad_rows:,} = {s.rows_read:,})")
+    sums = f"{s.results:,} + {s.bad_rows:,} = {s.rows_read:,}"
+    if by_lines or not s.reconciles:
+        blank = f" + {s.blank_lines:,}" if s.blank_lines else ""
+        sums = f"{sums} rows; {s.results:,} + {s.bad_lines:,}{blank} = {s.lines_read:,} lines"
+    echo(f"  reconciles:     {check} ({sums})")
     echo(f"Clean:            {s.clean:,}")
     echo(f"With errors:      {s.with_errors:,}")
     echo(f"Warnings only:    {s.with_warnings:,}")
     if s.recoded:
         echo(f"Re-checked for repeat visits in the file: {s.recoded:,}")
-    if s.recorded:
-        echo(f"Studies added to the history store: {s.recorded:,}")
-    if s.finding_counts:
+    if s.recording and s.record_problem is None:
+        echo(_recorded_line(s))
+    if s.severity_counts:
         echo("Findings:")
-        for fid, count in s.finding_counts.most_common():
-            echo(f"  {fid:<28} {count:>9,}  {s.severities.get(fid, '')}")
+        for (fid, severity), count in sorted(
+            s.severity_counts.items(), key=lambda item: (-item[1], item[0])
+        ):
+            echo(f"  {fid:<28} {count:>9,}  {severity}")
     top = s.top_problems()
     if top:
         echo("Top problems:")
         for line in top:
             echo(f"  {line}")
+
+
+def _recorded_line(s: object) -> str:
+    """What --record did to the history store, in one line (also when it added nothing)."""
+    from dexacode.batch import ScrubSummary
+
+    assert isinstance(s, ScrubSummary)
+    studies = "study" if s.recorded == 1 else "studies"
+    line = f"Studies added to the history store: {s.recorded:,}"
+    more = []
+    if s.record_updated:
+        more.append(f"{s.record_updated:,} updated by a corrected claim")
+    if s.record_replaced:
+        more.append(f"{s.record_replaced:,} of an earlier version of the same claim removed")
+    if s.record_duplicates:
+        more.append(f"{s.record_duplicates:,} already there")
+    if not s.recorded and not more:
+        more.append(f"no {studies} to record: no row was coded")
+    return line + (f" ({'; '.join(more)})" if more else "")
 
 
 def _merge_report(text: str, report: Path, accept_unread: bool) -> str:

@@ -1,13 +1,15 @@
 """``dexacode history``: the claim-history store from the command line.
 
 A thin layer over ``dexacode.store``: each command reads its options, calls the store and
-prints what happened. Exit codes of ``history import``: 0 every row was added or already
-there, 1 some rows were refused (each listed with its row number), 2 the file or the store
-could not be read at all (one line on stderr says why).
+prints what happened. Exit codes of ``history import``: 0 every row was added, updated or
+already there, 1 some rows were refused (each listed with its row number), 2 the file or
+the store could not be read at all (one line on stderr says why). ``history remove``: 0
+studies removed, 1 none matched, 2 the store could not be used.
 """
 
 from __future__ import annotations
 
+import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, NoReturn
 
@@ -16,7 +18,7 @@ import typer
 from dexacode.cli_options import DbOption
 
 if TYPE_CHECKING:
-    from dexacode.store import HistoryStore
+    from dexacode.store import HistoryStore, StudyRow
 
 __all__ = ["history_app"]
 
@@ -58,19 +60,35 @@ def _open(db: str | None) -> HistoryStore:
 _IMPORT_HELP = (
     "Add prior studies from a claims file to the store.\n\n"
     "Dates are YYYY-MM-DD, CPT/HCPCS codes 5 characters (77080, G0130), covered is true or "
-    "false (empty means true). A study already in the store (same patient, date, CPT and "
-    "provider) is skipped, so importing a file twice adds nothing the second time. The rows "
-    "are added in one transaction: if the import stops half-way, nothing is added.\n\n"
-    "Exit status: 0 all rows added or already there, 1 some rows were refused (listed with "
-    "their row numbers; the others were added), 2 the file or the store could not be read."
+    "false (also yes/no, y/n, 1/0; empty means true). A study already in the store (same "
+    "patient, date, CPT and provider) is skipped, so importing a file twice adds nothing the "
+    "second time; if the file says otherwise about its coverage (the payer denied it after "
+    "all), the stored study is updated. A claim_id column is optional: a claim already "
+    "stored under that id for the patient is replaced by the file's version of it. The "
+    "rows are added in one transaction: if the import stops half-way, nothing is added.\n\n"
+    "Exit status: 0 all rows added, updated or already there, 1 some rows were refused "
+    "(listed with their row numbers; the others were added), 2 the file or the store could "
+    "not be read."
 )
 _SHOW_HELP = (
     "List one patient's prior studies in the store, oldest first.\n\n"
     "Each row is one claim: the same study billed by two providers shows twice. These are "
     "the studies the scrubber's frequency checks see, merged with the encounter's own "
-    "history field. 'paid by' is the payer family a scrub --record run coded the study "
-    "for (medicare for every Medicare-family payer): a claim to another family does not "
-    "count it as covered. Imported studies say 'not known' and count for every family."
+    "history field (a claim is never checked against a study stored under its own claim "
+    "id: that is its earlier version). 'paid by' is the payer family a scrub --record run "
+    "coded the study for (medicare for every Medicare-family payer): a claim to another "
+    "family does not count it as covered. Imported studies say 'not known' and count for "
+    "every family. A wrong row is removed with `dexacode history remove`."
+)
+_REMOVE_HELP = (
+    "Remove a patient's wrong or stale studies from the store.\n\n"
+    "Give the date of service (and, to keep the patient's other studies of that date, the "
+    "CPT code), or the claim id the study was recorded under (`dexacode history show "
+    "PATIENT` lists them). Every matching row is removed, whoever billed it, and listed; a "
+    "patient's whole history is never removed without a date or a claim id. A corrected "
+    "claim needs no removal: `scrub --record` of it replaces its earlier version.\n\n"
+    "Exit status: 0 studies removed, 1 no study matched (nothing removed), 2 the store "
+    "could not be used or the date is not YYYY-MM-DD."
 )
 
 
@@ -107,7 +125,7 @@ def import_command(
     store = _open(db)
     try:
         with store:
-            report = store.add(rows, source=f"import:{file.name}")
+            report = store.add(rows, source=f"import:{file.name}", update_covered=True)
             total = store.count()
     except StoreError as exc:
         _fail(EXIT_UNREADABLE, f"history store error: {exc}")
@@ -119,7 +137,17 @@ def import_command(
     typer.echo(f"Imported {file.name} into {store.url}")
     typer.echo(f"  rows read       {report.read:>10,}")
     typer.echo(f"  added           {report.added:>10,}")
+    if report.updated:
+        typer.echo(
+            f"  updated         {report.updated:>10,}  (already there; the file changes whether "
+            "it was covered)"
+        )
     typer.echo(f"  already there   {report.duplicates:>10,}  (same patient, date, CPT, provider)")
+    if report.replaced:
+        typer.echo(
+            f"  replaced        {report.replaced:>10,}  (stored studies of these claims that "
+            "the file's version of the claim no longer has: removed)"
+        )
     typer.echo(f"  refused         {report.refused:>10,}")
     for problem in whole_file:
         typer.echo(f"  file: {problem.reason}")
@@ -150,6 +178,7 @@ def show_command(
     """List one patient's prior studies in the store (see _SHOW_HELP)."""
     from dexacode.store import StoreError
 
+    patient = patient.strip()  # ids are stored trimmed, as every door reads them
     store = _open(db)
     try:
         with store:
@@ -162,21 +191,88 @@ def show_command(
     typer.echo(
         f"{len(rows)} stud{'y' if len(rows) == 1 else 'ies'} for patient {patient} in {store.url}:"
     )
-    table = [("date of service", "CPT", "covered", "paid by", "provider")]
+    _print_studies(rows)
+    raise typer.Exit(EXIT_CLEAN)
+
+
+def _print_studies(rows: list[StudyRow]) -> None:
+    table = [("date of service", "CPT", "covered", "paid by", "claim", "provider")]
     table += [
         (
             r.date_of_service.isoformat(),
             r.cpt,
             "yes" if r.covered else "no (denied)",
             r.payer_family or "not known",
+            r.claim_id or "-",
             r.provider or "-",
         )
         for r in rows
     ]
-    widths = [max(len(line[i]) for line in table) for i in range(4)]
-    for date, cpt, covered, family, provider in table:
-        typer.echo(
-            f"  {date:<{widths[0]}}  {cpt:<{widths[1]}}  {covered:<{widths[2]}}  "
-            f"{family:<{widths[3]}}  {provider}"
-        )
+    widths = [max(len(line[i]) for line in table) for i in range(5)]
+    for line in table:
+        cells = [f"{cell:<{width}}" for cell, width in zip(line[:5], widths, strict=True)]
+        typer.echo("  " + "  ".join([*cells, line[5]]))
+
+
+@history_app.command("remove", help=_REMOVE_HELP)
+def remove_command(
+    patient: Annotated[
+        str,
+        typer.Argument(metavar="PATIENT", help="The practice's patient id.", show_default=False),
+    ],
+    date: Annotated[
+        str | None,
+        typer.Option(
+            "--date",
+            metavar="YYYY-MM-DD",
+            help="The date of service of the studies to remove.",
+            show_default=False,
+        ),
+    ] = None,
+    cpt: Annotated[
+        str | None,
+        typer.Option(
+            "--cpt",
+            metavar="CODE",
+            help="Only the studies of this CPT/HCPCS code (with --date or --claim).",
+            show_default=False,
+        ),
+    ] = None,
+    claim: Annotated[
+        str | None,
+        typer.Option(
+            "--claim",
+            metavar="CLAIM_ID",
+            help="The studies recorded under this claim id.",
+            show_default=False,
+        ),
+    ] = None,
+    db: DbOption = None,
+) -> None:
+    """Remove a patient's wrong or stale studies (see _REMOVE_HELP)."""
+    from dexacode.store import StoreError
+
+    patient = patient.strip()
+    if date is None and claim is None:
+        _fail(EXIT_UNREADABLE, "say which studies to remove: --date YYYY-MM-DD or --claim ID")
+    when = None
+    if date is not None:
+        try:
+            when = datetime.date.fromisoformat(date.strip())
+        except ValueError:
+            _fail(EXIT_UNREADABLE, "--date must be a date written YYYY-MM-DD")
+    store = _open(db)
+    try:
+        with store:
+            removed = store.remove(patient, date_of_service=when, cpt=cpt, claim_id=claim)
+    except StoreError as exc:
+        _fail(EXIT_UNREADABLE, f"history store error: {exc}")
+    if not removed:
+        typer.echo(f"No study of patient {patient} matched in {store.url}; nothing was removed.")
+        raise typer.Exit(EXIT_REFUSED)
+    count = len(removed)
+    typer.echo(
+        f"Removed {count} stud{'y' if count == 1 else 'ies'} of patient {patient} from {store.url}:"
+    )
+    _print_studies(removed)
     raise typer.Exit(EXIT_CLEAN)

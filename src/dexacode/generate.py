@@ -83,6 +83,7 @@ import datetime as dt
 import io
 import json
 import multiprocessing
+import os
 import random
 from bisect import bisect
 from collections.abc import Callable, Iterator, Sequence
@@ -1108,6 +1109,37 @@ def write_generated(
     ]
     if tasks:
         prepare()  # before the file, and before worker processes would each index ICD-10-CM
+    # Written beside the file and moved into place when complete: a full disk or an
+    # interruption never leaves a cut-short file that looks whole (a device such as
+    # /dev/stdout is written to directly).
+    direct = _is_device(path)
+    spool = path if direct else path.with_name(f".{path.name}.{os.getpid()}.part")
+    try:
+        written = _write_blocks(spool, kind, tasks, workers, count, progress)
+        if not direct:
+            os.replace(spool, path)
+    finally:
+        if not direct:
+            spool.unlink(missing_ok=True)
+    return written
+
+
+def _is_device(path: Path) -> bool:
+    """A place written through rather than replaced: a device or pipe (/dev/stdout)."""
+    where = str(path.absolute())
+    if where.startswith(("/dev/", "/proc/")) and not where.startswith("/dev/shm/"):
+        return True
+    return path.exists() and not path.is_file() and not path.is_dir()
+
+
+def _write_blocks(
+    path: Path,
+    kind: str,
+    tasks: list[_Task],
+    workers: int,
+    count: int,
+    progress: Callable[[int], None] | None,
+) -> int:
     written = 0
     if kind == "parquet":
         import pyarrow.parquet as pq
@@ -1119,6 +1151,15 @@ def write_generated(
                 if progress is not None:
                     progress(written)
         return written
+    with path.open("w", encoding="utf-8", newline="") as out:
+        if kind == "csv":
+            csv.writer(out, lineterminator="\n").writerow(FLAT_COLUMNS)
+        for text in _rendered(tasks, workers):
+            out.write(text)
+            written = min(count, written + BLOCK)
+            if progress is not None:
+                progress(written)
+    return written
     with path.open("w", encoding="utf-8", newline="") as out:
         if kind == "csv":
             csv.writer(out, lineterminator="\n").writerow(FLAT_COLUMNS)

@@ -96,9 +96,19 @@ def test_show(tmp_path: Path, db: str) -> None:
     assert code == 0
     lines = out.splitlines()
     assert lines[0].startswith("2 studies for patient P-1")
-    assert lines[1].split() == ["date", "of", "service", "CPT", "covered", "paid", "by", "provider"]
-    assert lines[2].split() == ["2021-11-30", "77085", "no", "(denied)", "not", "known", "-"]
-    assert lines[3].split() == ["2024-01-05", "77080", "yes", "not", "known", "DR-2"]
+    assert lines[1].split() == [
+        "date",
+        "of",
+        "service",
+        "CPT",
+        "covered",
+        "paid",
+        "by",
+        "claim",
+        "provider",
+    ]
+    assert lines[2].split() == ["2021-11-30", "77085", "no", "(denied)", "not", "known", "-", "-"]
+    assert lines[3].split() == ["2024-01-05", "77080", "yes", "not", "known", "-", "DR-2"]
     code, out = run("show", "P-404", "--db", db)
     assert code == 0 and out.startswith("No studies for patient P-404")
 

@@ -7,17 +7,31 @@ refusing it) is the scrubber's job, so every row is accounted for in one place.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import os
 import shutil
+import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
 from dexacode.contract import CodingResult, Encounter, parse_encounter
-from dexacode.formats.flat import required_columns, row_to_encounter, unknown_column
+from dexacode.formats.flat import (
+    FLOAT_ID,
+    ID_COLUMNS,
+    NOT_UTF8,
+    TRUNCATED,
+    CsvRecord,
+    TextLines,
+    column_label,
+    csv_records,
+    required_columns,
+    row_to_encounter,
+    unknown_column,
+)
 from dexacode.formats.naming import format_by_ending, format_by_name
 
 FORMATS = ("jsonl", "csv", "parquet")
@@ -30,6 +44,27 @@ MAX_ROW_BYTES = 1_000_000
 
 class BatchInputError(ValueError):
     """The input file as a whole cannot be read (missing, empty, wrong header...)."""
+
+
+class BatchOutputError(BatchInputError):
+    """An output (results, errors file) cannot be written where asked: the message names
+    the path and the system's reason (no space left, read-only, permission denied)."""
+
+
+def write_failure(path: Path, what: str, error: OSError) -> BatchOutputError:
+    """The error for an OSError met while writing ``what`` (the results, the errors file)
+    at ``path``."""
+    reason = error.strerror or type(error).__name__
+    return BatchOutputError(f"{path}: cannot write {what}: {reason}")
+
+
+@dataclass
+class LineCount:
+    """The lines of data a reader went through, counted apart from the rows it made of
+    them (CSV: the lines after the header), so the summary can show that every line of
+    the file ended up in a row. None when the format has no lines to count."""
+
+    lines: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +81,9 @@ class RawRow:
     # The claim a ``problem`` row holds, when the reader could tell it (an 837's CLM01):
     # the errors file names it.
     claim_id: str | None = None
+    # The lines of the file the row was read from: more than one only for a CSV record
+    # over several lines (always a problem row: a quote left open).
+    lines: int = 1
 
 
 def format_of(
@@ -96,6 +134,11 @@ def check_input_shape(path: Path, fmt: str) -> None:
             f"{path.name}: the text is UTF-16; save it as UTF-8 (in a spreadsheet: 'CSV UTF-8')"
         )
     first = head.lstrip(b"\xef\xbb\xbf").split(b"\n", 1)[0].strip()
+    if fmt == "csv" and first[:1] in (b"{", b"["):
+        raise BatchInputError(
+            f"{path.name}: this looks like JSON (JSON Lines: one encounter per line), not "
+            "CSV: name it .jsonl or give --format jsonl"
+        )
     if fmt == "csv":
         for sep, name in ((b";", "semicolons"), (b"\t", "tabs")):
             names = [n.strip().strip(b'"').decode("utf-8", "replace") for n in first.split(sep)]
@@ -134,9 +177,9 @@ def _looks_like_fhir(path: Path) -> bool:
     return b'"resourceType"' in first
 
 
-def size_of(path: Path) -> int:
+def size_of(path: Path, fmt: str | None = None) -> int:
     """Progress total: bytes for text files, rows for Parquet."""
-    if format_of(path) == "parquet":
+    if (fmt or format_of(path)) == "parquet":
         import pyarrow.parquet as pq
 
         return int(pq.ParquetFile(path).metadata.num_rows)
@@ -146,8 +189,11 @@ def size_of(path: Path) -> int:
 # --- reading ------------------------------------------------------------------------------
 
 
-def read_rows(path: Path, fmt: str) -> Iterator[tuple[RawRow, int]]:
-    """Every data row of the file with the progress it makes (bytes or rows)."""
+def read_rows(
+    path: Path, fmt: str, counted: LineCount | None = None
+) -> Iterator[tuple[RawRow, int]]:
+    """Every data row of the file with the progress it makes (bytes or rows); a CSV
+    reader notes in ``counted`` the lines it went through."""
     if not path.exists():
         raise BatchInputError(f"{path}: no such file")
     if path.is_dir():
@@ -155,7 +201,7 @@ def read_rows(path: Path, fmt: str) -> Iterator[tuple[RawRow, int]]:
     if fmt == "jsonl":
         yield from _read_jsonl(path)
     elif fmt == "csv":
-        yield from _read_csv(path)
+        yield from _read_csv(path, counted)
     elif fmt == "x12":
         from dexacode.formats.x12 import read_837_rows
 
@@ -260,15 +306,33 @@ def read_span(path: Path, span: Span) -> list[RawRow]:
     return [jsonl_row(span.first_row + i, raw) for i, raw in enumerate(lines)]
 
 
-def _check_header(header: Sequence[str], where: str) -> None:
-    twice = next((c for i, c in enumerate(header) if c in header[:i]), None)
-    if twice is not None:
-        raise BatchInputError(f"{where}: the column {twice!r} appears more than once")
-    unknown = unknown_column(tuple(header))
-    if unknown is not None:
+def _check_header(header: Sequence[str], where: str, written: Sequence[str] | None = None) -> None:
+    """Refuse a header the flat layout cannot read. A column's name is repeated (as
+    ``written``, when the names were read in any case) only when it is shaped like one: a
+    data row read as a header would show a patient's data."""
+    names = tuple(header)
+    shown = tuple(written) if written is not None else names
+    if not any(unknown_column((name,)) is None for name in names):
         raise BatchInputError(
-            f"{where}: unknown column {unknown!r} (the flat layout's columns are listed "
-            "in docs/batch.md)"
+            f"{where}: the first line is not a header: none of its {len(names)} cells names a "
+            "column of the flat layout (claim_id, date_of_service, payer, patient_id, ...); "
+            "add a header line naming the columns (listed in docs/batch.md)"
+        )
+    twice = next((i for i, c in enumerate(names) if c in names[:i]), None)
+    if twice is not None:
+        label = column_label(shown[twice], twice + 1)
+        raise BatchInputError(f"{where}: the column {label} appears more than once")
+    unknown = unknown_column(names)
+    if unknown is not None:
+        at = names.index(unknown)
+        hint = (
+            "; a file of prior studies? load it with `dexacode history import`"
+            if {"patient_id", "date_of_service", "cpt"} <= set(names)
+            else ""
+        )
+        raise BatchInputError(
+            f"{where}: unknown column {column_label(shown[at], at + 1)} (the flat layout's "
+            f"columns are listed in docs/batch.md{hint})"
         )
     if "claim_id" not in header:
         raise BatchInputError(f"{where}: no claim_id column; is the first line a header?")
@@ -281,57 +345,61 @@ def _check_header(header: Sequence[str], where: str) -> None:
         )
 
 
-def _read_csv(path: Path) -> Iterator[tuple[RawRow, int]]:
-    # surrogateescape keeps undecodable bytes so a bad row is refused alone, not the file.
-    with path.open("r", encoding="utf-8-sig", errors="surrogateescape", newline="") as fh:
-        reader = csv.reader(fh)
-        try:
-            header = next(reader)
-        except StopIteration:
-            raise BatchInputError(f"{path.name}: the file is empty: no encounters") from None
-        except csv.Error as exc:
-            raise BatchInputError(f"{path.name}: the header cannot be read: {exc}") from None
-        header = [h.strip() for h in header]
-        _check_header(header, path.name)
-        number = 0
-        while True:
-            try:
-                cells = next(reader)
-            except StopIteration:
-                break
-            except csv.Error as exc:
-                number += 1
-                yield RawRow(number, problem=f"CSV cannot be read here: {exc}"), 0
-                continue
-            number += 1
-            # Progress in characters: text-mode tell() is not available under csv.
-            step = sum(len(c) + 1 for c in cells) or 1
-            if not any(c.strip() for c in cells):
-                yield RawRow(number, blank=True), step  # a spreadsheet's empty row
-                continue
-            if any(_has_surrogate(c) for c in cells):
-                yield RawRow(number, problem="not UTF-8 text"), step
-                continue
-            if len(cells) != len(header):
-                yield (
-                    RawRow(
-                        number,
-                        problem=f"has {len(cells)} cells but the header has {len(header)} columns",
-                    ),
-                    step,
-                )
-                continue
-            yield RawRow(number, cells=dict(zip(header, cells, strict=True))), step
-        if number == 0:
+def _read_csv(path: Path, counted: LineCount | None = None) -> Iterator[tuple[RawRow, int]]:
+    """The rows of a flat-layout CSV file, progress in bytes. Each row is numbered by the
+    line it starts on, counted from the line after the header (row 1), and knows how many
+    lines it took: a quote left open makes one refused row of the lines it swallowed,
+    naming them, never a silent loss. Header names are read in any case."""
+    with path.open("rb") as fh:
+        lines = TextLines(fh)
+        if lines.bad_encoding:
+            raise BatchInputError(f"{path.name}: {lines.bad_encoding}")
+        records = csv_records(lines)
+        first = next(records, None)
+        if first is None:
+            raise BatchInputError(f"{path.name}: the file is empty: no encounters")
+        if first.cells is None or first.last > first.first:
+            raise BatchInputError(f"{path.name}: the header cannot be read: {first.problem()}")
+        written = [h.strip() for h in first.cells]
+        header = [h.lower() for h in written]
+        _check_header(header, path.name, written)
+        header_line = first.last
+        done = lines.bytes_read
+        rows = 0
+        for record in records:
+            step, done = lines.bytes_read - done, lines.bytes_read
+            rows += 1
+            yield _csv_row(record.first - header_line, record, header), step
+        if rows == 0:
             raise BatchInputError(f"{path.name}: the file has a header but no rows")
+        if counted is not None:
+            counted.lines = lines.number - header_line
 
 
-def _has_surrogate(text: str) -> bool:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return True
-    return False
+def _claim(record: CsvRecord, header: list[str]) -> str | None:
+    """The claim id of a refused record when its cell can be told (one line of text)."""
+    at = header.index("claim_id")
+    cells = record.cells
+    if cells is None or at >= len(cells):
+        return None
+    value = cells[at].strip()
+    return value[:100] if value and "\n" not in value and "\r" not in value else None
+
+
+def _csv_row(number: int, record: CsvRecord, header: list[str]) -> RawRow:
+    problem = record.problem()
+    if problem is not None:
+        return RawRow(number, problem=problem, lines=record.lines, claim_id=_claim(record, header))
+    cells = record.cells
+    assert cells is not None  # a record without cells has a problem
+    if not any(c.strip() for c in cells):
+        return RawRow(number, blank=True)  # a spreadsheet's empty row
+    if record.not_utf8:
+        return RawRow(number, problem=NOT_UTF8)
+    if len(cells) != len(header):
+        reason = f"has {len(cells)} cells but the header has {len(header)} columns"
+        return RawRow(number, problem=(TRUNCATED + reason) if record.cut else reason)
+    return RawRow(number, cells=dict(zip(header, cells, strict=True)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -355,8 +423,18 @@ def _open_parquet(path: Path) -> Any:
         pfile = pq.ParquetFile(path)
     except Exception as exc:  # pyarrow raises several types for a file that is not Parquet
         raise BatchInputError(f"{path.name}: not a readable Parquet file ({exc})") from None
-    _check_header(list(pfile.schema_arrow.names), path.name)
+    schema = pfile.schema_arrow
+    _check_header(list(schema.names), path.name)
+    for name in sorted(ID_COLUMNS & set(schema.names)):
+        if pa_is_floating(schema.field(name).type):
+            raise BatchInputError(f"{path.name}: the {name} column {FLOAT_ID}")
     return pfile
+
+
+def pa_is_floating(kind: Any) -> bool:
+    import pyarrow as pa
+
+    return bool(pa.types.is_floating(kind))
 
 
 def parquet_slices(path: Path, rows_per_slice: int) -> Iterator[ParquetSlice]:
@@ -616,13 +694,22 @@ ERROR_COLUMNS = ["row", "claim_id", "field", "reason"]
 
 
 def output_problem(path: Path, label: str) -> str | None:
-    """Why an output file cannot be written at ``path``, or None: said before any work."""
+    """Why an output file cannot be written at ``path``, or None: said before any work. A
+    file is made and removed beside it, so a read-only or full place is found now."""
     if path.is_dir():
         return f"{path}: the {label} is a folder; give a file name"
     if not path.parent.is_dir():
         return f"{path}: the {label}'s folder {path.parent} does not exist; create it first"
     if not os.access(path.parent, os.W_OK):
         return f"{path}: cannot write in {path.parent} (permission denied)"
+    probe = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.probe")
+    try:
+        with probe.open("xb") as fh:
+            fh.write(b"\n")
+    except OSError as exc:
+        return f"{path}: cannot write the {label} in {path.parent}: {exc.strerror or exc}"
+    finally:
+        probe.unlink(missing_ok=True)
     return None
 
 
@@ -667,6 +754,12 @@ class ErrorWriter:
         self._csv: Any = None
 
     def write(self, row: int, claim_id: str | None, field: str, reason: str) -> None:
+        try:
+            self._write(row, claim_id, field, reason)
+        except OSError as exc:
+            raise write_failure(self.path, "the errors file", exc) from None
+
+    def _write(self, row: int, claim_id: str | None, field: str, reason: str) -> None:
         if self._fh is None:
             self._fh = (
                 _open_stream(self.path)
@@ -685,17 +778,21 @@ class ErrorWriter:
 
     def commit(self) -> None:
         """Put this run's errors file in place (or remove a stale one)."""
-        self._close()
-        if self._direct:
-            return
-        if self.count:
-            os.replace(self._spool, self.path)
-        else:
-            self.path.unlink(missing_ok=True)
+        try:
+            self._close()
+            if self._direct:
+                return
+            if self.count:
+                os.replace(self._spool, self.path)
+            else:
+                self.path.unlink(missing_ok=True)
+        except OSError as exc:
+            raise write_failure(self.path, "the errors file", exc) from None
 
     def discard(self) -> None:
         """Drop what was written: the run did not finish."""
-        self._close()
+        with contextlib.suppress(OSError):  # the error that stopped the run is the one to tell
+            self._close()
         if not self._direct:
             self._spool.unlink(missing_ok=True)
 
@@ -717,7 +814,7 @@ def claim_id_of(raw: RawRow) -> str | None:
     """The claim id of a row that failed, when it can be told (never patient data)."""
     if raw.cells is not None:
         value = raw.cells.get("claim_id")
-        return str(value) if value not in (None, "") else None
+        return str(value)[:100] if value not in (None, "") else None
     if raw.text is not None:
         try:
             data = json.loads(raw.text)

@@ -27,10 +27,14 @@ apply (a bad value names the column's contract field).
 
 from __future__ import annotations
 
+import codecs
+import csv
+import datetime
 import functools
 import re
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any, BinaryIO
 
 LIST_SEP = ";"
 
@@ -64,8 +68,15 @@ LIST_COLUMNS: dict[str, tuple[str, ...]] = {
 }
 RESULT_FIELDS = ("site", "region", "bmd", "t_score", "z_score")
 RESULT_COLUMN = re.compile(r"^result(\d+)_(site|region|bmd|t_score|z_score)$")
-_TRUE = {"true", "yes", "1", "y", "t"}
-_FALSE = {"false", "no", "0", "n", "f"}
+# How a yes/no cell may be written (history files' covered column too).
+TRUE_WORDS = frozenset({"true", "yes", "1", "y", "t"})
+FALSE_WORDS = frozenset({"false", "no", "0", "n", "f"})
+# Columns holding ids: text, or whole numbers written as their digits; never a float.
+ID_COLUMNS = frozenset({"claim_id", "patient_id"})
+FLOAT_ID = (
+    "is stored as floating-point numbers (604138 would read as 604138.0 and match no "
+    "other record of the patient); store the column as text or whole numbers"
+)
 
 COLUMNS = [
     *SCALAR_COLUMNS,
@@ -132,6 +143,18 @@ def unknown_column(columns: tuple[str, ...]) -> str | None:
     return _result_columns(columns)[0]
 
 
+_COLUMN_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_ ]{0,39}")
+
+
+def column_label(name: str, position: int) -> str:
+    """A header cell as a message may show it: its name when it is shaped like a column
+    name, else only its place. A header that is really a data row (or JSON read as CSV)
+    would otherwise repeat a patient's id, name or birth date in the message."""
+    if _COLUMN_NAME.fullmatch(name):
+        return repr(name)
+    return f"number {position} (its text is not repeated here)"
+
+
 class FlatRowError(ValueError):
     """A cell that cannot be read; ``column`` names it."""
 
@@ -141,12 +164,32 @@ class FlatRowError(ValueError):
         self.message = message
 
 
-def _text(value: object) -> str | None:
+def _text(value: object, column: str = "") -> str | None:
     """A cell's text, or None when empty (CSV gives '', Parquet may give None)."""
     if value is None or value == "":
         return None
-    text = value.strip() if type(value) is str else str(value).strip()
+    text = value.strip() if type(value) is str else _typed_text(value, column)
     return text or None
+
+
+def _typed_text(value: object, column: str) -> str:
+    """A typed Parquet cell as the flat layout's text: a date (or a timestamp at midnight,
+    as pandas writes dates) as YYYY-MM-DD, a list joined with ';', a whole number as its
+    digits. A float in an id column is refused: 604138.0 is not the id 604138."""
+    if isinstance(value, datetime.datetime):
+        if value.time() != datetime.time(0):
+            raise FlatRowError(
+                column,
+                "a date and time of day; expected a date (YYYY-MM-DD) or a timestamp at midnight",
+            )
+        return value.date().isoformat()
+    if isinstance(value, datetime.date):
+        return value.isoformat()
+    if isinstance(value, list | tuple):
+        return LIST_SEP.join(t for t in (_text(v, column) for v in value) if t is not None)
+    if isinstance(value, float) and column in ID_COLUMNS:
+        raise FlatRowError(column, FLOAT_ID)
+    return str(value).strip()
 
 
 def _put(target: dict[str, Any], path: tuple[str, ...], value: object) -> None:
@@ -157,9 +200,9 @@ def _put(target: dict[str, Any], path: tuple[str, ...], value: object) -> None:
 
 def _bool(column: str, text: str) -> bool:
     low = text.lower()
-    if low in _TRUE:
+    if low in TRUE_WORDS:
         return True
-    if low in _FALSE:
+    if low in FALSE_WORDS:
         return False
     raise FlatRowError(column, "expected true or false (or yes/no, 1/0)")
 
@@ -187,27 +230,27 @@ def row_to_encounter(row: Mapping[str, object]) -> dict[str, Any]:
     if unknown is not None:
         raise FlatRowError(unknown, "unknown column (see the flat layout in the docs)")
     for column, path in SCALAR_COLUMNS.items():
-        text = _text(row.get(column))
+        text = _text(row.get(column), column)
         if text is not None:
             _put(enc, path, text)
     for column, path in BOOL_COLUMNS.items():
-        text = _text(row.get(column))
+        text = _text(row.get(column), column)
         if text is not None:
             _put(enc, path, _bool(column, text))
     for column, path in INT_COLUMNS.items():
-        text = _text(row.get(column))
+        text = _text(row.get(column), column)
         if text is not None:
             try:
                 _put(enc, path, int(float(text)))
             except ValueError:
                 raise FlatRowError(column, "expected a whole number") from None
     for column, path in LIST_COLUMNS.items():
-        text = _text(row.get(column))
+        text = _text(row.get(column), column)
         if text is not None or column == "sites":
             _put(enc, path, _split(text))
 
     meds = []
-    for item in _split(_text(row.get("medications"))):
+    for item in _split(_text(row.get("medications"), "medications")):
         name, _, status = item.partition(":")
         meds.append({"name": name.strip(), "status": status.strip() or "current"})
     if meds:
@@ -216,7 +259,7 @@ def row_to_encounter(row: Mapping[str, object]) -> dict[str, Any]:
     # Messages about list items name the item by its place, never by its text: a cell
     # filled in the wrong column may hold a patient's id or name.
     history = []
-    for n, item in enumerate(_split(_text(row.get("history"))), 1):
+    for n, item in enumerate(_split(_text(row.get("history"), "history")), 1):
         parts = [p.strip() for p in item.split(":")]
         if len(parts) < 2 or len(parts) > 3 or (len(parts) == 3 and parts[2] != "uncovered"):
             raise FlatRowError(
@@ -229,7 +272,7 @@ def row_to_encounter(row: Mapping[str, object]) -> dict[str, Any]:
         enc["history"] = history
 
     lines = []
-    for n, item in enumerate(_split(_text(row.get("submitted_lines"))), 1):
+    for n, item in enumerate(_split(_text(row.get("submitted_lines"), "submitted_lines")), 1):
         parts = [p.strip() for p in item.split(":")]
         if len(parts) > 4:
             raise FlatRowError(
@@ -259,9 +302,9 @@ def row_to_encounter(row: Mapping[str, object]) -> dict[str, Any]:
     if lines:
         enc["submitted"] = {
             "lines": lines,
-            "diagnoses": _split(_text(row.get("submitted_diagnoses"))),
+            "diagnoses": _split(_text(row.get("submitted_diagnoses"), "submitted_diagnoses")),
         }
-    elif _text(row.get("submitted_diagnoses")):
+    elif _text(row.get("submitted_diagnoses"), "submitted_diagnoses"):
         raise FlatRowError("submitted_diagnoses", "given without submitted_lines")
 
     groups: dict[int, dict[str, Any]] = {}
@@ -269,7 +312,7 @@ def row_to_encounter(row: Mapping[str, object]) -> dict[str, Any]:
         value = row[column]
         if value is None or value == "":  # most rows fill few of the result columns
             continue
-        text = _text(value)
+        text = _text(value, column)
         if text is None:
             continue
         groups.setdefault(group, {})[field] = (
@@ -329,3 +372,102 @@ def encounter_to_row(enc: Mapping[str, Any]) -> dict[str, str]:
             value = result.get(field)
             row[f"result{i}_{field}"] = "" if value is None else str(value)
     return row
+
+
+# --- CSV text, line by line ---------------------------------------------------------------
+# Both CSV readers (scrub's flat layout, history import) read through these, so a row
+# is always known by the lines of the file it came from: a quote left open swallows the
+# lines after it into one row, and that row says which lines it took.
+
+TRUNCATED = "the last line is incomplete (was the file cut short?): "
+NOT_UTF8 = "not UTF-8 text (the line was saved in another encoding; save the file as UTF-8)"
+_UTF16_BOMS = (codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE, codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
+
+
+class TextLines:
+    """Decoded lines of a binary file, with what a reader needs to report well.
+
+    Yields each line as text (undecodable bytes kept as surrogates, the line number noted
+    in ``bad``), tracks ``number`` (1-based, of the last line given out), ``cut`` (True
+    when the last line given out had no line ending: it may have been cut short) and
+    ``bytes_read``. ``bad_encoding`` says why the file as a whole is not UTF-8 text.
+    """
+
+    def __init__(self, fh: BinaryIO) -> None:
+        self._fh = fh
+        self.number = 0
+        self.cut = False
+        self.bytes_read = 0
+        self.bad: set[int] = set()
+        self.bad_encoding = ""
+        head = fh.peek(4)[:4] if hasattr(fh, "peek") else b""
+        if head.startswith(_UTF16_BOMS):
+            self.bad_encoding = (
+                "the file is UTF-16 or UTF-32 text; save it as UTF-8 (in Excel: CSV UTF-8)"
+            )
+        elif b"\x00" in head:
+            self.bad_encoding = (
+                "the file is not text (or is UTF-16 without a mark); save it as UTF-8"
+            )
+
+    def __iter__(self) -> Iterator[str]:
+        for raw in self._fh:
+            self.number += 1
+            self.bytes_read += len(raw)
+            if self.number == 1 and raw.startswith(codecs.BOM_UTF8):
+                raw = raw[len(codecs.BOM_UTF8) :]
+            self.cut = not raw.endswith(b"\n")
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                self.bad.add(self.number)
+                text = raw.decode("utf-8", errors="surrogateescape")
+            yield text
+
+
+@dataclass(frozen=True, slots=True)
+class CsvRecord:
+    """One record of a CSV file and the lines of the file it was read from."""
+
+    cells: list[str] | None  # None: the csv module could not read it (``error`` says why)
+    first: int  # its first line in the file, from 1
+    last: int  # its last line
+    cut: bool  # its last line has no line ending (the file may have been cut short)
+    not_utf8: bool  # a line of it is not UTF-8
+    error: str | None = None
+
+    @property
+    def lines(self) -> int:
+        return self.last - self.first + 1
+
+    def problem(self) -> str | None:
+        """Why the record cannot be a row, or None. No cell of either layout holds a line
+        break, so a record over several lines is refused, naming them: it is almost
+        always a quote left open, which swallows the rows after it."""
+        if self.error is not None:
+            message = f"malformed CSV ({self.error})"
+        elif self.last > self.first:
+            message = "a cell holds a line break (is a quote left open?)"
+        else:
+            return None
+        if self.last > self.first:
+            message += f"; lines {self.first} to {self.last} of the file were read as this one row"
+        return (TRUNCATED + message) if self.cut else message
+
+
+def csv_records(lines: TextLines, *, strict: bool = False) -> Iterator[CsvRecord]:
+    """The file's CSV records, blank lines included (as empty records), each with its
+    lines; a record the csv module refuses comes with ``error`` and no cells."""
+    reader = csv.reader(iter(lines), strict=strict)
+    while True:
+        first = lines.number + 1
+        try:
+            cells = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            yield CsvRecord(None, first, lines.number, lines.cut, False, str(exc))
+            continue
+        last = lines.number
+        bad = bool(lines.bad) and any(n in lines.bad for n in range(first, last + 1))
+        yield CsvRecord(cells, first, last, lines.cut, bad)

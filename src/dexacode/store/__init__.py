@@ -14,7 +14,14 @@ PostgreSQL by URL (``postgresql+psycopg://user@host/db``) for a shared, multi-us
 Each study may say which payer family it was billed to (``StudyRow.payer_family``; unknown
 for imported files). A claim to one family does not count a study another family paid:
 ``studies_for(ids, family="commercial")``, or ``studies_with_family(ids)`` once and then
-``as_seen_by(pairs, family)`` per claim, gives such a study back with ``covered=False``.
+``as_seen_by(entries, family, claim_id)`` per claim, gives such a study back with
+``covered=False``.
+
+Each study may also say the claim it was billed on (``StudyRow.claim_id``; schema version
+3): adding a claim already stored for the patient replaces its earlier version, and a
+claim never sees its own earlier version as a prior study (``studies_for(ids,
+claim_id=...)``, ``as_seen_by(entries, family, claim_id)``). ``HistoryStore.remove`` takes
+out a wrong row.
 """
 
 from dexacode.store._files import COLUMNS, FORMATS, REQUIRED_COLUMNS, read_history_file
@@ -28,6 +35,7 @@ from dexacode.store._model import (
 from dexacode.store._schema import SCHEMA_VERSION
 from dexacode.store._store import (
     HistoryStore,
+    StoredStudy,
     as_seen_by,
     default_db_url,
     merge_history,
@@ -44,6 +52,7 @@ __all__ = [
     "ImportReport",
     "RowProblem",
     "StoreError",
+    "StoredStudy",
     "StudyRow",
     "as_seen_by",
     "default_db_url",

@@ -5,14 +5,14 @@ nothing is dropped silently. Problems with the file as a whole (empty, header on
 UTF-16 text) are one ``RowProblem`` with ``row == 0``. Reasons never echo a value from the
 file: a patient id or a date of service identifies a person.
 
-The file is read as bytes and decoded line by line, so one line in another encoding (a name
-typed on a Windows machine) costs that row only, not the whole file.
+The file is read as bytes and decoded line by line (``formats.flat.TextLines``, as scrub
+reads a CSV), so one line in another encoding (a name typed on a Windows machine) costs that
+row only, not the whole file, and a quote left open is one refused row naming the lines it
+swallowed.
 """
 
 from __future__ import annotations
 
-import codecs
-import csv
 import datetime
 import json
 import re
@@ -20,22 +20,28 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import BinaryIO
 
+from dexacode.formats.flat import (
+    FALSE_WORDS,
+    NOT_UTF8,
+    TRUE_WORDS,
+    TRUNCATED,
+    TextLines,
+    column_label,
+    csv_records,
+)
 from dexacode.formats.naming import format_by_ending, format_by_name
 from dexacode.store._model import HistoryFileError, RowProblem, StudyRow
 
 __all__ = ["COLUMNS", "FORMATS", "REQUIRED_COLUMNS", "read_history_file", "row_errors"]
 
 FORMATS = ("csv", "jsonl")
-COLUMNS = ("patient_id", "date_of_service", "cpt", "provider", "covered")
+COLUMNS = ("patient_id", "date_of_service", "cpt", "provider", "covered", "claim_id")
 REQUIRED_COLUMNS = COLUMNS[:3]
 _MAX_ID = 200  # as the encounter contract's patient.id
 # CPT (5 digits, or 4 digits and a letter for Category II/III) or HCPCS Level II (letter + 4).
 _CPT_RE = re.compile(r"^(?:\d{4}[0-9A-Z]|[A-Z]\d{4})$")
 _FIRST_YEAR, _LAST_YEAR = 1900, 2099
-_TRUNCATED = "the last line is incomplete (was the file cut short?): "
-_NOT_UTF8 = "not UTF-8 text (the line was saved in another encoding; save the file as UTF-8)"
-_UTF16_BOMS = (codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE, codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
-_COLUMNS_HELP = "patient_id, date_of_service, cpt and optionally provider, covered"
+_COLUMNS_HELP = "patient_id, date_of_service, cpt and optionally provider, covered, claim_id"
 
 
 def read_history_file(path: Path, fmt: str | None = None) -> Iterator[StudyRow | RowProblem]:
@@ -74,7 +80,7 @@ def _format_of(path: Path, fmt: str | None) -> str:
 
 def _read(fh: BinaryIO, kind: str) -> Iterator[StudyRow | RowProblem]:
     with fh:
-        lines = _Lines(fh)
+        lines = TextLines(fh)
         if lines.bad_encoding:
             yield RowProblem(0, lines.bad_encoding)
             return
@@ -84,103 +90,56 @@ def _read(fh: BinaryIO, kind: str) -> Iterator[StudyRow | RowProblem]:
             yield from _read_jsonl(lines)
 
 
-class _Lines:
-    """Decoded lines of a binary file, with what a reader needs to report well.
-
-    Yields each line as text (undecodable bytes kept as surrogates, the line number noted in
-    ``bad``), tracks ``number`` (1-based, of the last line given out) and ``cut`` (True when
-    the last line given out had no line ending, i.e. it may have been cut short).
-    """
-
-    def __init__(self, fh: BinaryIO) -> None:
-        self._fh = fh
-        self.number = 0
-        self.cut = False
-        self.bad: set[int] = set()
-        self.bad_encoding = ""
-        head = fh.peek(4)[:4] if hasattr(fh, "peek") else b""
-        if head.startswith(_UTF16_BOMS):
-            self.bad_encoding = (
-                "the file is UTF-16 or UTF-32 text; save it as UTF-8 (in Excel: CSV UTF-8)"
-            )
-        elif b"\x00" in head:
-            self.bad_encoding = (
-                "the file is not text (or is UTF-16 without a mark); save it as UTF-8"
-            )
-
-    def __iter__(self) -> Iterator[str]:
-        for raw in self._fh:
-            self.number += 1
-            if self.number == 1 and raw.startswith(codecs.BOM_UTF8):
-                raw = raw[len(codecs.BOM_UTF8) :]
-            self.cut = not raw.endswith(b"\n")
-            try:
-                text = raw.decode("utf-8")
-            except UnicodeDecodeError:
-                self.bad.add(self.number)
-                text = raw.decode("utf-8", errors="surrogateescape")
-            yield text
-
-
 # --- CSV --------------------------------------------------------------------------------------
 
 
-def _read_csv(lines: _Lines) -> Iterator[StudyRow | RowProblem]:
-    reader = csv.reader(iter(lines), strict=True)
+def _read_csv(lines: TextLines) -> Iterator[StudyRow | RowProblem]:
     header: list[str] | None = None
     header_line = 0
     data_rows = 0
-    while True:
-        start = lines.number + 1
-        try:
-            record = next(reader)
-        except StopIteration:
-            break
-        except csv.Error as exc:
-            if header is None:
-                yield RowProblem(0, f"the header line is not valid CSV ({exc})")
-                return
-            data_rows += 1
-            yield RowProblem(start - header_line, _csv_error(exc, start, lines))
-            continue
-        if not record or (len(record) == 1 and not record[0].strip()):
-            continue  # blank line
+    for record in csv_records(lines, strict=True):
+        cells = record.cells
         if header is None:
-            if set(range(start, lines.number + 1)) & lines.bad:
-                yield RowProblem(0, f"the header line is {_NOT_UTF8}")
+            if cells is None:
+                yield RowProblem(0, f"the header line is not valid CSV ({record.error})")
                 return
-            header_or_problem = _header(record)
+            if not cells or (len(cells) == 1 and not cells[0].strip()):
+                continue  # blank line
+            if record.not_utf8:
+                yield RowProblem(0, f"the header line is {NOT_UTF8}")
+                return
+            header_or_problem = _header(cells)
             if isinstance(header_or_problem, RowProblem):
                 yield header_or_problem
                 return
-            header, header_line = header_or_problem, lines.number
+            header, header_line = header_or_problem, record.last
             continue
+        if cells is not None and (not cells or (len(cells) == 1 and not cells[0].strip())):
+            continue  # blank line
         data_rows += 1
-        row = start - header_line
-        if lines.bad and set(range(start, lines.number + 1)) & lines.bad:
-            yield RowProblem(row, _NOT_UTF8)
+        row = record.first - header_line
+        problem = record.problem()
+        if problem is not None:
+            yield RowProblem(row, problem)
             continue
-        if len(record) != len(header):
-            reason = f"expected {len(header)} columns, found {len(record)}"
-            yield RowProblem(row, (_TRUNCATED + reason) if lines.cut else reason)
+        assert cells is not None
+        if record.not_utf8:
+            yield RowProblem(row, NOT_UTF8)
             continue
-        result = _study(dict(zip(header, record, strict=True)), from_csv=True)
+        if len(cells) != len(header):
+            reason = f"expected {len(header)} columns, found {len(cells)}"
+            yield RowProblem(row, (TRUNCATED + reason) if record.cut else reason)
+            continue
+        result = _study(dict(zip(header, cells, strict=True)), from_csv=True)
         if isinstance(result, StudyRow):
             yield result
         else:
             reason = "; ".join(result)
-            yield RowProblem(row, (_TRUNCATED + reason) if lines.cut else reason)
+            yield RowProblem(row, (TRUNCATED + reason) if record.cut else reason)
     if header is None:
         yield RowProblem(0, "the file is empty")
     elif data_rows == 0:
         yield RowProblem(0, "the file has a header but no data rows")
-
-
-def _csv_error(exc: csv.Error, start: int, lines: _Lines) -> str:
-    message = f"malformed CSV ({exc})"
-    if lines.number > start:
-        message += f"; lines {start} to {lines.number} of the file were read as this one row"
-    return (_TRUNCATED + message) if lines.cut else message
 
 
 def _header(record: list[str]) -> list[str] | RowProblem:
@@ -191,13 +150,14 @@ def _header(record: list[str]) -> list[str] | RowProblem:
             f"the first line must be a header naming the columns {_COLUMNS_HELP}; "
             "none of those names was found",
         )
-    unknown = [n for n in names if n not in COLUMNS]
+    unknown = [column_label(n, i) for i, n in enumerate(names, 1) if n not in COLUMNS]
     if unknown:
-        shown = ", ".join(repr(n[:40]) for n in unknown[:5])
+        shown = ", ".join(unknown[:5])
         return RowProblem(0, f"unknown column(s) {shown} in the header; expected {_COLUMNS_HELP}")
     twice = sorted({n for n in names if names.count(n) > 1})
     if twice:
-        return RowProblem(0, f"column(s) {', '.join(twice)} appear twice in the header")
+        shown = ", ".join(column_label(n, names.index(n) + 1) for n in twice)
+        return RowProblem(0, f"column(s) {shown} appear twice in the header")
     missing = [c for c in REQUIRED_COLUMNS if c not in names]
     if missing:
         return RowProblem(0, f"the header lacks the required column(s) {', '.join(missing)}")
@@ -207,7 +167,7 @@ def _header(record: list[str]) -> list[str] | RowProblem:
 # --- JSON Lines -------------------------------------------------------------------------------
 
 
-def _read_jsonl(lines: _Lines) -> Iterator[StudyRow | RowProblem]:
+def _read_jsonl(lines: TextLines) -> Iterator[StudyRow | RowProblem]:
     seen_data = False
     for text in lines:
         if not text.strip():
@@ -215,13 +175,13 @@ def _read_jsonl(lines: _Lines) -> Iterator[StudyRow | RowProblem]:
         seen_data = True
         row = lines.number
         if row in lines.bad:
-            yield RowProblem(row, _NOT_UTF8)
+            yield RowProblem(row, NOT_UTF8)
             continue
         try:
             value = json.loads(text)
         except json.JSONDecodeError as exc:
             reason = f"not valid JSON ({exc.msg} at character {exc.colno})"
-            yield RowProblem(row, (_TRUNCATED + reason) if lines.cut else reason)
+            yield RowProblem(row, (TRUNCATED + reason) if lines.cut else reason)
             continue
         if not isinstance(value, dict):
             yield RowProblem(row, 'expected a JSON object {"patient_id": ..., ...} on the line')
@@ -254,15 +214,16 @@ def _study(values: Mapping[str, object], *, from_csv: bool) -> StudyRow | list[s
         if not _CPT_RE.match(cpt):
             errors.append("cpt must be a 5-character CPT/HCPCS code such as 77080 or G0130")
     provider = _text(values, "provider", errors, required=False)
+    claim_id = _text(values, "claim_id", errors, required=False)
 
     covered = True
     raw_covered = values.get("covered")
     if from_csv and isinstance(raw_covered, str):
         flag = raw_covered.strip().lower()
-        if flag in ("true", "false"):
-            covered = flag == "true"
+        if flag in TRUE_WORDS or flag in FALSE_WORDS:
+            covered = flag in TRUE_WORDS
         elif flag:
-            errors.append("covered must be true or false (or left empty, meaning true)")
+            errors.append("covered must be true or false (or yes/no, y/n, 1/0), or empty for true")
     elif isinstance(raw_covered, bool):
         covered = raw_covered
     elif raw_covered is not None:
@@ -270,7 +231,7 @@ def _study(values: Mapping[str, object], *, from_csv: bool) -> StudyRow | list[s
 
     if errors or patient_id is None or when is None or cpt is None:
         return errors
-    return StudyRow(patient_id, when, cpt, provider, covered)
+    return StudyRow(patient_id, when, cpt, provider, covered, claim_id=claim_id)
 
 
 def _text(
@@ -342,4 +303,9 @@ def row_errors(row: StudyRow) -> list[str]:
     family = row.payer_family
     if family is not None and (not isinstance(family, str) or not family or len(family) > _MAX_ID):
         errors.append(f"payer_family must be None or a string of 1 to {_MAX_ID} characters")
+    claim = row.claim_id
+    if claim is not None and (
+        not isinstance(claim, str) or not claim.strip() or len(claim) > _MAX_ID
+    ):
+        errors.append(f"claim_id must be None or a string of 1 to {_MAX_ID} characters")
     return errors

@@ -26,6 +26,10 @@ class StudyRow:
     Medicare-family payer, else the payer's name: "commercial", "medicaid", ...), or None
     when unknown (imported claims files, rows stored before schema version 2): a study one
     family paid is not covered for a claim to another (``as_seen_by``).
+    ``claim_id`` is the claim the study was billed on, when known (``scrub --record`` always
+    knows it; an imported file may give it). The store keeps one version of a claim: adding
+    rows of a claim id already stored for the patient replaces its earlier rows, and a
+    claim is never checked against its own earlier version.
     """
 
     patient_id: str
@@ -34,6 +38,7 @@ class StudyRow:
     provider: str | None = None
     covered: bool = True
     payer_family: str | None = None
+    claim_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -56,12 +61,17 @@ class RowProblem:
 @dataclass(frozen=True)
 class ImportReport:
     """What ``HistoryStore.add`` did. ``read`` counts every row offered (valid or refused):
-    ``read == added + duplicates + (refused rows)``, so no row goes unaccounted for."""
+    ``read == added + updated + duplicates + (refused rows)``, so no row goes unaccounted
+    for. ``updated``: rows already stored whose ``covered`` (or, for the same claim, payer
+    family) changed. ``replaced``: stored rows of the same claims (patient and claim id)
+    that the new version no longer has, removed."""
 
     read: int
     added: int
     duplicates: int
     problems: list[RowProblem] = field(default_factory=list)
+    updated: int = 0
+    replaced: int = 0
 
     @property
     def refused(self) -> int:

@@ -15,6 +15,12 @@ Versions:
 2. ``prior_study.payer_family``: the payer family that paid (or denied) the study, "medicare"
    or the payer's name; NULL (unknown) for rows written before version 2 and for imported
    claims files, which do not say.
+3. ``prior_study.claim_id``: the claim the study was billed on (NULL when unknown: rows
+   written before version 3, imported files without the column), so a corrected claim
+   replaces its earlier version instead of being checked against it. Patient ids stored
+   with surrounding spaces (JSON Lines ids were not trimmed before) are trimmed, as every
+   door now reads them; a row that then equals one already stored is dropped as the
+   duplicate it is.
 """
 
 from __future__ import annotations
@@ -90,6 +96,14 @@ def _v2_tables(metadata: sa.MetaData) -> tuple[sa.Table, sa.Table, sa.Table]:
     return version, src, study
 
 
+def _v3_tables(metadata: sa.MetaData) -> tuple[sa.Table, sa.Table, sa.Table]:
+    """Version 3: version 2, and prior_study.claim_id (NULL when unknown)."""
+    version, src, study = _v2_tables(metadata)
+    # Not part of the duplicate key either: one study billed on two claims is one study.
+    study.append_column(sa.Column("claim_id", sa.String(ID_LENGTH), nullable=True))
+    return version, src, study
+
+
 def _migrate_to_1(conn: Connection) -> None:
     metadata = sa.MetaData()
     _v1_tables(metadata)
@@ -106,12 +120,50 @@ def _migrate_to_2(conn: Connection) -> None:
     conn.exec_driver_sql(f"ALTER TABLE {table} ADD COLUMN {column}")
 
 
+# What str.strip() takes off an id and SQL's trim is told to (ASCII whitespace).
+_SPACES = " \t\r\n\f\v"
+
+
+def _migrate_to_3(conn: Connection) -> None:
+    _, _, study = _v3_tables(sa.MetaData())
+    table = conn.dialect.identifier_preparer.format_table(study)
+    column = sa.schema.CreateColumn(study.c.claim_id).compile(dialect=conn.dialect)
+    conn.exec_driver_sql(f"ALTER TABLE {table} ADD COLUMN {column}")
+    _trim_patient_ids(conn, study)
+
+
+def _trim_patient_ids(conn: Connection, study: sa.Table) -> None:
+    """Trim stored patient ids; a row that then equals a stored one is dropped. Such rows
+    are few (only JSON Lines ids with spaces), so they are sorted out one by one."""
+    c = study.c
+    trim = sa.func.btrim if conn.dialect.name == "postgresql" else sa.func.trim
+    spaced = conn.execute(
+        sa.select(c.id, c.patient_id, c.date_of_service, c.cpt, c.provider)
+        .where(c.patient_id != trim(c.patient_id, _SPACES))
+        .order_by(c.id)
+    ).all()
+    for row_id, patient, when, cpt, provider in spaced:
+        trimmed = patient.strip()
+        taken = conn.execute(
+            sa.select(c.id).where(
+                c.patient_id == trimmed,
+                c.date_of_service == when,
+                c.cpt == cpt,
+                c.provider == provider,
+            )
+        ).first()
+        if taken is not None or not trimmed:
+            conn.execute(sa.delete(study).where(c.id == row_id))
+        else:
+            conn.execute(sa.update(study).where(c.id == row_id).values(patient_id=trimmed))
+
+
 Migration = Callable[[Connection], None]
 
 # Append only; never edit a migration that has been released.
-MIGRATIONS: tuple[Migration, ...] = (_migrate_to_1, _migrate_to_2)
+MIGRATIONS: tuple[Migration, ...] = (_migrate_to_1, _migrate_to_2, _migrate_to_3)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 # The current shape, used by queries: the last version's tables.
 _metadata = sa.MetaData()
-schema_version, source, prior_study = _v2_tables(_metadata)
+schema_version, source, prior_study = _v3_tables(_metadata)

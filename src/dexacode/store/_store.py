@@ -9,8 +9,13 @@ Safety:
   queue on an advisory lock (readers are never blocked on either);
 - duplicates (same patient, date of service, CPT and provider) are skipped by the database
   itself (``INSERT ... ON CONFLICT DO NOTHING``), so concurrent runs cannot both add one;
-  the first row stored is kept as it is, payer family included;
+  the first row stored is kept as it is, payer family included, except that a newer
+  version of the same claim (same patient and claim id) replaces the earlier one, and an
+  import may correct ``covered``;
 - errors never show the rows being written (``hide_parameters``): they hold patient data.
+
+Patient ids are stored and looked up trimmed of surrounding spaces, as every door (the
+contract, CSV, history files) reads them.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import functools
 import re
 import time
 from collections.abc import Collection, Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -37,7 +43,11 @@ from dexacode.store._schema import prior_study, schema_version
 if TYPE_CHECKING:  # imported when first needed: `history import` does without pydantic
     from dexacode.contract import PriorStudy
 
-__all__ = ["HistoryStore", "as_seen_by", "default_db_url", "merge_history"]
+__all__ = ["HistoryStore", "StoredStudy", "as_seen_by", "default_db_url", "merge_history"]
+
+# A stored study as the frequency check needs it: the study, the payer family it was
+# recorded under and the claim it was billed on (None: not known).
+StoredStudy = tuple["PriorStudy", str | None, str | None]
 
 _WRITE = "dexacode_write"  # execution option: this transaction writes (SQLite BEGIN IMMEDIATE)
 _SQLITE_MAX_IDS = 900  # bound parameters per IN list, well under old SQLite's 999
@@ -102,10 +112,24 @@ class HistoryStore:
         )
         # Unknown family (NULL) first on both databases ('' is never a family: add refuses it).
         self._lookup_family = (
-            sa.select(c.patient_id, c.date_of_service, c.cpt, c.covered, c.payer_family)
+            sa.select(c.patient_id, c.date_of_service, c.cpt, c.covered, c.payer_family, c.claim_id)
             .where(by_patient)
-            .order_by(*order, sa.func.coalesce(c.payer_family, ""))
+            .order_by(
+                *order, sa.func.coalesce(c.payer_family, ""), sa.func.coalesce(c.claim_id, "")
+            )
         )
+        # What add() needs of the rows stored for a batch's patients.
+        self._lookup_rows = sa.select(
+            c.id,
+            c.patient_id,
+            c.date_of_service,
+            c.cpt,
+            c.provider,
+            c.covered,
+            c.payer_family,
+            c.claim_id,
+            c.source_id,
+        ).where(by_patient)
         # PriorStudy is frozen: one instance per (date, cpt, covered) serves every patient.
         self._flyweights: dict[tuple[datetime.date, str, bool], PriorStudy] = {}
         try:
@@ -135,19 +159,38 @@ class HistoryStore:
 
     # --- writing -----------------------------------------------------------------------------
 
-    def add(self, rows: Iterable[StudyRow | RowProblem], source: str) -> ImportReport:
-        """Add studies in one transaction; return what was added, skipped and refused.
+    def add(
+        self,
+        rows: Iterable[StudyRow | RowProblem],
+        source: str,
+        *,
+        update_covered: bool = False,
+    ) -> ImportReport:
+        """Add studies in one transaction; return what was added, updated, replaced, skipped
+        and refused.
 
         ``source`` says where they came from ("import:<file name>", "scrub:<run id>"). A row
         already in the store (same patient, date, CPT and provider) is a duplicate: skipped
         and counted, the stored row kept as it is (the first payer family recorded stays,
-        even when the new row names another or the stored one has none). ``RowProblem``
-        items (as ``read_history_file`` yields them) and invalid rows are reported in
-        ``problems``; an invalid Python row's number is its 1-based position in ``rows``.
-        On any error nothing at all is written.
+        even when the new row names another or the stored one has none), with two
+        exceptions:
+
+        - a row with a ``claim_id`` is the latest version of that claim: the patient's rows
+          stored under the same claim id by earlier adds and not in this one are removed
+          (``replaced``: a corrected date of service), and a stored row of the same study
+          and claim takes this one's ``covered`` and payer family (``updated``: a study
+          re-coded from denied to covered); a stored row of the same study with no claim
+          id takes this one's claim id;
+        - with ``update_covered`` (an import of what payers decided), a stored row whose
+          ``covered`` differs is updated (``updated``).
+
+        ``RowProblem`` items (as ``read_history_file`` yields them) and invalid rows are
+        reported in ``problems``; an invalid Python row's number is its 1-based position in
+        ``rows``. On any error nothing at all is written.
         """
         problems: list[RowProblem] = []
-        offered = added = 0
+        offered = 0
+        counts = _Counts()
         try:
             with self._engine.connect() as conn:
                 conn.execution_options(**{_WRITE: True})
@@ -165,28 +208,22 @@ class HistoryStore:
                             problems.append(RowProblem(position, "; ".join(errors)))
                             continue
                         offered += 1
-                        batch.append(
-                            {
-                                "patient_id": item.patient_id,
-                                "date_of_service": item.date_of_service,
-                                "cpt": item.cpt,
-                                "provider": item.provider or "",
-                                "covered": item.covered,
-                                "payer_family": item.payer_family,
-                            }
-                        )
-                        if len(batch) >= self._chunk_size:
+                        values = _values(item)
+                        # A batch ends between claims, never inside one: a claim's rows are
+                        # compared with its stored rows all at once.
+                        if len(batch) >= self._chunk_size and not _same_claim(batch[-1], values):
                             source_id = source_id or _new_source(conn, source)
-                            added += self._insert_batch(conn, batch, source_id)
+                            self._write_batch(conn, batch, source_id, update_covered, counts)
                             batch = []
+                        batch.append(values)
                     if batch:
                         source_id = source_id or _new_source(conn, source)
-                        added += self._insert_batch(conn, batch, source_id)
+                        self._write_batch(conn, batch, source_id, update_covered, counts)
                     if source_id is not None:
                         conn.execute(
                             sa.update(_schema.source)
                             .where(_schema.source.c.id == source_id)
-                            .values(rows_added=added)
+                            .values(rows_added=counts.added)
                         )
         except exc.SQLAlchemyError as error:
             raise StoreError(
@@ -194,7 +231,81 @@ class HistoryStore:
                 f"{_db_reason(error)}"
             ) from None
         refused = sum(1 for p in problems if p.row > 0)
-        return ImportReport(offered + refused, added, offered - added, problems)
+        return ImportReport(
+            offered + refused,
+            counts.added,
+            offered - counts.added - counts.updated,
+            problems,
+            updated=counts.updated,
+            replaced=counts.replaced,
+        )
+
+    def _write_batch(
+        self,
+        conn: Connection,
+        batch: list[dict[str, Any]],
+        source_id: int,
+        update_covered: bool,
+        counts: _Counts,
+    ) -> None:
+        """Write one batch: earlier versions of its claims replaced, what changed updated,
+        the rest inserted (duplicates skipped by the database)."""
+        fresh = batch
+        if update_covered or any(v["claim_id"] is not None for v in batch):
+            fresh = self._settle(conn, batch, source_id, update_covered, counts)
+        if fresh:
+            counts.added += self._insert_batch(conn, fresh, source_id)
+
+    def _settle(
+        self,
+        conn: Connection,
+        batch: list[dict[str, Any]],
+        source_id: int,
+        update_covered: bool,
+        counts: _Counts,
+    ) -> list[dict[str, Any]]:
+        """Compare a batch with the rows stored for its patients: delete the rows of its
+        claims that the new versions no longer have, update what changed, and return the
+        rows still to insert. Runs under the write lock, in add's transaction."""
+        claims: dict[tuple[str, str], set[_Key]] = {}  # each claim's studies in this batch
+        for v in batch:
+            if v["claim_id"] is not None:
+                claims.setdefault((v["patient_id"], v["claim_id"]), set()).add(_key(v))
+        ids = sorted({v["patient_id"] for v in batch})
+        step = self._lookup_step
+        by_key: dict[_Key, Any] = {}
+        stale: list[int] = []
+        for start in range(0, len(ids), step):
+            for row in conn.execute(self._lookup_rows, {"ids": ids[start : start + step]}):
+                key = (row.patient_id, row.date_of_service, row.cpt, row.provider)
+                kept = claims.get((row.patient_id, row.claim_id))
+                if kept is not None and key not in kept and row.source_id != source_id:
+                    stale.append(row.id)  # an earlier version of a claim of this batch
+                else:
+                    by_key[key] = row
+        c = prior_study.c
+        for start in range(0, len(stale), _SQLITE_MAX_IDS):
+            conn.execute(
+                sa.delete(prior_study).where(c.id.in_(stale[start : start + _SQLITE_MAX_IDS]))
+            )
+        counts.replaced += len(stale)
+        fresh: list[dict[str, Any]] = []
+        seen: set[_Key] = set()
+        for v in batch:
+            key = _key(v)
+            old = by_key.get(key)
+            if old is None:
+                fresh.append(v)
+                continue
+            if old.source_id == source_id or key in seen:
+                continue  # the same study twice in this add: the first one stays
+            seen.add(key)
+            change = _change(old, v, update_covered)
+            if "covered" in change or "payer_family" in change:
+                counts.updated += 1
+            if change:
+                conn.execute(sa.update(prior_study).where(c.id == old.id).values(**change))
+        return fresh
 
     def _insert_batch(self, conn: Connection, batch: list[dict[str, Any]], source_id: int) -> int:
         if self._sqlite:
@@ -214,7 +325,11 @@ class HistoryStore:
     # --- reading -----------------------------------------------------------------------------
 
     def studies_for(
-        self, patient_ids: Collection[str], *, family: str | None = None
+        self,
+        patient_ids: Collection[str],
+        *,
+        family: str | None = None,
+        claim_id: str | None = None,
     ) -> dict[str, list[PriorStudy]]:
         """Prior studies of many patients at once, each list in date order.
 
@@ -225,13 +340,15 @@ class HistoryStore:
         ``family`` is the payer family of the claim being checked ("medicare" or the payer's
         name): a study recorded under another family comes back with ``covered=False``
         (that family paid it, the claim's did not); see ``as_seen_by``. Without it every
-        study comes back as stored.
+        study comes back as stored. ``claim_id`` is the claim being checked: a study stored
+        under that claim id is its own earlier version, not a prior study, and is left out.
         """
-        if family is not None:
-            return {
-                patient: as_seen_by(entries, family)
+        if family is not None or claim_id is not None:
+            found = {
+                patient: as_seen_by(entries, family, claim_id)
                 for patient, entries in self.studies_with_family(patient_ids).items()
             }
+            return {patient: studies for patient, studies in found.items() if studies}
         out: dict[str, list[PriorStudy]] = {}
         cache = self._flyweights
         current: str | None = None
@@ -248,28 +365,32 @@ class HistoryStore:
             raise self._read_error(error) from None
         return out
 
-    def studies_with_family(
-        self, patient_ids: Collection[str]
-    ) -> dict[str, list[tuple[PriorStudy, str | None]]]:
-        """Prior studies of many patients with the payer family each was recorded under.
+    def studies_with_family(self, patient_ids: Collection[str]) -> dict[str, list[StoredStudy]]:
+        """Prior studies of many patients with the payer family each was recorded under and
+        the claim it was billed on.
 
         As ``studies_for`` (one query per chunk of ids, the same order, patients with no study
-        absent), with each study paired with its family, None when unknown; rows equal but for
-        their provider give one pair. For callers that check several claims of one patient
-        against different payer families: ``as_seen_by(pairs, family)`` per claim.
+        absent), with each study as ``(study, family, claim_id)``, None when unknown; rows
+        equal but for their provider give one entry. For callers that check several claims
+        of one patient against different payer families: ``as_seen_by(entries, family,
+        claim_id)`` per claim.
         """
-        out: dict[str, list[tuple[PriorStudy, str | None]]] = {}
+        out: dict[str, list[StoredStudy]] = {}
         cache = self._flyweights
         current: str | None = None
-        pairs: list[tuple[PriorStudy, str | None]] = []
+        entries: list[StoredStudy] = []
         try:
-            for pid, when, cpt, covered, paid_by in self._fetch(self._lookup_family, patient_ids):
+            for pid, when, cpt, covered, paid_by, claim in self._fetch(
+                self._lookup_family, patient_ids
+            ):
                 study = cache.get((when, cpt, covered)) or self._new_study(when, cpt, covered)
                 if pid != current:
-                    current, pairs = pid, [(study, paid_by)]
-                    out[pid] = pairs
-                elif study is not pairs[-1][0] or paid_by != pairs[-1][1]:
-                    pairs.append((study, paid_by))
+                    current, entries = pid, [(study, paid_by, claim)]
+                    out[pid] = entries
+                else:
+                    last = entries[-1]  # equal rows (providers) are adjacent
+                    if study is not last[0] or paid_by != last[1] or claim != last[2]:
+                        entries.append((study, paid_by, claim))
         except exc.SQLAlchemyError as error:
             raise self._read_error(error) from None
         return out
@@ -297,8 +418,8 @@ class HistoryStore:
         """Every stored study of one patient, in date order (then CPT, then provider)."""
         c = prior_study.c
         stmt = (
-            sa.select(c.patient_id, c.date_of_service, c.cpt, c.provider, c.covered, c.payer_family)
-            .where(c.patient_id == patient_id)
+            sa.select(*_SHOWN)
+            .where(c.patient_id == patient_id.strip())
             .order_by(c.date_of_service, c.cpt, c.provider)
         )
         try:
@@ -306,10 +427,45 @@ class HistoryStore:
                 result = conn.execute(stmt).all()
         except exc.SQLAlchemyError as error:
             raise self._read_error(error) from None
-        return [
-            StudyRow(p, d, cpt, prov or None, bool(cov), family)
-            for p, d, cpt, prov, cov, family in result
-        ]
+        return [_study_row(row) for row in result]
+
+    def remove(
+        self,
+        patient_id: str,
+        *,
+        date_of_service: datetime.date | None = None,
+        cpt: str | None = None,
+        claim_id: str | None = None,
+    ) -> list[StudyRow]:
+        """Remove one patient's studies of a date (and CPT), or of a claim, in one
+        transaction; return the rows removed. A date or a claim id is required: a patient's
+        whole history is never removed by leaving them out."""
+        if date_of_service is None and claim_id is None:
+            raise StoreError("say which studies to remove: a date of service or a claim id")
+        c = prior_study.c
+        where = [c.patient_id == patient_id.strip()]
+        if date_of_service is not None:
+            where.append(c.date_of_service == date_of_service)
+        if cpt is not None:
+            where.append(c.cpt == cpt.strip().upper())
+        if claim_id is not None:
+            where.append(c.claim_id == claim_id.strip())
+        try:
+            with self._engine.connect() as conn:
+                conn.execution_options(**{_WRITE: True})
+                with conn.begin():
+                    if not self._sqlite:
+                        conn.execute(sa.select(sa.func.pg_advisory_xact_lock(_schema.LOCK_WRITE)))
+                    found = conn.execute(
+                        sa.select(*_SHOWN).where(*where).order_by(c.date_of_service, c.cpt)
+                    ).all()
+                    conn.execute(sa.delete(prior_study).where(*where))
+        except exc.SQLAlchemyError as error:
+            raise StoreError(
+                f"could not write to the history store {self.url} (nothing was removed): "
+                f"{_db_reason(error)}"
+            ) from None
+        return [_study_row(row) for row in found]
 
     def _read_error(self, error: exc.SQLAlchemyError) -> StoreError:
         return StoreError(f"could not read the history store {self.url}: {_db_reason(error)}")
@@ -337,7 +493,82 @@ class HistoryStore:
             raise self._read_error(error) from None
 
 
-_PG_COLUMNS = ("patient_id", "date_of_service", "cpt", "provider", "covered", "payer_family")
+_SHOWN = (
+    prior_study.c.patient_id,
+    prior_study.c.date_of_service,
+    prior_study.c.cpt,
+    prior_study.c.provider,
+    prior_study.c.covered,
+    prior_study.c.payer_family,
+    prior_study.c.claim_id,
+)
+
+
+def _study_row(row: Any) -> StudyRow:
+    patient, when, cpt, provider, covered, family, claim = row
+    return StudyRow(patient, when, cpt, provider or None, bool(covered), family, claim)
+
+
+# (patient, date of service, CPT, provider): the duplicate key.
+_Key = tuple[str, datetime.date, str, str]
+
+
+@dataclass
+class _Counts:
+    added: int = 0
+    updated: int = 0
+    replaced: int = 0
+
+
+def _values(item: StudyRow) -> dict[str, Any]:
+    """A checked StudyRow as the table's values; ids trimmed as every door reads them."""
+    return {
+        "patient_id": item.patient_id.strip(),
+        "date_of_service": item.date_of_service,
+        "cpt": item.cpt,
+        "provider": (item.provider or "").strip(),
+        "covered": item.covered,
+        "payer_family": item.payer_family,
+        "claim_id": item.claim_id.strip() if item.claim_id is not None else None,
+    }
+
+
+def _key(values: dict[str, Any]) -> _Key:
+    return (values["patient_id"], values["date_of_service"], values["cpt"], values["provider"])
+
+
+def _same_claim(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    return (
+        a["claim_id"] is not None
+        and a["claim_id"] == b["claim_id"]
+        and a["patient_id"] == b["patient_id"]
+    )
+
+
+def _change(row: Any, values: dict[str, Any], update_covered: bool) -> dict[str, Any]:
+    """What a new row changes in the stored row of the same study: the same claim's new
+    version changes coverage and payer family; an import (``update_covered``) coverage; a
+    claim id fills in a stored row that had none."""
+    change: dict[str, Any] = {}
+    same_claim = values["claim_id"] is not None and values["claim_id"] == row.claim_id
+    if (same_claim or update_covered) and row.covered != values["covered"]:
+        change["covered"] = values["covered"]
+    if same_claim and row.payer_family != values["payer_family"]:
+        change["payer_family"] = values["payer_family"]
+    if row.claim_id is None and values["claim_id"] is not None:
+        change["claim_id"] = values["claim_id"]
+    return change
+
+
+_PG_COLUMNS = (
+    "patient_id",
+    "date_of_service",
+    "cpt",
+    "provider",
+    "covered",
+    "payer_family",
+    "claim_id",
+)
 _ROWCOUNT = {"preserve_rowcount": True}
 
 
@@ -371,9 +602,16 @@ def _new_source(conn: Connection, name: str) -> int:
 
 
 def as_seen_by(
-    studies: Sequence[tuple[PriorStudy, str | None]], family: str | None
+    studies: Sequence[StoredStudy | tuple[PriorStudy, str | None]],
+    family: str | None,
+    claim_id: str | None = None,
 ) -> list[PriorStudy]:
     """Stored studies as a claim to payer family ``family`` sees them, in the order given.
+
+    ``studies`` are ``(study, family, claim_id)`` entries as ``studies_with_family`` gives
+    them (or ``(study, family)`` pairs). A study stored under ``claim_id`` itself is the
+    claim's own earlier version (recorded before it was corrected), not a prior study: it
+    is left out.
 
     A study recorded as covered under another family (not None, not ``family``) comes back
     with ``covered=False``: that family paid it, the claim's family did not (contract:
@@ -387,26 +625,29 @@ def as_seen_by(
     is left out, so it cannot hide the covered one (the engine keeps the first entry of a
     date and CPT). Equal results (same date, CPT and covered) appear once, where first seen.
 
-    >>> pairs = store.studies_with_family(["P-1"])["P-1"]     # doctest: +SKIP
-    >>> as_seen_by(pairs, "commercial")    # a study only Medicare paid: covered=False
+    >>> entries = store.studies_with_family(["P-1"])["P-1"]     # doctest: +SKIP
+    >>> as_seen_by(entries, "commercial")    # a study only Medicare paid: covered=False
     """
+    if claim_id is not None:
+        studies = [s for s in studies if len(s) < 3 or s[2] != claim_id]
     others = family is not None and any(
-        study.covered and paid_by is not None and paid_by != family for study, paid_by in studies
+        s[0].covered and s[1] is not None and s[1] != family for s in studies
     )
     if not others and len(studies) == 1:  # the common case: nothing to change
         return [studies[0][0]]
     paid_here = (
         {
-            (study.date_of_service, study.cpt)
-            for study, paid_by in studies
-            if study.covered and (paid_by is None or paid_by == family)
+            (s[0].date_of_service, s[0].cpt)
+            for s in studies
+            if s[0].covered and (s[1] is None or s[1] == family)
         }
         if others
         else set()
     )
     out: list[PriorStudy] = []
     seen: set[tuple[datetime.date, str, bool]] = set()
-    for study, paid_by in studies:
+    for entry in studies:
+        study, paid_by = entry[0], entry[1]
         if others and study.covered and paid_by is not None and paid_by != family:
             if (study.date_of_service, study.cpt) in paid_here:
                 continue
