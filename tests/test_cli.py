@@ -254,6 +254,40 @@ def test_code_counts_the_history_store_like_scrub(tmp_path: Path) -> None:
     assert "FREQUENCY" not in ids("--db", f"sqlite:///{tmp_path / 'other.sqlite3'}")
 
 
+def test_code_never_checks_a_claim_against_its_own_recorded_version(tmp_path: Path) -> None:
+    """A claim recorded under its first, wrong date of service and coded again with the
+    corrected date: its own earlier version is not a prior study (as in scrub and the API)."""
+    from datetime import date
+
+    from dexacode.store import HistoryStore, StudyRow
+
+    url = f"sqlite:///{tmp_path / 'store.sqlite3'}"
+    with HistoryStore(url) as store:
+        store.add(
+            [
+                StudyRow(
+                    patient_id="P-FIX",
+                    date_of_service=date(2026, 4, 2),
+                    cpt="77080",
+                    claim_id="C-500",
+                )
+            ],
+            source="test",
+        )
+    corrected = make_encounter(
+        claim_id="C-500", patient__id="P-FIX", date_of_service="2026-04-20", payer="medicare"
+    )
+    other = {**corrected, "claim_id": "C-501"}
+
+    def ids(enc: dict[str, Any]) -> list[str]:
+        proc = run("code", write(tmp_path, enc), "-f", "json", "--db", url)
+        assert proc.returncode in (0, 1), proc.stderr
+        return [f["id"] for f in json.loads(proc.stdout)["findings"]]
+
+    assert "FREQUENCY" not in ids(corrected)
+    assert "FREQUENCY" in ids(other)  # another claim 18 days later is too soon
+
+
 def test_version_and_short_help() -> None:
     from importlib.metadata import version
 

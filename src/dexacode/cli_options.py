@@ -30,9 +30,10 @@ NoStoreOption = Annotated[
 ]
 
 
-def stored_studies(db: str | None, patient_id: str, family: str) -> list[Any]:
-    """One patient's studies in the history store, as a claim of payer ``family`` sees
-    them; exits 2 with one line when the store cannot be opened.
+def stored_studies(db: str | None, patient_id: str, family: str, claim_id: str) -> list[Any]:
+    """One patient's studies in the history store, as claim ``claim_id`` of payer
+    ``family`` sees them (never its own earlier recorded version); exits 2 with one line
+    when the store cannot be opened.
 
     Without --db the default store is read only when it exists: one encounter is no
     reason to create a store (nor to pay for opening one that cannot hold anything)."""
@@ -45,7 +46,9 @@ def stored_studies(db: str | None, patient_id: str, family: str) -> list[Any]:
 
     try:
         with HistoryStore(db) as store:
-            found: list[Any] = store.studies_for([patient_id], family=family).get(patient_id, [])
+            found: list[Any] = store.studies_for(
+                [patient_id], family=family, claim_id=claim_id
+            ).get(patient_id, [])
     except StoreError as exc:
         typer.echo(f"dexacode: history store error: {exc}", err=True)
         raise typer.Exit(2) from None

@@ -77,6 +77,28 @@ def test_code_reports_it_in_one_line_without_a_traceback(data_dir: Path, tmp_pat
     assert "dexacode data remove mue 2026-04-01" in proc.stderr
 
 
+def test_scrub_reports_it_in_one_line_before_any_output(data_dir: Path, tmp_path: Path) -> None:
+    from dexacode.icd10 import default_index_dir, open_library
+
+    open_library()
+    (data_dir / "icd10cm").symlink_to(default_index_dir().resolve())
+    _newer(data_dir)
+    batch = tmp_path / "claims.jsonl"
+    batch.write_text(json.dumps(make_encounter()) + "\n", encoding="utf-8")
+    out = tmp_path / "out.jsonl"
+    proc = subprocess.run(
+        [*DEXACODE, "scrub", str(batch), "--out", str(out), "--no-store", "--quiet"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "DEXACODE_DATA_DIR": str(data_dir)},
+        timeout=120,
+    )
+    assert proc.returncode == 3, proc.stderr
+    assert "Traceback" not in proc.stderr and "internal error" not in proc.stderr
+    assert "dexacode data remove mue 2026-04-01" in proc.stderr
+    assert not out.exists()
+
+
 def test_import_replaces_an_unreadable_dataset(data_dir: Path, book: RuleBook) -> None:
     path = _newer(data_dir)
     report = import_files("mue", [MUE_FILE], data_dir=data_dir, book=book)

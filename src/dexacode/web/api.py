@@ -173,7 +173,9 @@ def _code(ctx: WebContext, enc: Encounter) -> CodingResult:
         rules = ctx.book.in_force(enc.date_of_service, enc.payer)
         release, exact = ctx.library.for_date(enc.date_of_service)
         try:
-            found = ctx.history.studies_for([enc.patient.id], family=rules.payer.family)
+            found = ctx.history.studies_for(
+                [enc.patient.id], family=rules.payer.family, claim_id=enc.claim_id
+            )
         except StoreError:
             raise StoreBusy() from None
         stored = found.get(enc.patient.id, [])
