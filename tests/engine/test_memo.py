@@ -63,3 +63,34 @@ def test_the_category_memo_tells_apart_facts_that_differ_in_one_drug(
         categories = [r.coverage.medicare_category for r in results]
         expected = ["monitoring_drug_therapy", None]
         assert categories == (expected if first is treated else expected[::-1])
+
+
+def test_threads_storing_into_a_full_table_never_fail() -> None:
+    """The web app codes in several threads: evicting from a full table at the same time
+    must not raise (a KeyError there was a 500 for the client)."""
+    import sys
+    import threading
+
+    previous = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads as often as possible
+    memo = MemoTables(max_entries=50)
+    table = memo.table("owner")
+    errors: list[str] = []
+
+    def work(base: int) -> None:
+        try:
+            for i in range(30_000):
+                memo.store(table, (base, i), i)
+        except Exception as exc:  # any failure is what the test looks for
+            errors.append(repr(exc))
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(4)]
+    try:
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        sys.setswitchinterval(previous)
+    assert errors == []
+    assert len(table) <= 50

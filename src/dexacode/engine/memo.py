@@ -8,6 +8,7 @@ that, this module only keeps the answers.
 from __future__ import annotations
 
 import itertools
+import threading
 from typing import Any
 
 __all__ = ["MemoTables"]
@@ -20,6 +21,10 @@ class MemoTables:
 
     def __init__(self, max_entries: int) -> None:
         self.max_entries = max_entries
+        # The web app codes in several threads at once. Reading a table needs no lock (a
+        # dict look-up is atomic), but making a table and evicting from a full one do: two
+        # threads evicting the same answer, or one iterating while another inserts, fail.
+        self._lock = threading.Lock()
         self._tables: dict[tuple[int, ...], tuple[tuple[object, ...], dict[Any, Any]]] = {}
         # The keys' parts (sets of risk factors, lists of conditions...) are one
         # encounter's own objects; stored keys share one copy of each instead.
@@ -29,10 +34,15 @@ class MemoTables:
         ids = tuple(id(owner) for owner in owners)
         slot = self._tables.get(ids)
         if slot is None:
-            slot = self._tables[ids] = (owners, {})
+            with self._lock:
+                slot = self._tables.setdefault(ids, (owners, {}))
         return slot[1]
 
     def store(self, table: dict[Any, Any], key: tuple[Any, ...], answer: Any) -> None:
+        with self._lock:  # only on a miss: the answer was just worked out, at far more cost
+            self._store(table, key, answer)
+
+    def _store(self, table: dict[Any, Any], key: tuple[Any, ...], answer: Any) -> None:
         if len(table) >= self.max_entries:
             # The oldest half goes: combinations that keep coming back are soon stored again.
             for stale in list(itertools.islice(table, max(1, self.max_entries // 2))):
