@@ -98,8 +98,9 @@ def test_with_only_an_ssn_and_no_resource_id_the_id_is_asked_for() -> None:
 @pytest.mark.parametrize(
     "identifiers, want",
     [
-        ([ident(MRN, "MR"), ident(MEMBER, "MB")], MEMBER),
-        ([ident(MRN, "MR"), ident(SUBSCRIBER, "SN")], SUBSCRIBER),
+        # The practice's record number first: the id the other doors are given.
+        ([ident(MEMBER, "MB"), ident(MRN, "MR")], MRN),
+        ([ident(SUBSCRIBER, "SN"), ident(MRN, "MR")], MRN),
         ([ident(SUBSCRIBER, "SN"), ident(MEMBER, "MB")], MEMBER),
         ([ident("SYN-OTHER-1", system="urn:example:x"), ident(MRN, "MR")], MRN),
         ([ident("SYN-OTHER-1", system="urn:example:x"), ident("SYN-OTHER-2")], "SYN-OTHER-1"),
@@ -127,7 +128,7 @@ def test_the_us_core_example_patient_keeps_its_medical_record_number() -> None:
 
 def test_the_preference_is_data_written_once() -> None:
     rules = identity_rules()
-    assert [sorted(t) for t in rules.prefer] == [["MB"], ["SN"], ["MR"]]
+    assert [sorted(t) for t in rules.prefer] == [["MR"], ["MB"], ["SN"]]
     assert {"SS", "DL", "PPN"} <= rules.never_types
     assert US_SSN in rules.never_systems
 

@@ -1,5 +1,5 @@
 """The patient's id from a FHIR Patient: the identifier chosen by type, as
-``identity.toml`` orders them (member id, subscriber id, medical record number, any other
+``identity.toml`` orders them (medical record number, member id, subscriber id, any other
 identifier), else the resource id. An SSN, driver's licence or passport number is never
 used. Identifier values never appear in notes."""
 

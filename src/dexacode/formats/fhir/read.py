@@ -5,8 +5,8 @@ Every resource is first validated with fhir.resources' R4B models (R4-compatible
 
 - Coverage: the payer profile, when its payor names one in dexacode's payer system.
 - Patient: sex from ``gender``, else the US Core sex or birth-sex extension; birth date;
-  the id from the identifier ``identity.toml`` prefers (member id, subscriber id, medical
-  record number, another), else the resource id; never an SSN, driver's licence or
+  the id from the identifier ``identity.toml`` prefers (medical record number, member id,
+  subscriber id, another), else the resource id; never an SSN, driver's licence or
   passport number.
 - ServiceRequest / Procedure: the order reason and sites, when coded in dexacode's code
   systems (``ORDER_REASON_SYSTEM``, ``SITE_SYSTEM``); a VFA procedure code (77085/77086).
