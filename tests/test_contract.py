@@ -542,6 +542,10 @@ def test_trusted_build_makes_the_same_models_as_validation() -> None:
         ({"exam__sites": ["hip of J. Doe 1956-05-14"]}, "exam.sites[0]", "1956"),
         ({"exam__vfa": "member 604138227"}, "exam.vfa", "604138227"),
         ({"order__reason": "604138227"}, "order.reason", "604138227"),
+        ({"order__reason": "14.05.1956"}, "order.reason", "1956"),
+        ({"order__reason": "05-14-1956"}, "order.reason", "1956"),
+        ({"exam__status": "1956.05.14"}, "exam.status", "1956"),
+        ({"exam__status": "Smith"}, "exam.status", "Smith"),
     ],
 )
 def test_a_refusal_never_repeats_a_value_that_could_identify_a_patient(
