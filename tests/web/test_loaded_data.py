@@ -60,3 +60,27 @@ def test_unreadable_loaded_data_is_a_503_naming_the_command(
     body = answer.json()
     assert body["error"] == "data_unreadable"
     assert "dexacode data remove mue" in body["reason"]
+
+
+def test_a_worksheet_recoding_changed_by_an_import_is_on_the_audit_record(
+    data_dir: Path, tmp_path: Path, book: RuleBook
+) -> None:
+    import re
+
+    app = create_app(f"sqlite:///{tmp_path}/store.sqlite3", jobs_dir=tmp_path / "jobs")
+    key = app.state.ctx.keys.create("coder")
+    try:
+        with TestClient(app) as c:
+            c.post("/login", data={"api_key": key}, follow_redirects=False)
+            token = re.search(r'name="csrf-token" content="([^"]+)"', c.get("/").text)
+            assert token is not None
+            headers = {"X-CSRF-Token": token.group(1)}
+            for _ in range(2):  # the worksheet sends the same encounter again: one row
+                assert c.post("/v1/code", json=TWO_UNITS, headers=headers).status_code == 200
+            import_files("mue", [MUE_FILE], data_dir=data_dir, book=book)
+            assert c.post("/v1/code", json=TWO_UNITS, headers=headers).status_code == 200
+        outcomes = [e.outcome for e in app.state.ctx.audit.recent() if e.action == "code"]
+    finally:
+        shutdown(app)
+    # Two rows: the first coding (MUE-EXCEEDED, an error) and the recoding (none).
+    assert sorted(o.split("; ")[1].split(",")[0] for o in outcomes) == ["0 error(s)", "1 error(s)"]

@@ -118,19 +118,21 @@ def _code_and_record(
 
     The worksheet codes as the coder types, so its session sends the same encounter again
     and again (a change event, a retry after 429, a box ticked and unticked). Each
-    distinct encounter a session codes is recorded once, the first time: the rule book
-    cannot change within a session (both live as long as the server), so a second row
-    would repeat the first. Every distinct encounter is still recorded, drafts included,
-    because the coder saw each answer and may have used it: recording only on "copy" or
-    "print" would leave codings off the record. Calls with an API key are all recorded."""
+    distinct coding a session sees is recorded once, the first time: the same encounter
+    with the same answer. The answer is part of it because the CMS data loaded while the
+    server runs can change it (an MUE table imported mid-session): that recoding is
+    recorded. Every distinct encounter is still recorded, drafts included, because the
+    coder saw each answer and may have used it: recording only on "copy" or "print" would
+    leave codings off the record. Calls with an API key are all recorded."""
     result = _code(ctx, enc)
+    answer = result.model_dump_json()
     # The encounter as read, not its bytes: the same encounter written otherwise is one.
-    digest = sha256_of(enc.model_dump_json().encode()) if session else ""
+    digest = sha256_of(f"{enc.model_dump_json()}\n{answer}".encode()) if session else ""
     if session is None or not ctx.sessions.recorded(session, digest):
         _record_coding(ctx, key_name, enc, result, body)
         if session is not None:
             ctx.sessions.note_recorded(session, digest)
-    return result.model_dump_json()
+    return answer
 
 
 def _record_coding(

@@ -23,9 +23,13 @@ window.dexacodeApi = (function () {
   }
 
   // Seconds the server asks to wait before the next call, or null when it did not ask.
+  // A 503 without Retry-After (the loaded CMS data cannot be read) is not a wait: waiting
+  // cannot mend it, so its reason is shown instead.
   function waitAsked(response) {
     if (!WAIT_STATUSES.includes(response.status)) return null;
-    const seconds = Number(response.headers.get("Retry-After"));
+    const asked = response.headers.get("Retry-After");
+    if (response.status === 503 && asked === null) return null;
+    const seconds = Number(asked);
     return Number.isFinite(seconds) && seconds > 0 ? seconds : 1;
   }
 
