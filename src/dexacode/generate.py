@@ -1160,12 +1160,3 @@ def _write_blocks(
             if progress is not None:
                 progress(written)
     return written
-    with path.open("w", encoding="utf-8", newline="") as out:
-        if kind == "csv":
-            csv.writer(out, lineterminator="\n").writerow(FLAT_COLUMNS)
-        for text in _rendered(tasks, workers):
-            out.write(text)
-            written = min(count, written + BLOCK)
-            if progress is not None:
-                progress(written)
-    return written

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 
 from dexacode.contract import CodingResult, Encounter
+from dexacode.formats.x12.checks import form_limits
 from dexacode.formats.x12.fees import FeeSchedule
 from dexacode.formats.x12.model import Claim837, Person, ServiceLine
 from dexacode.formats.x12.provider import ProviderFile
@@ -84,7 +85,7 @@ def claim_for(
         relationship="18",
         subscriber=person,
         place_of_service=provider.billing.place_of_service,
-        diagnoses=tuple(undotted(c) for c in result.diagnoses[:12]),
+        diagnoses=tuple(undotted(c) for c in result.diagnoses[: form_limits().diagnoses]),
         lines=tuple(lines),
         referring_npi=referring.npi if referring else "",
         referring_last=referring.last_name if referring else "",
