@@ -65,9 +65,12 @@ def render_parsed_text(parsed: ParsedReport) -> str:
         return text if text.startswith("-") else f"+{text}"
 
     for r in parsed.results:
-        note = "  (never diagnostic)" if r.region.endswith(("_mean", "_diff")) else ""
+        both = r.region.endswith(("_mean", "_diff"))
+        note = "  (never diagnostic)" if both else ""
+        # Carried under left_hip for the contract (ReportRow); they are both hips'.
+        site = "both hips" if both else r.site
         out.append(
-            f"  {r.site:<15}{r.region:<20}{num(r.bmd, '.3f'):>8}{score(r.t_score):>7}"
+            f"  {site:<15}{r.region:<20}{num(r.bmd, '.3f'):>8}{score(r.t_score):>7}"
             f"{score(r.z_score):>7}{note}"
         )
     unread = this_exams_unread(parsed)

@@ -108,6 +108,9 @@ def test_read_command_text_and_json() -> None:
     ok = runner.invoke(app(), ["read", str(EXAMPLES / "hologic-spine-dualhip.txt")])
     assert ok.exit_code == 0, ok.output
     assert "Hologic Horizon W" in ok.output and "total_hip_mean" in ok.output
+    # The mean and difference rows are both hips', never shown as the left hip's.
+    (mean_row,) = [row for row in ok.output.splitlines() if "total_hip_mean" in row]
+    assert mean_row.split()[:2] == ["both", "hips"] and "left_hip" not in mean_row
     assert "Nothing: every results row was read." in ok.output
     js = runner.invoke(app(), ["read", str(DATA / "lunar_spine_dualfemur.txt"), "-f", "json"])
     data = json.loads(js.output)
