@@ -24,7 +24,7 @@ import os
 import shutil
 import uuid
 from array import array
-from collections import Counter, defaultdict, deque
+from collections import Counter, deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -951,16 +951,12 @@ def _recode_work(run: _Run, input_path: Path, in_fmt: str, per_job: int) -> list
     wanted: set[int] = set()
     for visits in run.multi.values():
         ordered = sorted(visits, key=lambda x: (x.date_of_service, x.row))
-        # A visit can only be changed by an earlier visit of the same payer family.
-        earliest: dict[str, dt.date] = {}
-        later = [
-            v.row
-            for v in ordered
-            if v.date_of_service > earliest.setdefault(v.family, v.date_of_service)
-        ]
-        if later:
+        # Any earlier visit may change a visit: one of another payer family is an earlier
+        # study not covered for it (a confirmatory baseline looks at every earlier study).
+        first = ordered[0].date_of_service
+        if ordered[-1].date_of_service > first:
             groups.append(ordered)
-            wanted.update(later)
+            wanted.update(v.row for v in ordered if v.date_of_service > first)
     if not wanted:
         return []
     rows = read_wanted_rows(input_path, in_fmt, wanted)
@@ -983,35 +979,51 @@ def _recode_job(groups: list[list[_Visit]], rows: dict[int, RawRow]) -> _Recode:
 
 
 def _recode(coder: _Coder, work: _Recode) -> list[_Good]:
-    """Code again, in date order, each patient's visits that have an earlier visit of the
-    same payer family in the run; return the new results."""
+    """Code again, in date order, each patient's visits that have an earlier visit in the
+    run; return the new results."""
+    from dexacode.store import as_seen_by
+
     stored = coder.stored_for({visits[0].patient_id for visits in work.groups})
     changed: list[_Good] = []
     for visits in work.groups:
-        # Prior studies by payer family, built up visit by visit; a visit sees only
-        # studies of earlier dates (one date is one study, never its own prior).
-        prior: dict[str, dict[tuple[dt.date, str], PriorStudy]] = defaultdict(dict)
+        # The earlier visits' studies with the payer family each was billed to, built up
+        # visit by visit; a visit sees only studies of earlier dates (one date is one
+        # study, never its own prior). It sees them as the history store would give the
+        # same studies once recorded: those of another payer family not covered for its
+        # own (``as_seen_by``), in the store's order (date, then code: the engine names
+        # the first of the latest date), so a second run of the file, with the first one
+        # recorded, gives the same results.
+        earlier: list[tuple[PriorStudy, str]] = []
         pending: deque[_Visit] = deque()
         for visit in visits:
+            known = len(earlier)
             while pending and pending[0].date_of_service < visit.date_of_service:
                 done = pending.popleft()
-                for cpt, covered in done.lines:
-                    prior[done.family].setdefault(
-                        (done.date_of_service, cpt),
+                earlier += [
+                    (
                         PriorStudy.model_construct(
                             date_of_service=done.date_of_service, cpt=cpt, covered=covered
                         ),
+                        done.family,
                     )
-            history = list(prior[visit.family].values())
+                    for cpt, covered in done.lines
+                ]
+            if len(earlier) > known:
+                earlier.sort(key=_date_and_code)  # stable: rows of one study keep file order
             current = visit
             raw = work.rows.get(visit.row)
-            if history and raw is not None:
+            if earlier and raw is not None:
+                history = as_seen_by(earlier, visit.family)
                 redone = coder.code_rows([raw], {visit.row: history}, stored)[0]
                 if isinstance(redone, _Good):
                     changed.append(redone)
                     current = _Visit.of(redone)
             pending.append(current)
     return changed
+
+
+def _date_and_code(entry: tuple[PriorStudy, str]) -> tuple[dt.date, str]:
+    return entry[0].date_of_service, entry[0].cpt
 
 
 def _apply_recoded(run: _Run, replaced: dict[int, _Good], record: bool) -> None:
