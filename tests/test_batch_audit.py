@@ -117,6 +117,40 @@ def test_a_quote_left_open_to_the_end_of_the_file_is_refused_not_coded(tmp_path:
     assert summary.reconciles
 
 
+def test_a_reason_typed_over_lines_is_coded_and_keeps_its_line_break(tmp_path: Path) -> None:
+    """Excel's Alt+Enter in peripheral_reason, properly quoted: the record spans lines but
+    is a well-formed row. It is coded, its text keeps the line break, the rows after it
+    keep their line numbers, and the summary reconciles (the row is one line of data)."""
+    from dexacode.formats.batch_io import LineCount, encounter_of, read_rows
+
+    encounters = [make_encounter(claim_id=f"C{i}", patient__id=f"P{i}") for i in range(1, 5)]
+    encounters[1]["exam"]["peripheral_reason"] = (
+        "degenerative changes, hardware\r\nmake the lumbar spine unreadable"
+    )
+    encounters[2]["patient"]["sex"] = "X"  # a row after it, refused: numbered by its line
+    src = _csv(tmp_path / "in.csv", encounters)
+    assert src.read_bytes().count(b"\r\n") == 6  # header, 4 rows, and the one in the cell
+    out = tmp_path / "out.jsonl"
+    summary = scrub(src, out, options=NO_STORE)
+
+    assert [r["claim_id"] for r in _results(out)] == ["C1", "C2", "C4"]
+    [bad] = _errors(tmp_path / "out.errors.jsonl")
+    assert (bad["row"], bad["claim_id"], bad["field"]) == (4, "C3", "patient.sex")
+    assert (summary.rows_read, summary.results, summary.bad_rows) == (4, 3, 1)
+    assert (summary.lines_read, summary.bad_lines) == (4, 1)
+    assert summary.reconciles
+    counted = LineCount()
+    rows = [raw for raw, _ in read_rows(src, "csv", counted)]
+    assert [raw.row for raw in rows] == [1, 2, 4, 5]
+    assert encounter_of(rows[1]).exam.peripheral_reason == (
+        "degenerative changes, hardware\r\nmake the lumbar spine unreadable"
+    )
+
+    proc = _cli(str(src), "--out", str(tmp_path / "o2.jsonl"), "--no-store")
+    assert proc.returncode == 1, proc.stderr
+    assert "reconciles:     yes" in proc.stdout and "lines of data" not in proc.stdout
+
+
 def test_the_summary_never_says_it_reconciles_when_lines_are_missing(
     capsys: pytest.CaptureFixture[str],
 ) -> None:

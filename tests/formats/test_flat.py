@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
+import io
+
 import pytest
 
-from dexacode.formats.flat import FlatRowError, row_to_encounter, unknown_column
+from dexacode.formats.flat import (
+    CsvRecord,
+    FlatRowError,
+    TextLines,
+    csv_records,
+    row_to_encounter,
+    unknown_column,
+)
 
 
 def _row(**cells: object) -> dict[str, object]:
@@ -83,3 +92,50 @@ def test_submitted_lines_carry_their_diagnosis_pointers_both_ways() -> None:
     assert "diagnosis_pointers" not in again[1]  # none given stays none given
     with pytest.raises(FlatRowError, match="pointers of item 1"):
         row_to_encounter(_row(submitted_lines="77080::1:1,x", submitted_diagnoses="Z13.820"))
+
+
+# --- CSV records over several lines ---------------------------------------------------------
+
+
+def _records(text: str) -> list[CsvRecord]:
+    return list(csv_records(TextLines(io.BufferedReader(io.BytesIO(text.encode())))))
+
+
+def test_a_quoted_cell_typed_over_lines_is_a_row() -> None:
+    """Excel's Alt+Enter in a free-text cell: the record spans lines, has the header's
+    columns and its text holds no row's worth of commas. It is a row, line breaks kept."""
+    header, row, after = _records(
+        'claim_id,peripheral_reason,sites\r\nC1,"hardware in the spine,\r\nsee report",'
+        "lumbar_spine\r\nC2,,left_hip\r\n"
+    )
+    assert (row.first, row.last) == (2, 3)
+    assert row.problem(3) is None
+    assert row.cells == ["C1", "hardware in the spine,\r\nsee report", "lumbar_spine"]
+    assert (after.first, after.problem(3)) == (4, None)
+    assert header.problem() is None
+    # a header (no column count to judge by) is never read over several lines
+    assert row.problem() is not None
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # a quote closed by the opening quote of a later line's cell: 4 cells by chance
+        'a,b,c,d\nC1,"x,y,z\nC2,p,"q,s",r\n',
+        # a whole row swallowed into the cell, the count matching by chance
+        'a,b,c,d\nC1,"x\nC2,p,q,r\nC3",q,r\n',
+        # a wrong number of cells
+        'a,b,c,d\nC1,"x\nC2,p,q,r\n',
+    ],
+)
+def test_a_record_holding_swallowed_rows_is_refused_naming_its_lines(text: str) -> None:
+    record = _records(text)[1]
+    problem = record.problem(4)
+    assert problem is not None
+    assert f"lines 2 to {record.last} of the file were read as this one row" in problem
+
+
+def test_a_cell_over_lines_at_the_end_of_a_file_cut_short_is_refused() -> None:
+    record = _records('a,b\nC1,"reason\nmore')[1]
+    problem = record.problem(2)
+    assert problem is not None and problem.startswith("the last line is incomplete")

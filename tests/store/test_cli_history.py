@@ -117,3 +117,59 @@ def test_help_says_what_the_store_is_for() -> None:
     code, out = run("--help")
     assert code == 0
     assert "Frequency rules" in out and "another provider" in out
+
+
+def _coverage(db_url: str, patient: str) -> list[tuple[str, bool]]:
+    from dexacode.store import HistoryStore
+
+    with HistoryStore(db_url) as store:
+        return [(r.cpt, r.covered) for r in store.show(patient)]
+
+
+def test_import_without_a_covered_column_leaves_a_stored_denial_alone(
+    tmp_path: Path, db_url: str
+) -> None:
+    """A file that does not say whether a study was covered (no covered column, or a JSON
+    line without the field) never turns a stored denied study into a covered one: the
+    study is already there. Its new studies are added as covered."""
+    denied = tmp_path / "denied.csv"
+    denied.write_text("patient_id,date_of_service,cpt,covered\nP-9,2025-06-02,77080,false\n")
+    assert run("import", str(denied), "--db", db_url)[0] == 0
+    silent = tmp_path / "studies_nocovered.csv"
+    silent.write_text(
+        "patient_id,date_of_service,cpt\nP-9,2025-06-02,77080\nP-9,2025-06-02,77085\n"
+    )
+    code, out = run("import", str(silent), "--db", db_url)
+    assert code == 0, out
+    assert "added                    1" in out and "already there            1" in out
+    assert "updated" not in out
+    silent_jsonl = tmp_path / "studies.jsonl"
+    silent_jsonl.write_text(
+        '{"patient_id": "P-9", "date_of_service": "2025-06-02", "cpt": "77080", "covered": null}\n'
+        '{"patient_id": "P-9", "date_of_service": "2025-06-02", "cpt": "77080", "claim_id": "C"}\n'
+    )
+    code, out = run("import", str(silent_jsonl), "--db", db_url)
+    assert code == 0, out
+    assert "updated" not in out
+    assert _coverage(db_url, "P-9") == [("77080", False), ("77085", True)]
+
+
+def test_import_with_a_covered_column_updates_a_stored_study(tmp_path: Path, db_url: str) -> None:
+    """A file that has the column says it for every row (an empty cell meaning true): the
+    stored study takes the file's coverage, both ways."""
+    denied = tmp_path / "denied.csv"
+    denied.write_text("patient_id,date_of_service,cpt,covered\nP-9,2025-06-02,77080,false\n")
+    assert run("import", str(denied), "--db", db_url)[0] == 0
+    paid = tmp_path / "paid.csv"
+    paid.write_text("patient_id,date_of_service,cpt,covered\nP-9,2025-06-02,77080,\n")
+    code, out = run("import", str(paid), "--db", db_url)
+    assert code == 0, out
+    assert "updated                  1" in out
+    assert _coverage(db_url, "P-9") == [("77080", True)]
+    again = tmp_path / "again.jsonl"
+    again.write_text(
+        '{"patient_id": "P-9", "date_of_service": "2025-06-02", "cpt": "77080", "covered": false}\n'
+    )
+    code, out = run("import", str(again), "--db", db_url)
+    assert code == 0 and "updated                  1" in out
+    assert _coverage(db_url, "P-9") == [("77080", False)]

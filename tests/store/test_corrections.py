@@ -259,6 +259,126 @@ def test_a_version_2_store_gets_claim_ids_and_trimmed_patient_ids(db_url: str) -
         assert [s.claim_id for s in store.show("P-2")] == [None, "C-2"]
 
 
+def _version_2_rows(url: str, rows: list[tuple[str, datetime.date, str, bool, str | None]]) -> None:
+    """A version-2 store holding ``rows`` (patient, date, CPT, covered, payer family), added
+    one by one in this order, each by a source of its own (as separate runs would)."""
+    engine = sa.create_engine(url)
+    metadata = sa.MetaData()
+    version, src, study = _schema._v2_tables(metadata)
+    metadata.create_all(engine)
+    now = datetime.datetime.now(datetime.UTC)
+    with engine.begin() as conn:
+        conn.execute(
+            sa.insert(version),
+            [{"version": 1, "applied_at": now}, {"version": 2, "applied_at": now}],
+        )
+        for n, (patient, when, cpt, covered, family) in enumerate(rows):
+            key = conn.execute(sa.insert(src).values(name=f"run:{n}", created_at=now))
+            assert key.inserted_primary_key is not None
+            conn.execute(
+                sa.insert(study).values(
+                    patient_id=patient,
+                    date_of_service=when,
+                    cpt=cpt,
+                    provider="",
+                    covered=covered,
+                    source_id=key.inserted_primary_key[0],
+                    payer_family=family,
+                )
+            )
+    engine.dispose()
+
+
+def _seen(store: HistoryStore, patient: str) -> list[tuple[str, str, bool, str | None]]:
+    return [
+        (s.date_of_service.isoformat(), s.cpt, s.covered, s.payer_family)
+        for s in store.show(patient)
+    ]
+
+
+def test_migrating_ids_keeps_the_newest_row_of_a_study_and_trims_unicode_spaces(
+    db_url: str,
+) -> None:
+    """Version 3 trims stored ids as str.strip() does (a non-breaking or ideographic space
+    too, which SQL's trim keeps). Two rows of one study after trimming become one: the one
+    added last is the newer knowledge (a covered study is not lost to an older denial)."""
+    day, later = D(2024, 3, 1), D(2025, 3, 1)
+    _version_2_rows(
+        db_url,
+        [
+            ("P1", day, "77080", False, None),  # an import: denied
+            (" P1", day, "77080", True, "medicare"),  # a later scrub run: covered
+            (" P1", later, "77080", True, "medicare"),  # no twin: only trimmed
+            (" P2", day, "77080", True, "medicare"),
+            ("P2 ", day, "77080", False, "commercial"),  # the later of two spaced twins
+            ("P3\u00a0", day, "77080", True, "medicare"),
+            ("\u2003P4\u3000\t", day, "77085", True, None),
+            (" P5", day, "77080", True, "medicare"),
+            ("P5", day, "77080", False, None),  # the trimmed row is the newer one here
+            ("\u00a0 ", day, "77080", True, None),  # only spaces: no door can find it
+        ],
+    )
+    with HistoryStore(db_url) as store:
+        assert store.schema_version == 3
+        assert _seen(store, "P1") == [
+            ("2024-03-01", "77080", True, "medicare"),
+            ("2025-03-01", "77080", True, "medicare"),
+        ]
+        assert _seen(store, "P2") == [("2024-03-01", "77080", False, "commercial")]
+        assert _seen(store, "P3") == [("2024-03-01", "77080", True, "medicare")]
+        assert _seen(store, "P4") == [("2024-03-01", "77085", True, None)]
+        assert _seen(store, "P5") == [("2024-03-01", "77080", False, None)]
+        assert store.count() == 6
+        found = store.studies_for(["P1", "P3", "P4"], family="medicare")
+        assert sorted(found) == ["P1", "P3", "P4"]
+        assert all(s.covered for studies in found.values() for s in studies)
+
+
+def test_trimming_ids_keeps_a_claim_id_only_one_twin_has(db_url: str) -> None:
+    """The merge itself, on version-3 rows: the newest row's values, and a claim id from
+    the newest twin that has one when the kept row has none."""
+    engine = sa.create_engine(db_url)
+    metadata = sa.MetaData()
+    _, src, study = _schema._v3_tables(metadata)
+    metadata.create_all(engine)
+    now = datetime.datetime.now(datetime.UTC)
+    rows = [
+        ("A", "C-1", False),
+        ("A ", "C-2", False),
+        ("\u00a0A", None, True),  # the newest: kept, with C-2
+        (" B", "C-9", True),
+        ("B", None, False),  # kept, with C-9
+        ("C\u2028", None, True),  # alone: trimmed, no claim id
+    ]
+    with engine.begin() as conn:
+        key = conn.execute(sa.insert(src).values(name="t", created_at=now)).inserted_primary_key
+        assert key is not None
+        for patient, claim, covered in rows:
+            conn.execute(
+                sa.insert(study).values(
+                    patient_id=patient,
+                    date_of_service=D(2024, 3, 1),
+                    cpt="77080",
+                    provider="DR-1",
+                    covered=covered,
+                    source_id=key[0],
+                    claim_id=claim,
+                )
+            )
+        _schema._trim_patient_ids(conn, study)
+        got = conn.execute(
+            sa.select(study.c.patient_id, study.c.claim_id, study.c.covered).order_by(
+                study.c.patient_id
+            )
+        ).all()
+    engine.dispose()
+    assert [tuple(row) for row in got] == [
+        ("A", "C-2", True),
+        ("B", "C-9", False),
+        ("C", None, True),
+    ]
+
+
 def test_two_runs_recording_versions_of_one_claim_at_once_leave_one_version(
     db_url: str,
 ) -> None:

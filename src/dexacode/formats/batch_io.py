@@ -81,8 +81,9 @@ class RawRow:
     # The claim a ``problem`` row holds, when the reader could tell it (an 837's CLM01):
     # the errors file names it.
     claim_id: str | None = None
-    # The lines of the file the row was read from: more than one only for a CSV record
-    # over several lines (always a problem row: a quote left open).
+    # The lines of the file a ``problem`` row was read from: more than one only for a CSV
+    # record over several lines (a quote left open). A row that was read (``cells``) is
+    # one line of data however many line breaks its cells hold (see ``_read_csv``).
     lines: int = 1
 
 
@@ -349,7 +350,13 @@ def _read_csv(path: Path, counted: LineCount | None = None) -> Iterator[tuple[Ra
     """The rows of a flat-layout CSV file, progress in bytes. Each row is numbered by the
     line it starts on, counted from the line after the header (row 1), and knows how many
     lines it took: a quote left open makes one refused row of the lines it swallowed,
-    naming them, never a silent loss. Header names are read in any case."""
+    naming them, never a silent loss. Header names are read in any case.
+
+    A well-formed row whose cells hold line breaks (a free-text reason typed over several
+    lines) is read as one row, and counted in ``counted`` as one line of data: the lines
+    of data are the lines that start a row, blank or not, and the lines a refused row
+    took, so that ``lines = coded + lines not coded + blank`` holds whatever the cells
+    hold."""
     with path.open("rb") as fh:
         lines = TextLines(fh)
         if lines.bad_encoding:
@@ -366,14 +373,18 @@ def _read_csv(path: Path, counted: LineCount | None = None) -> Iterator[tuple[Ra
         header_line = first.last
         done = lines.bytes_read
         rows = 0
+        inside = 0  # line breaks inside the cells of rows read: not lines of data
         for record in records:
             step, done = lines.bytes_read - done, lines.bytes_read
             rows += 1
-            yield _csv_row(record.first - header_line, record, header), step
+            raw = _csv_row(record.first - header_line, record, header)
+            if raw.problem is None:
+                inside += record.lines - 1
+            yield raw, step
         if rows == 0:
             raise BatchInputError(f"{path.name}: the file has a header but no rows")
         if counted is not None:
-            counted.lines = lines.number - header_line
+            counted.lines = lines.number - header_line - inside
 
 
 def _claim(record: CsvRecord, header: list[str]) -> str | None:
@@ -387,7 +398,7 @@ def _claim(record: CsvRecord, header: list[str]) -> str | None:
 
 
 def _csv_row(number: int, record: CsvRecord, header: list[str]) -> RawRow:
-    problem = record.problem()
+    problem = record.problem(len(header))
     if problem is not None:
         return RawRow(number, problem=problem, lines=record.lines, claim_id=_claim(record, header))
     cells = record.cells
@@ -395,10 +406,11 @@ def _csv_row(number: int, record: CsvRecord, header: list[str]) -> RawRow:
     if not any(c.strip() for c in cells):
         return RawRow(number, blank=True)  # a spreadsheet's empty row
     if record.not_utf8:
-        return RawRow(number, problem=NOT_UTF8)
+        return RawRow(number, problem=NOT_UTF8, lines=record.lines)
     if len(cells) != len(header):
         reason = f"has {len(cells)} cells but the header has {len(header)} columns"
-        return RawRow(number, problem=(TRUNCATED + reason) if record.cut else reason)
+        problem = (TRUNCATED + reason) if record.cut else reason
+        return RawRow(number, problem=problem, lines=record.lines)
     return RawRow(number, cells=dict(zip(header, cells, strict=True)))
 
 

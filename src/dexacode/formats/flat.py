@@ -440,19 +440,38 @@ class CsvRecord:
     def lines(self) -> int:
         return self.last - self.first + 1
 
-    def problem(self) -> str | None:
-        """Why the record cannot be a row, or None. No cell of either layout holds a line
-        break, so a record over several lines is refused, naming them: it is almost
-        always a quote left open, which swallows the rows after it."""
+    def problem(self, columns: int | None = None) -> str | None:
+        """Why the record cannot be a row, or None.
+
+        A record over several lines is a row only when it is a well-formed one: ``columns``
+        (the header's number of columns) cells, and no cell that holds a line break also
+        holds as many commas as a whole row does (``columns - 1``); the file does not end
+        inside it. A free-text cell typed with line
+        breaks (Excel's Alt+Enter, properly quoted) passes; a quote left open, which
+        swallows the rows after it into one cell, holds their commas too, and is refused,
+        naming the lines it took. Without ``columns`` (a header) every record over several
+        lines is refused."""
         if self.error is not None:
             message = f"malformed CSV ({self.error})"
-        elif self.last > self.first:
+        elif self.last > self.first and not self._well_formed(columns):
             message = "a cell holds a line break (is a quote left open?)"
         else:
             return None
         if self.last > self.first:
             message += f"; lines {self.first} to {self.last} of the file were read as this one row"
         return (TRUNCATED + message) if self.cut else message
+
+    def _well_formed(self, columns: int | None) -> bool:
+        """A record over several lines that is one row with line breaks in its text (see
+        ``problem``), not rows swallowed by a quote left open."""
+        if columns is None or self.cells is None or len(self.cells) != columns:
+            return False
+        if self.cut:  # its closing quote may be missing: the file ended inside the cell
+            return False
+        limit = max(columns - 1, 1)
+        return not any(
+            cell.count(",") >= limit for cell in self.cells if "\n" in cell or "\r" in cell
+        )
 
 
 def csv_records(lines: TextLines, *, strict: bool = False) -> Iterator[CsvRecord]:

@@ -118,7 +118,7 @@ def _read_csv(lines: TextLines) -> Iterator[StudyRow | RowProblem]:
             continue  # blank line
         data_rows += 1
         row = record.first - header_line
-        problem = record.problem()
+        problem = record.problem(len(header))
         if problem is not None:
             yield RowProblem(row, problem)
             continue
@@ -218,6 +218,10 @@ def _study(values: Mapping[str, object], *, from_csv: bool) -> StudyRow | list[s
 
     covered = True
     raw_covered = values.get("covered")
+    # A file without the column (a JSON line without the field) does not say: the study is
+    # stored as covered, but the stored coverage of a study already there is left alone. A
+    # column that is there says it in every row, an empty cell meaning true.
+    stated = raw_covered is not None
     if from_csv and isinstance(raw_covered, str):
         flag = raw_covered.strip().lower()
         if flag in TRUE_WORDS or flag in FALSE_WORDS:
@@ -231,7 +235,9 @@ def _study(values: Mapping[str, object], *, from_csv: bool) -> StudyRow | list[s
 
     if errors or patient_id is None or when is None or cpt is None:
         return errors
-    return StudyRow(patient_id, when, cpt, provider, covered, claim_id=claim_id)
+    return StudyRow(
+        patient_id, when, cpt, provider, covered, claim_id=claim_id, covered_stated=stated
+    )
 
 
 def _text(

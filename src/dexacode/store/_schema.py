@@ -18,14 +18,15 @@ Versions:
 3. ``prior_study.claim_id``: the claim the study was billed on (NULL when unknown: rows
    written before version 3, imported files without the column), so a corrected claim
    replaces its earlier version instead of being checked against it. Patient ids stored
-   with surrounding spaces (JSON Lines ids were not trimmed before) are trimmed, as every
-   door now reads them; a row that then equals one already stored is dropped as the
-   duplicate it is.
+   with surrounding whitespace (JSON Lines ids were not trimmed before) are trimmed as
+   every door now reads them (``str.strip()``: Unicode spaces too); rows that then share
+   a key are merged into the most recently added one (``_trim_patient_ids``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -120,10 +121,6 @@ def _migrate_to_2(conn: Connection) -> None:
     conn.exec_driver_sql(f"ALTER TABLE {table} ADD COLUMN {column}")
 
 
-# What str.strip() takes off an id and SQL's trim is told to (ASCII whitespace).
-_SPACES = " \t\r\n\f\v"
-
-
 def _migrate_to_3(conn: Connection) -> None:
     _, _, study = _v3_tables(sa.MetaData())
     table = conn.dialect.identifier_preparer.format_table(study)
@@ -132,30 +129,65 @@ def _migrate_to_3(conn: Connection) -> None:
     _trim_patient_ids(conn, study)
 
 
+# Patient ids per IN list, within SQLite's bound-parameter limit.
+_IDS_PER_QUERY = 900
+
+
 def _trim_patient_ids(conn: Connection, study: sa.Table) -> None:
-    """Trim stored patient ids; a row that then equals a stored one is dropped. Such rows
-    are few (only JSON Lines ids with spaces), so they are sorted out one by one."""
+    """Trim stored patient ids exactly as ``str.strip()`` (every door) does, Unicode
+    whitespace included, merging a row that then has the same key (patient, date, CPT,
+    provider) as another into one.
+
+    The ids are judged in Python, not by SQL's trim (ASCII spaces only, and not the same
+    on both databases): one pass over the distinct ids, which the duplicate key's index
+    (led by patient_id) gives without reading the table. Rows that collide are merged: the
+    most recently added one (highest id) is the newest knowledge and keeps its values
+    (coverage, payer family, source); a claim id it lacks is taken from the newest of the
+    others that has one. A row whose id is only whitespace cannot be looked up by any door
+    (an empty id is refused): it is dropped."""
     c = study.c
-    trim = sa.func.btrim if conn.dialect.name == "postgresql" else sa.func.trim
-    spaced = conn.execute(
-        sa.select(c.id, c.patient_id, c.date_of_service, c.cpt, c.provider)
-        .where(c.patient_id != trim(c.patient_id, _SPACES))
-        .order_by(c.id)
-    ).all()
-    for row_id, patient, when, cpt, provider in spaced:
-        trimmed = patient.strip()
-        taken = conn.execute(
-            sa.select(c.id).where(
-                c.patient_id == trimmed,
-                c.date_of_service == when,
-                c.cpt == cpt,
-                c.provider == provider,
+    spaced: list[str] = []
+    distinct = sa.select(c.patient_id).distinct()
+    for (patient,) in conn.execute(distinct, execution_options={"yield_per": 10_000}):
+        if patient != patient.strip():
+            spaced.append(patient)
+    if not spaced:
+        return
+    # Every row whose id is, or trims to, one of the new ids: the rows that can collide.
+    wanted = sorted({*spaced, *(p.strip() for p in spaced if p.strip())})
+    # (trimmed id, date, CPT, provider) -> the rows that will have that key
+    groups: dict[tuple[str, object, str, str], list[Any]] = {}
+    for start in range(0, len(wanted), _IDS_PER_QUERY):
+        found = conn.execute(
+            sa.select(c.id, c.patient_id, c.date_of_service, c.cpt, c.provider, c.claim_id).where(
+                c.patient_id.in_(wanted[start : start + _IDS_PER_QUERY])
             )
-        ).first()
-        if taken is not None or not trimmed:
-            conn.execute(sa.delete(study).where(c.id == row_id))
-        else:
-            conn.execute(sa.update(study).where(c.id == row_id).values(patient_id=trimmed))
+        )
+        for row in found:
+            key = (row.patient_id.strip(), row.date_of_service, row.cpt, row.provider)
+            groups.setdefault(key, []).append(row)
+    dropped: list[int] = []
+    changes: list[dict[str, Any]] = []
+    for (trimmed, *_), twins in groups.items():
+        if not trimmed:
+            dropped += [row.id for row in twins]
+            continue
+        twins.sort(key=lambda row: row.id)
+        kept = twins[-1]
+        dropped += [row.id for row in twins[:-1]]
+        claim = next((row.claim_id for row in reversed(twins) if row.claim_id is not None), None)
+        if kept.patient_id != trimmed or kept.claim_id != claim:
+            changes.append({"row_id": kept.id, "trimmed": trimmed, "claim": claim})
+    # Rows dropped first: the key a kept row moves to is then free.
+    for start in range(0, len(dropped), _IDS_PER_QUERY):
+        conn.execute(sa.delete(study).where(c.id.in_(dropped[start : start + _IDS_PER_QUERY])))
+    if changes:
+        conn.execute(
+            sa.update(study)
+            .where(c.id == sa.bindparam("row_id"))
+            .values(patient_id=sa.bindparam("trimmed"), claim_id=sa.bindparam("claim")),
+            changes,
+        )
 
 
 Migration = Callable[[Connection], None]

@@ -184,6 +184,9 @@ class HistoryStore:
         - with ``update_covered`` (an import of what payers decided), a stored row whose
           ``covered`` differs is updated (``updated``).
 
+        A row whose ``covered_stated`` is False (its file has no ``covered`` column) never
+        changes a stored row's ``covered``, in either case: the file does not say.
+
         ``RowProblem`` items (as ``read_history_file`` yields them) and invalid rows are
         reported in ``problems``; an invalid Python row's number is its 1-based position in
         ``rows``. On any error nothing at all is written.
@@ -253,6 +256,8 @@ class HistoryStore:
         fresh = batch
         if update_covered or any(v["claim_id"] is not None for v in batch):
             fresh = self._settle(conn, batch, source_id, update_covered, counts)
+        for values in fresh:
+            values.pop(_UNSTATED, None)  # not a column
         if fresh:
             counts.added += self._insert_batch(conn, fresh, source_id)
 
@@ -522,7 +527,7 @@ class _Counts:
 
 def _values(item: StudyRow) -> dict[str, Any]:
     """A checked StudyRow as the table's values; ids trimmed as every door reads them."""
-    return {
+    values: dict[str, Any] = {
         "patient_id": item.patient_id.strip(),
         "date_of_service": item.date_of_service,
         "cpt": item.cpt,
@@ -531,6 +536,14 @@ def _values(item: StudyRow) -> dict[str, Any]:
         "payer_family": item.payer_family,
         "claim_id": item.claim_id.strip() if item.claim_id is not None else None,
     }
+    if not item.covered_stated:
+        values[_UNSTATED] = True
+    return values
+
+
+# Key of a row's values (never a column, taken out before the insert): its source did not
+# say whether the study was covered, so it cannot change a stored study's coverage.
+_UNSTATED = "_covered_unstated"
 
 
 def _key(values: dict[str, Any]) -> _Key:
@@ -548,10 +561,12 @@ def _same_claim(a: dict[str, Any], b: dict[str, Any]) -> bool:
 def _change(row: Any, values: dict[str, Any], update_covered: bool) -> dict[str, Any]:
     """What a new row changes in the stored row of the same study: the same claim's new
     version changes coverage and payer family; an import (``update_covered``) coverage; a
-    claim id fills in a stored row that had none."""
+    claim id fills in a stored row that had none. A row that does not say whether it was
+    covered (``_UNSTATED``: its file has no covered column) leaves coverage as stored."""
     change: dict[str, Any] = {}
     same_claim = values["claim_id"] is not None and values["claim_id"] == row.claim_id
-    if (same_claim or update_covered) and row.covered != values["covered"]:
+    stated = _UNSTATED not in values
+    if stated and (same_claim or update_covered) and row.covered != values["covered"]:
         change["covered"] = values["covered"]
     if same_claim and row.payer_family != values["payer_family"]:
         change["payer_family"] = values["payer_family"]
