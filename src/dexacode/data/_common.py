@@ -5,9 +5,11 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
+from typing import Any
 
+from dexacode.data._catalog import FileInfo, part_of
 from dexacode.data._files import DataImportError, InputFile
 
 # CPT (5 digits, or 4 digits and F/T/U) and HCPCS level II (a letter and 4 digits).
@@ -107,3 +109,21 @@ def resolve_edition(
 
 def bad_line(file: InputFile, line: int, reason: str) -> DataImportError:
     return DataImportError(f"{file.where}, line {line}: {reason}; nothing was imported")
+
+
+# A table reader: a file's kept rows (those of the codes dexacode knows) and how many
+# rows it read in all.
+RowParser = Callable[[InputFile, Collection[str]], tuple[list[list[Any]], int]]
+
+
+def read_tables(
+    kind: str, files: Sequence[InputFile], parse: RowParser, known: Collection[str]
+) -> tuple[dict[str, list[list[Any]]], dict[str, FileInfo]]:
+    """Each file's kept rows and its FileInfo (hash, rows read and kept, the part it is)."""
+    tables: dict[str, list[list[Any]]] = {}
+    infos: dict[str, FileInfo] = {}
+    for file in files:
+        rows, read_count = parse(file, known)
+        tables[file.name] = rows
+        infos[file.name] = FileInfo(sha256(file), read_count, len(rows), part_of(kind, file.name))
+    return tables, infos

@@ -21,8 +21,8 @@ import re
 from collections.abc import Collection, Sequence
 from typing import Any
 
-from dexacode.data._catalog import Dataset, FileInfo, part_of
-from dexacode.data._common import HCPCS_RE, ImportOptions, bad_line, resolve_edition, sha256
+from dexacode.data._catalog import Dataset
+from dexacode.data._common import HCPCS_RE, ImportOptions, bad_line, read_tables, resolve_edition
 from dexacode.data._files import DataImportError, InputFile
 from dexacode.data._members import one_file_a_part
 
@@ -43,12 +43,7 @@ def read(files: Sequence[InputFile], options: ImportOptions, known: Collection[s
             f"these files are from different editions ({named}); import one at a time"
         )
     one_file_a_part(KIND, files)
-    tables: dict[str, list[list[Any]]] = {}
-    infos: dict[str, FileInfo] = {}
-    for file in files:
-        rows, read_count = _parse(file, known)
-        tables[file.name] = rows
-        infos[file.name] = FileInfo(sha256(file), read_count, len(rows), part_of(KIND, file.name))
+    tables, infos = read_tables(KIND, files, _parse, known)
     start, name = next(iter(starts.items()), (None, None))
     edition, first_day = resolve_edition(
         options,

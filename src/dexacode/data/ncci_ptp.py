@@ -21,13 +21,13 @@ import re
 from collections.abc import Collection, Sequence
 from typing import Any
 
-from dexacode.data._catalog import Dataset, FileInfo, part_of
+from dexacode.data._catalog import Dataset
 from dexacode.data._common import (
     HCPCS_RE,
     ImportOptions,
     bad_line,
+    read_tables,
     resolve_edition,
-    sha256,
     yyyymmdd,
 )
 from dexacode.data._files import DataImportError, InputFile
@@ -57,12 +57,7 @@ def read(files: Sequence[InputFile], options: ImportOptions, known: Collection[s
             "newest release's files"
         )
     one_file_a_part(KIND, files)
-    tables: dict[str, list[list[Any]]] = {}
-    infos: dict[str, FileInfo] = {}
-    for file in files:
-        rows, read_count = _parse(file, known)
-        tables[file.name] = rows
-        infos[file.name] = FileInfo(sha256(file), read_count, len(rows), part_of(KIND, file.name))
+    tables, infos = read_tables(KIND, files, _parse, known)
     (label, start), name = next(iter(versions.items()), ((None, None), None))
     said_by = (
         f"the file names say {label}, the quarter from {start.isoformat()} ({name})"
