@@ -22,6 +22,11 @@ if TYPE_CHECKING:
 
 __all__ = ["data_app"]
 
+# The kinds are dexacode.data's KINDS, written here as text so that the CLI starts without
+# importing the data package (a test checks they agree).
+KIND_NAMES = "ncci-ptp, mue, mcd-article or icd10cm"
+KindArgument = Annotated[str, typer.Argument(metavar="KIND", help=f"{KIND_NAMES}.")]
+
 EXIT_OK, EXIT_REFUSED, EXIT_DATA = 0, 2, 3
 
 data_app = typer.Typer(
@@ -94,10 +99,7 @@ def _day(text: str | None, option: str) -> dt.date | None:
 
 @data_app.command("import", help=_IMPORT_HELP)
 def import_command(
-    kind: Annotated[
-        str,
-        typer.Argument(metavar="KIND", help="ncci-ptp, mue, mcd-article or icd10cm."),
-    ],
+    kind: KindArgument,
     files: Annotated[
         list[Path],
         typer.Argument(metavar="FILE...", help="The files (or zips) CMS publishes."),
@@ -184,10 +186,7 @@ def describe_import(report: ImportReport) -> str:
 
 @data_app.command("remove", help=_REMOVE_HELP)
 def remove_command(
-    kind: Annotated[
-        str,
-        typer.Argument(metavar="KIND", help="ncci-ptp, mue, mcd-article or icd10cm."),
-    ],
+    kind: KindArgument,
     edition: Annotated[
         str,
         typer.Argument(

@@ -73,3 +73,11 @@ def test_status_lists_editions_spans_and_warns_after_the_newest(data_dir: Path) 
 def test_status_refuses_a_bad_date() -> None:
     code, _, err = _run("status", "--date", "2026-13-01")
     assert code == 2 and "--date '2026-13-01' is not a date" in err
+
+
+def test_the_cli_names_every_kind_the_library_imports() -> None:
+    from dexacode.cli_data import KIND_NAMES
+    from dexacode.data import KINDS
+
+    named = KIND_NAMES.replace(" or ", ", ").split(", ")
+    assert sorted(named) == sorted(KINDS)
