@@ -211,3 +211,36 @@ def test_a_corrected_claim_is_not_checked_against_its_own_recorded_version(
     fresh = tmp_path / "fresh"
     fresh.mkdir()
     _assert_same(first, _scrub_twice(fresh, corrected)[0])
+
+
+@pytest.mark.parametrize("medicaid_first", [True, False])
+def test_a_study_one_family_paid_counts_whichever_copy_of_it_comes_first(
+    tmp_path: Path, medicaid_first: bool
+) -> None:
+    """The same day's study billed to Medicaid (denied as too soon) and to Medicare (paid):
+    a Medicare claim six months later is too soon, whatever the file's order."""
+    first = make_encounter(
+        claim_id="MCD-0", date_of_service="2024-03-04", payer="medicaid", patient__id=PATIENT
+    )
+    medicaid = make_encounter(
+        claim_id="MCD-1", date_of_service="2025-03-10", payer="medicaid", patient__id=PATIENT
+    )
+    medicare = make_encounter(
+        claim_id="MCR-1", date_of_service="2025-03-10", payer="medicare", patient__id=PATIENT
+    )
+    later = make_encounter(
+        claim_id="MCR-2", date_of_service="2025-09-10", payer="medicare", patient__id=PATIENT
+    )
+    same_day = [medicaid, medicare] if medicaid_first else [medicare, medicaid]
+    source = tmp_path / "claims.jsonl"
+    source.write_text(
+        "".join(json.dumps(e) + "\n" for e in [first, *same_day, later]), encoding="utf-8"
+    )
+    out = tmp_path / "out.jsonl"
+    scrub(source, out, options=ScrubOptions(use_store=False, workers=1))
+    found = {
+        r["claim_id"]: [f["id"] for f in r["findings"] if f["id"] == "FREQUENCY"]
+        for r in map(json.loads, out.read_text(encoding="utf-8").splitlines())
+    }
+    assert found["MCR-2"] == ["FREQUENCY"]
+    assert found["MCR-1"] == []

@@ -133,11 +133,19 @@ def code_encounter(
 
 
 def _merge_history(own: Sequence[PriorStudy], more: Sequence[PriorStudy]) -> list[PriorStudy]:
-    """One study per date and code; the encounter's own record of it wins, then the
-    order ``more`` gives (the history store before the batch's other encounters)."""
+    """One study per date and code; the encounter's own record of it wins. Among the
+    others (the history store, the batch's other encounters), a copy this payer family
+    covered wins over one it did not: the same study billed to two families is covered
+    for the family that paid it, whichever copy comes first."""
     seen: dict[tuple[object, ...], PriorStudy] = {}
-    for study in [*own, *more]:
+    for study in own:
         seen.setdefault((study.date_of_service, study.cpt), study)
+    own_keys = frozenset(seen)
+    for study in more:
+        key = (study.date_of_service, study.cpt)
+        kept = seen.get(key)
+        if kept is None or (study.covered and not kept.covered and key not in own_keys):
+            seen[key] = study
     return list(seen.values())
 
 
