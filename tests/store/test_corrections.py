@@ -296,58 +296,59 @@ def _seen(store: HistoryStore, patient: str) -> list[tuple[str, str, bool, str |
     ]
 
 
-def test_migrating_ids_keeps_the_newest_row_of_a_study_and_trims_unicode_spaces(
+def test_migrating_ids_keeps_the_first_row_of_a_study_and_trims_unicode_spaces(
     db_url: str,
 ) -> None:
     """Version 3 trims stored ids as str.strip() does (a non-breaking or ideographic space
-    too, which SQL's trim keeps). Two rows of one study after trimming become one: the one
-    added last is the newer knowledge (a covered study is not lost to an older denial)."""
+    too, which SQL's trim keeps). Two rows of one study after trimming become one, as adding
+    them in turn would have made it: the first added stays (a later scrub's row never
+    changes a stored study's coverage, so it cannot turn an imported denial into covered)."""
     day, later = D(2024, 3, 1), D(2025, 3, 1)
     _version_2_rows(
         db_url,
         [
             ("P1", day, "77080", False, None),  # an import: denied
-            (" P1", day, "77080", True, "medicare"),  # a later scrub run: covered
+            (" P1", day, "77080", True, "medicare"),  # a later scrub run: ignored, as in add
             (" P1", later, "77080", True, "medicare"),  # no twin: only trimmed
             (" P2", day, "77080", True, "medicare"),
-            ("P2 ", day, "77080", False, "commercial"),  # the later of two spaced twins
+            ("P2 ", day, "77080", False, "commercial"),  # the later of two spaced twins: out
             ("P3\u00a0", day, "77080", True, "medicare"),
             ("\u2003P4\u3000\t", day, "77085", True, None),
             (" P5", day, "77080", True, "medicare"),
-            ("P5", day, "77080", False, None),  # the trimmed row is the newer one here
+            ("P5", day, "77080", False, None),  # the trimmed row is the later one: out
             ("\u00a0 ", day, "77080", True, None),  # only spaces: no door can find it
         ],
     )
     with HistoryStore(db_url) as store:
         assert store.schema_version == 3
         assert _seen(store, "P1") == [
-            ("2024-03-01", "77080", True, "medicare"),
+            ("2024-03-01", "77080", False, None),
             ("2025-03-01", "77080", True, "medicare"),
         ]
-        assert _seen(store, "P2") == [("2024-03-01", "77080", False, "commercial")]
+        assert _seen(store, "P2") == [("2024-03-01", "77080", True, "medicare")]
         assert _seen(store, "P3") == [("2024-03-01", "77080", True, "medicare")]
         assert _seen(store, "P4") == [("2024-03-01", "77085", True, None)]
-        assert _seen(store, "P5") == [("2024-03-01", "77080", False, None)]
+        assert _seen(store, "P5") == [("2024-03-01", "77080", True, "medicare")]
         assert store.count() == 6
-        found = store.studies_for(["P1", "P3", "P4"], family="medicare")
-        assert sorted(found) == ["P1", "P3", "P4"]
+        found = store.studies_for(["P3", "P4", "P5"], family="medicare")
+        assert sorted(found) == ["P3", "P4", "P5"]
         assert all(s.covered for studies in found.values() for s in studies)
 
 
 def test_trimming_ids_keeps_a_claim_id_only_one_twin_has(db_url: str) -> None:
-    """The merge itself, on version-3 rows: the newest row's values, and a claim id from
-    the newest twin that has one when the kept row has none."""
+    """The merge itself, on version-3 rows: the first row's values, and a claim id from
+    the earliest twin that has one when the kept row has none."""
     engine = sa.create_engine(db_url)
     metadata = sa.MetaData()
     _, src, study = _schema._v3_tables(metadata)
     metadata.create_all(engine)
     now = datetime.datetime.now(datetime.UTC)
     rows = [
-        ("A", "C-1", False),
+        ("A", None, False),  # the first: kept, with C-2
         ("A ", "C-2", False),
-        ("\u00a0A", None, True),  # the newest: kept, with C-2
-        (" B", "C-9", True),
-        ("B", None, False),  # kept, with C-9
+        ("\u00a0A", "C-3", True),
+        (" B", None, True),  # kept, with C-9
+        ("B", "C-9", False),
         ("C\u2028", None, True),  # alone: trimmed, no claim id
     ]
     with engine.begin() as conn:
@@ -373,8 +374,8 @@ def test_trimming_ids_keeps_a_claim_id_only_one_twin_has(db_url: str) -> None:
         ).all()
     engine.dispose()
     assert [tuple(row) for row in got] == [
-        ("A", "C-2", True),
-        ("B", "C-9", False),
+        ("A", "C-2", False),
+        ("B", "C-9", True),
         ("C", None, True),
     ]
 

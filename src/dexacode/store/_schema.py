@@ -140,10 +140,11 @@ def _trim_patient_ids(conn: Connection, study: sa.Table) -> None:
 
     The ids are judged in Python, not by SQL's trim (ASCII spaces only, and not the same
     on both databases): one pass over the distinct ids, which the duplicate key's index
-    (led by patient_id) gives without reading the table. Rows that collide are merged: the
-    most recently added one (highest id) is the newest knowledge and keeps its values
-    (coverage, payer family, source); a claim id it lacks is taken from the newest of the
-    others that has one. A row whose id is only whitespace cannot be looked up by any door
+    (led by patient_id) gives without reading the table. Rows that collide are merged as
+    adding them in turn would have: the first added (lowest id) stays with its values
+    (coverage, payer family, source), since a later add of the same study never changes
+    them unless it states coverage, which a version-2 row cannot say it did; a claim id it
+    lacks is taken from the earliest of the others that has one. A row whose id is only whitespace cannot be looked up by any door
     (an empty id is refused): it is dropped."""
     c = study.c
     spaced: list[str] = []
@@ -173,9 +174,9 @@ def _trim_patient_ids(conn: Connection, study: sa.Table) -> None:
             dropped += [row.id for row in twins]
             continue
         twins.sort(key=lambda row: row.id)
-        kept = twins[-1]
-        dropped += [row.id for row in twins[:-1]]
-        claim = next((row.claim_id for row in reversed(twins) if row.claim_id is not None), None)
+        kept = twins[0]
+        dropped += [row.id for row in twins[1:]]
+        claim = next((row.claim_id for row in twins if row.claim_id is not None), None)
         if kept.patient_id != trimmed or kept.claim_id != claim:
             changes.append({"row_id": kept.id, "trimmed": trimmed, "claim": claim})
     # Rows dropped first: the key a kept row moves to is then free.
