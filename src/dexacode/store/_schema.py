@@ -144,8 +144,8 @@ def _trim_patient_ids(conn: Connection, study: sa.Table) -> None:
     adding them in turn would have: the first added (lowest id) stays with its values
     (coverage, payer family, source), since a later add of the same study never changes
     them unless it states coverage, which a version-2 row cannot say it did; a claim id it
-    lacks is taken from the earliest of the others that has one. A row whose id is only whitespace cannot be looked up by any door
-    (an empty id is refused): it is dropped."""
+    lacks is taken from the earliest of the others that has one. A row whose id is only
+    whitespace cannot be looked up by any door (an empty id is refused): it is dropped."""
     c = study.c
     spaced: list[str] = []
     distinct = sa.select(c.patient_id).distinct()
