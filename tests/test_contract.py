@@ -546,6 +546,15 @@ def test_trusted_build_makes_the_same_models_as_validation() -> None:
         ({"order__reason": "05-14-1956"}, "order.reason", "1956"),
         ({"exam__status": "1956.05.14"}, "exam.status", "1956"),
         ({"exam__status": "Smith"}, "exam.status", "Smith"),
+        ({"exam__status": "Smith-Jones"}, "exam.status", "Smith"),
+        ({"exam__status": "McDonald"}, "exam.status", "McDonald"),
+        ({"exam__status": "SMITH"}, "exam.status", "SMITH"),
+        ({"exam__status": "Jane_Doe"}, "exam.status", "Jane"),
+        ({"exam__status": "1956_05_14"}, "exam.status", "1956"),
+        ({"exam__status": "May-14-1956"}, "exam.status", "1956"),
+        ({"exam__status": "1956:05:14"}, "exam.status", "1956"),
+        ({"exam__status": "14May1956"}, "exam.status", "1956"),
+        ({"exam__vfa": 1956}, "exam.vfa", "1956"),
     ],
 )
 def test_a_refusal_never_repeats_a_value_that_could_identify_a_patient(
@@ -570,6 +579,10 @@ def test_an_unknown_payer_typed_as_a_name_and_birth_date_is_not_repeated(
 def test_a_code_shaped_value_is_still_quoted_so_the_coder_sees_the_typo() -> None:
     assert "'lumbar'" in refused(make_encounter(exam__sites=["lumbar"])).message
     assert "'screen'" in refused(make_encounter(order__reason="screen")).message
+    from dexacode.quoting import quoted
+
+    for code in ("77099", "Z13.82", "G0130", "XU", "medicare_plus"):
+        assert quoted(code) == repr(code)
 
 
 def test_ids_are_read_without_surrounding_spaces_as_a_csv_cell_is() -> None:

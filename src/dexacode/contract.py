@@ -53,9 +53,9 @@ def _in_vocabulary(kind: str, what: str) -> AfterValidator:
     def check(value: str) -> str:
         allowed = vocabulary()[kind]
         if value not in allowed:
-            raise ValueError(
-                f"unknown {what} {quoted(value)}; expected one of: {', '.join(allowed)}"
-            )
+            # A known word in the wrong case identifies no one, and shows the typo.
+            shown = repr(value) if value.lower() in allowed else quoted(value)
+            raise ValueError(f"unknown {what} {shown}; expected one of: {', '.join(allowed)}")
         return value
 
     return AfterValidator(check)

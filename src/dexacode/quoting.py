@@ -1,26 +1,26 @@
 """Quoting a user's value back in a message, only when it cannot identify a patient.
 
 Error messages name the field; they repeat the value itself only when it is shaped like a
-code (``'medicare_plus'``, ``'77099'``, ``'Z13.82'``): one short word with no spaces, no
-date, no long run of digits (a member or record number), no SSN shape, and not a
-capitalised word like a surname (``'Smith'``). Anything else
-(``'Jane Doe 1956-05-14'`` typed in the payer field) is described, never repeated: an
-errors file is passed around a billing office.
+code (``'medicare_plus'``, ``'77099'``, ``'Z13.82'``, ``'XU'``), with no year and no long
+run of digits (a member or record number) in it. A surname, a date in any form, an SSN,
+anything else (``'Jane Doe 1956-05-14'`` typed in the payer field) is described, never
+repeated: an errors file is passed around a billing office.
 """
 
 from __future__ import annotations
 
 import re
 
-# A code-like word: what dexacode's vocabularies and code sets are made of.
-_CODE_SHAPED = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:+\-]{0,23}$")
-# Shapes inside a code-like word that still identify someone: a date in any order and
-# with any separator, six digits or more in a row (member and record numbers), an SSN, and
-# a capitalised word (a surname: dexacode's own words are lower case, codes upper case).
-_IDENTIFYING = re.compile(
-    r"\d{4}[-/.]\d{1,2}[-/.]\d{1,2}|\d{1,2}[-/.]\d{1,2}[-/.]\d{2,4}|\d{6,}"
-    r"|\d{3}-\d{2}-\d{4}|^[A-Z][a-z]+$"
+# The shapes a value of dexacode's own vocabularies and code sets takes, and nothing
+# else: a lower-case vocabulary word (`lumbar_spine`, `screen`), a CPT code (`77099`), an
+# ICD-10-CM or HCPCS code (`Z13.82`, `G0130`: a capital, then digits and capitals) or a
+# two-character modifier (`XU`). A name has none of these shapes unless typed all in
+# lower case with an underscore.
+_CODE_SHAPED = re.compile(
+    r"^(?:[a-z][a-z0-9_]{0,31}|\d{5}|[A-Z](?=[A-Z0-9.]*\d)[A-Z0-9.]{1,7}|[A-Z0-9]{2})$"
 )
+# Shapes that identify someone even inside a code-like word: a year, six digits or more.
+_IDENTIFYING = re.compile(r"(?<!\d)(?:19|20)\d\d(?!\d)|\d{6,}")
 
 NOT_REPEATED = "a value not repeated here (it may identify a patient)"
 
@@ -31,7 +31,8 @@ def quoted(value: object) -> str:
     if isinstance(value, bool) or value is None:
         return repr(value)
     if isinstance(value, int | float):
-        return repr(value) if len(repr(value)) <= 12 else NOT_REPEATED
+        text = repr(value)  # a birth year typed into a number field is not repeated
+        return text if len(text) <= 12 and not _IDENTIFYING.search(text) else NOT_REPEATED
     if isinstance(value, str) and _CODE_SHAPED.match(value) and not _IDENTIFYING.search(value):
         return repr(value)
     return NOT_REPEATED
