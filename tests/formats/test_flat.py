@@ -139,3 +139,13 @@ def test_a_cell_over_lines_at_the_end_of_a_file_cut_short_is_refused() -> None:
     record = _records('a,b\nC1,"reason\nmore')[1]
     problem = record.problem(2)
     assert problem is not None and problem.startswith("the last line is incomplete")
+
+
+def test_a_closed_cell_over_lines_in_a_last_row_without_a_line_ending_is_a_row() -> None:
+    """Some exports leave off the file's last line ending: a last row whose quoted cell
+    spans lines and is closed is still a row (only an open quote is a file cut short)."""
+    record = _records('a,b,c\nC1,"reason\nmore",x')[1]
+    assert record.problem(3) is None
+    assert record.cells == ["C1", "reason\nmore", "x"]
+    cut = _records('a,b,c\nC1,"reason\nmore,x')[1]
+    assert cut.problem(3) is not None

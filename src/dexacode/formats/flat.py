@@ -398,6 +398,9 @@ class TextLines:
         self.number = 0
         self.cut = False
         self.bytes_read = 0
+        # Double quotes given out so far: a record whose lines hold an odd number of them
+        # ends inside a quoted cell.
+        self.quotes = 0
         self.bad: set[int] = set()
         self.bad_encoding = ""
         head = fh.peek(4)[:4] if hasattr(fh, "peek") else b""
@@ -422,6 +425,7 @@ class TextLines:
             except UnicodeDecodeError:
                 self.bad.add(self.number)
                 text = raw.decode("utf-8", errors="surrogateescape")
+            self.quotes += text.count('"')
             yield text
 
 
@@ -435,6 +439,10 @@ class CsvRecord:
     cut: bool  # its last line has no line ending (the file may have been cut short)
     not_utf8: bool  # a line of it is not UTF-8
     error: str | None = None
+    # Its lines hold an odd number of double quotes: a quoted cell is still open where
+    # the file ends (without it, a cut record's last cell was closed; only its line ending
+    # is missing, as some exports leave it).
+    open_quote: bool = False
 
     @property
     def lines(self) -> int:
@@ -466,7 +474,7 @@ class CsvRecord:
         ``problem``), not rows swallowed by a quote left open."""
         if columns is None or self.cells is None or len(self.cells) != columns:
             return False
-        if self.cut:  # its closing quote may be missing: the file ended inside the cell
+        if self.open_quote:  # the file ended inside the cell: its closing quote is missing
             return False
         limit = max(columns - 1, 1)
         return not any(
@@ -480,6 +488,7 @@ def csv_records(lines: TextLines, *, strict: bool = False) -> Iterator[CsvRecord
     reader = csv.reader(iter(lines), strict=strict)
     while True:
         first = lines.number + 1
+        quotes = lines.quotes
         try:
             cells = next(reader)
         except StopIteration:
@@ -489,4 +498,5 @@ def csv_records(lines: TextLines, *, strict: bool = False) -> Iterator[CsvRecord
             continue
         last = lines.number
         bad = bool(lines.bad) and any(n in lines.bad for n in range(first, last + 1))
-        yield CsvRecord(cells, first, last, lines.cut, bad)
+        open_quote = lines.cut and (lines.quotes - quotes) % 2 == 1
+        yield CsvRecord(cells, first, last, lines.cut, bad, open_quote=open_quote)
