@@ -154,6 +154,24 @@ def test_import_without_a_covered_column_leaves_a_stored_denial_alone(
     assert _coverage(db_url, "P-9") == [("77080", False), ("77085", True)]
 
 
+def test_a_row_that_states_coverage_counts_after_one_that_does_not(
+    tmp_path: Path, db_url: str
+) -> None:
+    """The same study twice in one JSON Lines file, first without `covered`, then with it:
+    the row that says is the one that counts."""
+    denied = tmp_path / "denied.csv"
+    denied.write_text("patient_id,date_of_service,cpt,covered\nP-8,2025-06-02,77080,false\n")
+    assert run("import", str(denied), "--db", db_url)[0] == 0
+    both = tmp_path / "both.jsonl"
+    both.write_text(
+        '{"patient_id": "P-8", "date_of_service": "2025-06-02", "cpt": "77080"}\n'
+        '{"patient_id": "P-8", "date_of_service": "2025-06-02", "cpt": "77080", "covered": true}\n'
+    )
+    code, out = run("import", str(both), "--db", db_url)
+    assert code == 0, out
+    assert _coverage(db_url, "P-8") == [("77080", True)]
+
+
 def test_import_with_a_covered_column_updates_a_stored_study(tmp_path: Path, db_url: str) -> None:
     """A file that has the column says it for every row (an empty cell meaning true): the
     stored study takes the file's coverage, both ways."""

@@ -303,8 +303,9 @@ class HistoryStore:
                 fresh.append(v)
                 continue
             if old.source_id == source_id or key in seen:
-                continue  # the same study twice in this add: the first one stays
-            seen.add(key)
+                continue  # the same study twice in this add: the first one that says stays
+            if _UNSTATED not in v:  # one that does not say leaves the next one its say
+                seen.add(key)
             change = _change(old, v, update_covered)
             if "covered" in change or "payer_family" in change:
                 counts.updated += 1
