@@ -386,3 +386,28 @@ def test_the_batch_page_waits_when_told_to_and_carries_on(
     assert all(gap >= 0.9 for gap in gaps[:2]), gaps  # Retry-After: 1 honoured
     assert max(gaps[2:]) >= 1.0, gaps  # backed off from the first half second
     page.unroute(re.compile(r".*/v1/jobs/\w+$"))
+
+
+def test_unreadable_cms_data_is_shown_not_retried_forever(page: Any) -> None:
+    """A 503 without Retry-After (the loaded CMS data cannot be read) cannot be mended by
+    waiting: the worksheet shows its reason, which names the command that fixes it."""
+    calls: list[float] = []
+    reason = "the loaded CMS data cannot be read; run `dexacode data remove mue 2026-04-01`"
+
+    def unreadable(route: Any) -> None:
+        calls.append(time.monotonic())
+        route.fulfill(
+            status=503,
+            headers={"Content-Type": "application/json"},
+            body=json.dumps(
+                {"status": 503, "error": "data_unreadable", "field": "", "reason": reason}
+            ),
+        )
+
+    page.route(re.compile(r".*/v1/code$"), unreadable)
+    _fill_osteopenia_case(page)
+    expect(page.locator("#status")).to_contain_text("dexacode data remove", timeout=10_000)
+    settled = len(calls)
+    page.wait_for_timeout(2_500)  # a retry loop would call again within a second or two
+    assert len(calls) == settled
+    page.unroute(re.compile(r".*/v1/code$"))
