@@ -85,9 +85,9 @@ class Procedure(Dated):
     bmm: bool
     includes_vfa: bool = False
     mue: int = Field(ge=1)
-    # The MUE adjudication indicator of a loaded MUE table (1, 2 or 3; procedures.toml
-    # [[mue_adjudication]] says what each means); None for the shipped values.
-    mue_indicator: int | None = Field(default=None, ge=1, le=3)
+    # The MUE adjudication indicator of a loaded MUE table (1, 2 or 3); 0 for the shipped
+    # values. procedures.toml [[mue_adjudication]] says what each means.
+    mue_indicator: int = Field(default=0, ge=0, le=3)
     derivable: bool = True
 
 
@@ -95,9 +95,10 @@ class MueAdjudication(Dated):
     """What an MUE adjudication indicator means: units counted per claim line or per
     date of service, and what happens to units past the limit."""
 
-    indicator: int = Field(ge=1, le=3)
+    indicator: int = Field(ge=0, le=3)  # 0: the shipped values, which carry none
     per: Literal["line", "date"]
-    past_the_limit: str
+    where: str  # how a message says it: "on one date"
+    past_the_limit: str = ""
 
 
 class ProcedureChoice(Dated):
@@ -1035,6 +1036,9 @@ def _load(payer_dirs: tuple[Path, ...]) -> RuleBook:
 def _cross_check(book: RuleBook) -> None:
     """References between tables must resolve, and every date must have its rules."""
     problems: list[str] = []
+    meant = {row.indicator for row in book.mue_adjudication}
+    if unmeant := sorted({0, 1, 2, 3} - meant):
+        problems.append(f"procedures.toml: no [[mue_adjudication]] row for indicator {unmeant}")
     for label, row in _labelled_rows(book):
         for key in row.source:
             if key not in book.sources:

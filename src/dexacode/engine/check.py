@@ -102,10 +102,9 @@ def _pairs_and_units(
         if proc is None:
             sink.add("CPT-UNKNOWN", line=cpt, cpt=cpt)
             continue
-        meaning = rules.mue_adjudication.get(proc.mue_indicator or 0)
+        meaning = rules.mue_adjudication[proc.mue_indicator]
         # A date-of-service edit (and the shipped values) counts every line of the code.
-        per_line = meaning is not None and meaning.per == "line"
-        for count in counts if per_line else [sum(counts)]:
+        for count in counts if meaning.per == "line" else [sum(counts)]:
             if count > proc.mue:
                 sink.add(
                     "MUE-EXCEEDED",
@@ -113,8 +112,8 @@ def _pairs_and_units(
                     cpt=cpt,
                     units=count,
                     mue=proc.mue,
-                    where="on one claim line" if per_line else "on one date",
-                    edit=f" ({meaning.past_the_limit})" if meaning is not None else "",
+                    where=meaning.where,
+                    edit=f" ({meaning.past_the_limit})" if meaning.past_the_limit else "",
                 )
                 break
 
