@@ -5,7 +5,6 @@ smaller promises (stdin, --record, per-severity counts, headers)."""
 
 from __future__ import annotations
 
-import csv
 import datetime
 import errno
 import json
@@ -23,35 +22,15 @@ from dexacode.batch import BatchInputError, ScrubOptions, ScrubSummary, scrub
 from dexacode.cli import app
 from dexacode.formats.flat import encounter_to_row
 from tests.conftest import make_encounter
+from tests.test_batch import _errors as _batch_errors
+from tests.test_batch import _read_jsonl, _write_csv, _write_jsonl
 
 NO_STORE = ScrubOptions(use_store=False, workers=1)
 SCRUB = [sys.executable, "-m", "dexacode", "scrub"]
 
 
-def _jsonl(path: Path, encounters: list[Any]) -> Path:
-    path.write_text(
-        "".join((e if isinstance(e, str) else json.dumps(e)) + "\n" for e in encounters),
-        encoding="utf-8",
-    )
-    return path
-
-
-def _csv(path: Path, encounters: list[dict[str, Any]]) -> Path:
-    rows = [encounter_to_row(e) for e in encounters]
-    columns = list(dict.fromkeys(c for r in rows for c in r))
-    with path.open("w", encoding="utf-8", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=columns)
-        writer.writeheader()
-        writer.writerows(rows)
-    return path
-
-
-def _results(path: Path) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
-
-
-def _errors(path: Path) -> list[dict[str, Any]]:
-    return _results(path) if path.exists() else []
+# The batch tests' own file helpers, under the names these tests use.
+_jsonl, _csv, _results, _errors = _write_jsonl, _write_csv, _read_jsonl, _batch_errors
 
 
 def _ids(result: dict[str, Any]) -> list[str]:
