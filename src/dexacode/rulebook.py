@@ -736,6 +736,9 @@ class RuleSet:
     substitute_max_days: int
     substitute_components: tuple[str, ...]
     component_modifier: Mapping[str, str]
+    # The parts of a study (professional, technical) a component, or an institutional
+    # claim, bills: overlapping parts on two claims of one date are a duplicate.
+    parts_billed: Mapping[str, tuple[str, ...]]
     arrangements: Mapping[tuple[str, bool], str]
     status_modifier: Mapping[str, Mapping[str, str]]
     substitute_modifier: Mapping[str, str]
@@ -789,6 +792,7 @@ class RuleSet:
             substitute_max_days=book.substitute_max_days,
             substitute_components=book.substitute_components,
             component_modifier=mm["component"],
+            parts_billed={k: tuple(v) for k, v in mm["parts_billed"].items()},
             arrangements={
                 (a.equipment_owner, a.interprets): a.component
                 for a in _live(book.arrangements, day)
@@ -904,6 +908,18 @@ def _check_value_sources(raw: Mapping[str, Mapping[str, Any]], sources: Mapping[
                 )
 
 
+def _check_parts_billed(modifier_map: Mapping[str, Any]) -> None:
+    """Every component, and the institutional claim, names the parts of a study it bills."""
+    parts = modifier_map["parts_billed"]
+    for kind in [*modifier_map["component"], "institutional"]:
+        billed = parts.get(kind)
+        if not billed or not all(isinstance(p, str) for p in billed):
+            raise RuleBookError(
+                f"rules/modifiers.toml: [parts_billed] needs {kind} = a list of the parts "
+                "of a study it bills"
+            )
+
+
 def _distinct_placement(value: object) -> DistinctPlacement:
     allowed = get_args(DistinctPlacement)
     if value not in allowed:
@@ -976,10 +992,14 @@ def _load(payer_dirs: tuple[Path, ...]) -> RuleBook:
     }
     _check_value_sources(raw, sources)
     mod_raw = raw["modifiers"]
-    modifier_map = {k: mod_raw.get(k) for k in ("component", "status", "substitute", "liability")}
+    modifier_map = {
+        k: mod_raw.get(k)
+        for k in ("component", "status", "substitute", "liability", "parts_billed")
+    }
     for key, value in modifier_map.items():
         if not isinstance(value, dict):
             raise RuleBookError(f"rules/modifiers.toml: [{key}] table is missing")
+    _check_parts_billed(modifier_map)
     payers, payer_files = _load_payers([root / "payers", *payer_dirs])
 
     book = RuleBook(

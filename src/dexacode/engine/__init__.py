@@ -18,15 +18,24 @@ from dexacode.contract import (
     PriorStudy,
     build,
 )
-from dexacode.engine import coverage, covered, diagnoses, interpret, modifiers, procedures
+from dexacode.engine import (
+    coverage,
+    covered,
+    diagnoses,
+    interpret,
+    modifiers,
+    procedures,
+    same_date,
+)
 from dexacode.engine.check import check_submitted
 from dexacode.engine.diagnoses import IcdRelease
 from dexacode.engine.facts import gather
 from dexacode.engine.findings import FindingSink, listing
+from dexacode.engine.same_date import SameDateClaim
 from dexacode.icd10 import fiscal_year_of
 from dexacode.rulebook import InputError, RuleSet
 
-__all__ = ["IcdRelease", "code_encounter"]
+__all__ = ["IcdRelease", "SameDateClaim", "code_encounter"]
 
 
 def code_encounter(
@@ -36,9 +45,12 @@ def code_encounter(
     *,
     icd_exact: bool = True,
     history: Sequence[PriorStudy] = (),
+    same_date_claims: Sequence[SameDateClaim] = (),
 ) -> CodingResult:
     """Code one encounter. ``history`` adds prior studies (e.g. from the history store)
-    to the encounter's own; the same study listed twice counts once."""
+    to the encounter's own; the same study listed twice counts once.
+    ``same_date_claims`` are the patient's other claims of this date (a batch's other
+    rows), checked against this one for duplicates and split pair edits."""
     for i, site in enumerate(enc.exam.sites):
         if site not in rules.sites:
             raise InputError(f"exam.sites[{i}]", f"site {site!r} is not in force on this date")
@@ -85,6 +97,9 @@ def code_encounter(
         for d in drafts
     ]
     _vfa_screening(lines, dx_codes, rules, sink)
+    if same_date_claims:
+        billed = same_date.billed_as(enc, rules)
+        same_date.check([line.cpt for line in lines], billed, same_date_claims, rules, sink)
 
     if enc.submitted is not None:
         check_submitted(
