@@ -371,10 +371,94 @@ def test_visits_under_other_payer_families_do_not_count(tmp_path: Path) -> None:
 
 
 def test_same_day_rows_of_one_patient_are_one_study_not_priors(tmp_path: Path) -> None:
-    visits = [_visit("PRO", "2026-03-02"), _visit("TECH", "2026-03-02")]
+    visits = [
+        _visit("PRO", "2026-03-02", billing__component="professional"),
+        _visit("TECH", "2026-03-02", billing__component="technical"),
+    ]
+    out = tmp_path / "out.jsonl"
+    summary = scrub(_write_jsonl(tmp_path / "in.jsonl", visits), out, options=NO_STORE)
+    found = [f["id"] for r in _read_jsonl(out) for f in r["findings"]]
+    # The reading and the equipment's part of one study: no prior, and no duplicate.
+    assert "FREQUENCY" not in found
+    assert not [f for f in found if f.startswith("SAME-DATE")]
+    assert summary.with_errors == 0
+
+
+def _same_date_ids(results: list[dict[str, Any]]) -> dict[str, list[str]]:
+    return {
+        r["claim_id"]: [f["id"] for f in r["findings"] if f["id"].startswith("SAME-DATE")]
+        for r in results
+    }
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+@pytest.mark.parametrize("fmt", ["jsonl", "csv"])
+def test_one_study_billed_on_two_claims_is_flagged_on_both_wherever_they_are(
+    tmp_path: Path, fmt: str, workers: int
+) -> None:
+    """The same study billed twice, far apart in the file (different chunks, perhaps
+    different workers), is a duplicate on both claims; other patients are left alone."""
+    encounters = [
+        make_encounter(claim_id=f"OTHER-{i}", patient__id=f"P-OTHER-{i}") for i in range(8)
+    ]
+    encounters.insert(6, _visit("COPY", "2026-03-02"))
+    encounters.insert(1, _visit("ORIGINAL", "2026-03-02"))
+    src = (_write_jsonl if fmt == "jsonl" else _write_csv)(tmp_path / f"in.{fmt}", encounters)
+    out = tmp_path / "out.jsonl"
+    options = ScrubOptions(use_store=False, workers=workers, chunk_size=2)
+    summary = scrub(src, out, options=options)
+    results = _read_jsonl(out)
+    assert [r["claim_id"] for r in results] == [e["claim_id"] for e in encounters]
+    flagged = {k: v for k, v in _same_date_ids(results).items() if v}
+    assert flagged == {"ORIGINAL": ["SAME-DATE-DUPLICATE"], "COPY": ["SAME-DATE-DUPLICATE"]}
+    copy = next(r for r in results if r["claim_id"] == "COPY")
+    assert any("claim ORIGINAL" in f["message"] for f in copy["findings"])
+    assert summary.finding_counts["SAME-DATE-DUPLICATE"] == 2
+    assert summary.with_errors == 2 and summary.reconciles
+
+
+def test_two_rows_of_one_claim_id_are_versions_not_duplicates(tmp_path: Path) -> None:
+    visits = [_visit("CLM-1", "2026-03-02"), _visit("CLM-1", "2026-03-02")]
     out = tmp_path / "out.jsonl"
     scrub(_write_jsonl(tmp_path / "in.jsonl", visits), out, options=NO_STORE)
-    assert all("FREQUENCY" not in [f["id"] for f in r["findings"]] for r in _read_jsonl(out))
+    assert [r["findings"] for r in _read_jsonl(out) if "SAME-DATE" in json.dumps(r)] == []
+
+
+def test_a_vfa_billed_apart_from_its_axial_study_is_flagged_beside_frequency(
+    tmp_path: Path,
+) -> None:
+    """A patient's three claims: an earlier study, then on one date the axial study and
+    the VFA on two claims. The later two still see the earlier one (frequency), and the
+    VFA's claim carries the pair edit."""
+    visits = [
+        _visit("VFA", "2026-03-02", exam__vfa=True, exam__sites=[], results=[]),
+        _visit("EARLIER", "2025-01-10"),
+        _visit("AXIAL", "2026-03-02"),
+    ]
+    out = tmp_path / "out.jsonl"
+    summary = scrub(_write_jsonl(tmp_path / "in.jsonl", visits), out, options=NO_STORE)
+    results = {r["claim_id"]: [f["id"] for f in r["findings"]] for r in _read_jsonl(out)}
+    assert "SAME-DATE-PAIR" in results["VFA"]
+    assert "SAME-DATE-PAIR" not in results["AXIAL"]
+    assert "FREQUENCY" in results["AXIAL"]
+    assert not [f for f in results["EARLIER"] if f.startswith(("SAME-DATE", "FREQUENCY"))]
+    assert summary.recoded == 2
+
+
+def test_a_duplicate_scrubs_the_same_when_the_file_is_run_again_after_recording(
+    tmp_path: Path,
+) -> None:
+    visits = [_visit("ORIGINAL", "2026-03-02"), _visit("COPY", "2026-03-02")]
+    src = _write_jsonl(tmp_path / "in.jsonl", visits)
+    options = _store_options(tmp_path, record=True)
+    first, second = tmp_path / "first.jsonl", tmp_path / "second.jsonl"
+    scrub(src, first, options=options)
+    scrub(src, second, options=options)
+    assert _read_jsonl(first) == _read_jsonl(second)
+    assert _same_date_ids(_read_jsonl(second)) == {
+        "ORIGINAL": ["SAME-DATE-DUPLICATE"],
+        "COPY": ["SAME-DATE-DUPLICATE"],
+    }
 
 
 @pytest.mark.parametrize("fmt", ["csv", "parquet"])

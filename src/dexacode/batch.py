@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import gc
+import itertools
 import json
 import os
 import shutil
@@ -33,7 +34,8 @@ from typing import Any
 
 from dexacode.contract import CodingResult, ContractError, PriorStudy
 from dexacode.data import with_loaded_data
-from dexacode.engine import code_encounter
+from dexacode.engine import SameDateClaim, code_encounter
+from dexacode.engine.same_date import billed_as
 from dexacode.formats.batch_io import (
     BatchInputError,
     BatchOutputError,
@@ -197,8 +199,11 @@ class _Coder:
         rows: Sequence[RawRow],
         run_history: dict[int, list[PriorStudy]] | None = None,
         stored: dict[str, list[Stored]] | None = None,
+        same_date: dict[int, list[SameDateClaim]] | None = None,
     ) -> list[_Good | _Bad]:
-        """Code rows; ``stored`` is the store's studies when the caller fetched them."""
+        """Code rows; ``stored`` is the store's studies when the caller fetched them,
+        ``run_history`` and ``same_date`` a row's earlier visits and other claims of its
+        date in this run."""
         parsed: list[tuple[RawRow, Any] | _Bad] = []
         for raw in rows:
             parsed.append(self._parse(raw))
@@ -211,7 +216,8 @@ class _Coder:
                 continue
             raw, enc = item
             run = run_history.get(raw.row, []) if run_history else []
-            out.append(self._code(raw, enc, stored.get(enc.patient.id, []), run))
+            same = same_date.get(raw.row, []) if same_date else []
+            out.append(self._code(raw, enc, stored.get(enc.patient.id, []), run, same))
         return out
 
     def close(self) -> None:
@@ -240,7 +246,12 @@ class _Coder:
         return raw, enc
 
     def _code(
-        self, raw: RawRow, enc: Any, stored: list[Stored], run: list[PriorStudy]
+        self,
+        raw: RawRow,
+        enc: Any,
+        stored: list[Stored],
+        run: list[PriorStudy],
+        same: list[SameDateClaim],
     ) -> _Good | _Bad:
         """Code one encounter; ``stored`` are the store's studies of its patient, ``run``
         the earlier visits of this run (already of its payer family). A stored study of
@@ -251,7 +262,9 @@ class _Coder:
             history = (
                 [*self.seen_by(stored, rules.payer.family, enc.claim_id), *run] if stored else run
             )
-            result = code_encounter(enc, rules, release, icd_exact=exact, history=history)
+            result = code_encounter(
+                enc, rules, release, icd_exact=exact, history=history, same_date_claims=same
+            )
         except InputError as exc:
             return _Bad(raw.row, enc.claim_id, exc.field, exc.message)
         except Exception as exc:  # one row's failure never stops the run
@@ -953,10 +966,14 @@ def _recode_work(run: _Run, input_path: Path, in_fmt: str, per_job: int) -> list
         ordered = sorted(visits, key=lambda x: (x.date_of_service, x.row))
         # Any earlier visit may change a visit: one of another payer family is an earlier
         # study not covered for it (a confirmatory baseline looks at every earlier study).
+        # So may another claim of its own date (a duplicate, a pair split over two claims).
         first = ordered[0].date_of_service
-        if ordered[-1].date_of_service > first:
+        shared = _shared_dates(ordered)
+        if ordered[-1].date_of_service > first or shared:
             groups.append(ordered)
-            wanted.update(v.row for v in ordered if v.date_of_service > first)
+            wanted.update(
+                v.row for v in ordered if v.date_of_service > first or v.date_of_service in shared
+            )
     if not wanted:
         return []
     rows = read_wanted_rows(input_path, in_fmt, wanted)
@@ -972,6 +989,15 @@ def _recode_work(run: _Run, input_path: Path, in_fmt: str, per_job: int) -> list
     if batch:
         jobs.append(_recode_job(batch, rows))
     return jobs
+
+
+def _shared_dates(ordered: list[_Visit]) -> set[dt.date]:
+    """The dates with more than one visit, of a patient's visits in date order."""
+    return {
+        later.date_of_service
+        for earlier, later in itertools.pairwise(ordered)
+        if later.date_of_service == earlier.date_of_service
+    }
 
 
 def _recode_job(groups: list[list[_Visit]], rows: dict[int, RawRow]) -> _Recode:
@@ -995,6 +1021,7 @@ def _recode(coder: _Coder, work: _Recode) -> list[_Good]:
         # recorded, gives the same results.
         earlier: list[tuple[PriorStudy, str]] = []
         pending: deque[_Visit] = deque()
+        claims = _same_date_claims(coder, visits, work.rows)
         for visit in visits:
             known = len(earlier)
             while pending and pending[0].date_of_service < visit.date_of_service:
@@ -1012,14 +1039,52 @@ def _recode(coder: _Coder, work: _Recode) -> list[_Good]:
                 earlier.sort(key=_date_and_code)  # stable: rows of one study keep file order
             current = visit
             raw = work.rows.get(visit.row)
-            if earlier and raw is not None:
+            same = claims.get(visit.row, [])
+            if (earlier or same) and raw is not None:
                 history = as_seen_by(earlier, visit.family)
-                redone = coder.code_rows([raw], {visit.row: history}, stored)[0]
+                redone = coder.code_rows([raw], {visit.row: history}, stored, {visit.row: same})[0]
                 if isinstance(redone, _Good):
                     changed.append(redone)
                     current = _Visit.of(redone)
             pending.append(current)
     return changed
+
+
+def _same_date_claims(
+    coder: _Coder, visits: list[_Visit], rows: dict[int, RawRow]
+) -> dict[int, list[SameDateClaim]]:
+    """For each visit that shares its date with others of the patient, those other claims
+    (what each bills, its codes as first coded). Two rows of one claim id are versions of
+    one claim, not two claims."""
+    dates = _shared_dates(visits)
+    if not dates:
+        return {}
+    claims: dict[int, tuple[dt.date, SameDateClaim]] = {}
+    for visit in visits:
+        raw = rows.get(visit.row)
+        if visit.date_of_service not in dates or raw is None:
+            continue
+        parsed = coder._parse(raw)
+        if isinstance(parsed, _Bad):
+            continue
+        enc = parsed[1]
+        try:
+            billed = billed_as(enc, coder.book.in_force(enc.date_of_service, enc.payer))
+        except InputError:
+            continue
+        if billed is not None:
+            codes = tuple(cpt for cpt, _ in visit.lines)
+            claims[visit.row] = (visit.date_of_service, SameDateClaim(enc.claim_id, billed, codes))
+    return {
+        row: [
+            other
+            for other_row, (other_date, other) in claims.items()
+            if other_row != row
+            and other_date == day
+            and not (other.claim_id.strip() and other.claim_id == claim.claim_id)
+        ]
+        for row, (day, claim) in claims.items()
+    }
 
 
 def _date_and_code(entry: tuple[PriorStudy, str]) -> tuple[dt.date, str]:
