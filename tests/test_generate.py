@@ -5,6 +5,7 @@ from __future__ import annotations
 import collections
 import csv
 import datetime as dt
+import itertools
 import json
 from collections.abc import Callable
 from functools import cache
@@ -230,6 +231,45 @@ def test_some_patients_come_twice() -> None:
             p["sex"],
             p["birth_date"],
         )
+
+
+def test_a_few_claims_are_sent_twice_and_a_scrub_finds_them(tmp_path: Path) -> None:
+    from dexacode.batch import ScrubOptions, scrub
+
+    rows = encounters()
+    twice = [
+        (a["claim_id"], b["claim_id"])
+        for a, b in itertools.pairwise(rows)
+        if {**a, "claim_id": ""} == {**b, "claim_id": ""}
+    ]
+    assert 1 <= len(twice) < 0.01 * len(rows)
+    assert all(first != again for first, again in twice)
+    src, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    src.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    scrub(src, out, options=ScrubOptions(use_store=False, workers=1))
+    flagged = {
+        r["claim_id"]
+        for r in map(json.loads, out.read_text(encoding="utf-8").splitlines())
+        if "SAME-DATE-DUPLICATE" in {f["id"] for f in r["findings"]}
+    }
+    sent_twice = {claim for pair in twice for claim in pair}
+    # Each copy and its original; a claim with nothing to bill has no line to duplicate.
+    assert sent_twice - flagged <= _nothing_to_bill(rows)
+    # Nothing else is a duplicate, but a return visit that happens to fall on the same date.
+    visits = collections.Counter((r["patient"]["id"], r["date_of_service"]) for r in rows)
+    shared = {r["claim_id"] for r in rows if visits[r["patient"]["id"], r["date_of_service"]] > 1}
+    assert flagged <= shared
+
+
+def _nothing_to_bill(rows: list[dict[str, Any]]) -> set[str]:
+    return {
+        r["claim_id"]
+        for r in rows
+        if r["billing"]["claim_form"] == "professional"
+        and r["billing"]["equipment_owner"] == "other"
+        and not r["billing"]["interprets"]
+        and r["billing"]["component"] is None
+    }
 
 
 def _as_claim(result: CodingResult) -> dict[str, Any]:

@@ -71,6 +71,8 @@ Proportions (approximate, over many rows; the module's tables below are the trut
   The engine codes each encounter alone: a batch scrub, which also shows a repeat visit the
   patient's earlier visits in the file, may find a correct claim of such a visit due for
   an ABN modifier (frequency).
+- duplicates: 0.2 % of rows are the row before them sent again under their own claim id
+  (the same study billed twice; a batch scrub finds SAME-DATE-DUPLICATE on both).
 - malformed rows at ``malformed_rate`` (default 0.2 %): a ``Malformed`` carrying both a
   broken JSON line and a broken flat row (see its docstring).
 - claim ids ``C-<seed>-<n>`` (n from 1), dates of service uniform in 2025-10-01..2026-09-30.
@@ -78,6 +80,7 @@ Proportions (approximate, over many rows; the module's tables below are the trut
 
 from __future__ import annotations
 
+import copy
 import csv
 import datetime as dt
 import io
@@ -126,6 +129,8 @@ FORMATS: Final = ("jsonl", "csv", "parquet")
 # Rows are made in blocks of this many, each from its own seeded random stream, so that
 # blocks can be made in parallel and the output never depends on the number of workers.
 BLOCK: Final = 20_000
+# Rows that repeat the row before them under their own claim id (a claim sent twice).
+DUPLICATE_RATE: Final = 0.002
 
 T = TypeVar("T")
 
@@ -985,8 +990,15 @@ def _block(
     """Rows ``block * BLOCK + 1`` .. (at most) ``count`` from the block's own streams."""
     gen.rng = random.Random(f"dexacode:{gen.seed}:{block}")
     spoil = random.Random(f"dexacode-malformed:{gen.seed}:{block}")
+    # Its own stream, so that the other rows stay as they were without duplicates.
+    twice = random.Random(f"dexacode-duplicate:{gen.seed}:{block}")
+    previous: dict[str, Any] | None = None
     for n in range(block * BLOCK + 1, min(count, (block + 1) * BLOCK) + 1):
         enc = gen.encounter(n)
+        if previous is not None and twice.random() < DUPLICATE_RATE:
+            # The previous claim sent again under this row's claim number.
+            enc = {**copy.deepcopy(previous), "claim_id": enc["claim_id"]}
+        previous = enc
         if spoil.random() < malformed_rate:
             yield gen.malformed(enc, spoil)
         else:
