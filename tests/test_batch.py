@@ -886,6 +886,36 @@ def test_the_command_says_a_run_interrupted_after_recording_was_recorded(
     assert "1 study added" in result.output and "nothing was recorded" not in result.output
 
 
+@pytest.mark.parametrize(
+    ("monday", "thursday", "flagged"),
+    [
+        ({}, {}, True),  # the same global claim sent again
+        ({"billing__component": "professional"}, {}, True),  # global beside a recorded 26
+        ({"billing__component": "professional"}, {"billing__component": "technical"}, False),
+        ({}, {"payer": "commercial"}, False),  # another family: a secondary payer's claim
+    ],
+)
+def test_a_claim_sent_again_in_a_later_run_meets_the_recorded_one(
+    tmp_path: Path, monday: dict[str, Any], thursday: dict[str, Any], flagged: bool
+) -> None:
+    options = _store_options(tmp_path, record=True)
+    first = _write_jsonl(tmp_path / "monday.jsonl", [_visit("MONDAY", "2026-03-02", **monday)])
+    scrub(first, tmp_path / "monday-out.jsonl", options=options)
+    later = _write_jsonl(
+        tmp_path / "thursday.jsonl", [_visit("THURSDAY", "2026-03-02", **thursday)]
+    )
+    out = tmp_path / "thursday-out.jsonl"
+    summary = scrub(later, out, options=options)
+    found = [f for f in _read_jsonl(out)[0]["findings"] if f["id"] == "SAME-DATE-DUPLICATE"]
+    assert len(found) == flagged and summary.with_errors == flagged
+    if flagged:
+        assert "claim MONDAY" in found[0]["message"]
+    # Monday's file again: its own recorded claim is never its duplicate.
+    again = tmp_path / "monday-again.jsonl"
+    scrub(first, again, options=options)
+    assert _same_date_ids(_read_jsonl(again)) == {"MONDAY": []}
+
+
 def test_a_denied_study_is_recorded_as_not_covered(tmp_path: Path) -> None:
     from dexacode.store import HistoryStore
 

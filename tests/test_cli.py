@@ -63,6 +63,22 @@ TOO_SOON: dict[str, Any] = make_encounter(
 # --- code --------------------------------------------------------------------------------
 
 
+def test_code_meets_a_claim_of_the_same_date_recorded_by_a_scrub(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'history.sqlite3'}"
+    monday = make_encounter(claim_id="MONDAY", patient__id="P-TWICE")
+    src = write(tmp_path, json.dumps(monday) + "\n", name="monday.jsonl")
+    scrub = run("scrub", src, "-o", str(tmp_path / "out.jsonl"), "--record", "--db", url, "-q")
+    assert scrub.returncode == 0, scrub.stderr
+    again = {**monday, "claim_id": "THURSDAY"}
+    proc = run("code", write(tmp_path, again), "-f", "json", "--db", url)
+    assert proc.returncode == 1, proc.stderr
+    found = [f for f in json.loads(proc.stdout)["findings"] if f["id"] == "SAME-DATE-DUPLICATE"]
+    assert len(found) == 1 and "claim MONDAY" in found[0]["message"]
+    # The recorded claim itself, coded again, is not its own duplicate.
+    same = run("code", write(tmp_path, monday), "-f", "json", "--db", url)
+    assert "SAME-DATE" not in same.stdout and same.returncode == 0
+
+
 def test_a_clean_claim_prints_the_contract_json_and_exits_0(
     tmp_path: Path, code: Callable[..., CodingResult]
 ) -> None:

@@ -164,14 +164,21 @@ class _Good:
     findings: tuple[tuple[str, str], ...]  # (finding id, severity)
     lines: tuple[tuple[str, bool], ...]  # (cpt, covered: no expected denial on it)
     claim_id: str
+    billed: str | None  # what the claim bills of the study (rule book [parts_billed])
 
 
-# A stored study, the payer family it was recorded under and the claim it was billed on
-# (None: not known).
-Stored = tuple[PriorStudy, str | None, str | None]
+# A stored study, the payer family it was recorded under, the claim it was billed on and
+# what that claim billed of it (None: not known).
+Stored = tuple[PriorStudy, str | None, str | None, str | None]
 
 
 def _no_studies(stored: list[Stored], family: str, claim_id: str | None) -> list[PriorStudy]:
+    return []
+
+
+def _no_claims(
+    stored: list[Stored], day: dt.date, family: str, claim_id: str | None
+) -> list[SameDateClaim]:
     return []
 
 
@@ -188,11 +195,15 @@ class _Coder:
         self.record = options.record  # visits keep their claim id, to be recorded by it
         self.store: Any = None
         self.seen_by: Callable[[list[Stored], str, str | None], list[PriorStudy]] = _no_studies
+        self.of_date: Callable[[list[Stored], dt.date, str, str | None], list[SameDateClaim]] = (
+            _no_claims
+        )
         if options.use_store:
-            from dexacode.store import HistoryStore, as_seen_by
+            from dexacode.store import HistoryStore, as_seen_by, claims_of_date
 
             self.store = HistoryStore(options.db_url)
             self.seen_by = as_seen_by
+            self.of_date = claims_of_date
 
     def code_rows(
         self,
@@ -259,9 +270,15 @@ class _Coder:
         try:
             rules = self.book.in_force(enc.date_of_service, enc.payer)
             release, exact = self.library.for_date(enc.date_of_service)
-            history = (
-                [*self.seen_by(stored, rules.payer.family, enc.claim_id), *run] if stored else run
-            )
+            family = rules.payer.family
+            history = [*self.seen_by(stored, family, enc.claim_id), *run] if stored else run
+            if stored:
+                # Claims of this date recorded by earlier runs; one also in this file is
+                # taken as the file has it.
+                recorded = self.of_date(stored, enc.date_of_service, family, enc.claim_id)
+                if recorded:
+                    in_file = {claim.claim_id for claim in same}
+                    same = [*same, *(c for c in recorded if c.claim_id not in in_file)]
             result = code_encounter(
                 enc, rules, release, icd_exact=exact, history=history, same_date_claims=same
             )
@@ -296,6 +313,7 @@ def _summarize(row: int, enc: Any, rules: RuleSet, result: CodingResult, fmt: st
         findings=tuple((f.id, f.severity) for f in result.findings),
         lines=tuple((line.cpt, line.cpt not in denied) for line in result.lines),
         claim_id=enc.claim_id,
+        billed=billed_as(enc, rules),
     )
 
 
@@ -312,6 +330,7 @@ class _Visit:
     has_warning: bool
     findings: tuple[tuple[str, str], ...]
     claim_id: str | None  # kept only when the run is recorded
+    billed: str | None  # what the claim bills of the study: recorded with it
 
     @classmethod
     def of(cls, good: _Good, shared: dict[Any, Any] | None = None, record: bool = False) -> _Visit:
@@ -329,6 +348,7 @@ class _Visit:
             good.has_warning,
             keep(good.findings, good.findings),
             good.claim_id if record else None,
+            keep(good.billed, good.billed),
         )
 
 
@@ -520,7 +540,7 @@ class _Run:
         self.multi: dict[str, list[_Visit]] = {}  # patients seen twice or more
         # (patient, date, cpt, covered, payer family, claim id) of every coded line, for
         # --record
-        self.recorded: list[tuple[str, dt.date, str, bool, str, str | None]] = []
+        self.recorded: list[tuple[str, dt.date, str, bool, str, str | None, str | None]] = []
         self._shared: dict[Any, Any] = {}
 
     def take(self, chunk: _Chunk, record: bool) -> None:
@@ -547,12 +567,13 @@ class _Run:
             visit.date_of_service = keep(visit.date_of_service, visit.date_of_service)
             visit.lines = keep(visit.lines, visit.lines)
             visit.findings = keep(visit.findings, visit.findings)
+            visit.billed = keep(visit.billed, visit.billed)
             first = first_visit.setdefault(visit.patient_id, visit)
             if first is not visit:
                 self.multi.setdefault(visit.patient_id, [first]).append(visit)
         if record:
             self.recorded += [
-                (v.patient_id, v.date_of_service, cpt, covered, v.family, v.claim_id)
+                (v.patient_id, v.date_of_service, cpt, covered, v.family, v.claim_id, v.billed)
                 for v in chunk.visits
                 for cpt, covered in v.lines
             ]
@@ -1054,36 +1075,32 @@ def _same_date_claims(
     coder: _Coder, visits: list[_Visit], rows: dict[int, RawRow]
 ) -> dict[int, list[SameDateClaim]]:
     """For each visit that shares its date with others of the patient, those other claims
-    (what each bills, its codes as first coded). Two rows of one claim id are versions of
-    one claim, not two claims."""
+    to the same payer family (what each bills, its codes as first coded): a claim to
+    another family is a secondary payer's, not a duplicate. Two rows of one claim id are
+    versions of one claim, not two claims."""
     dates = _shared_dates(visits)
     if not dates:
         return {}
-    claims: dict[int, tuple[dt.date, SameDateClaim]] = {}
+    claims: dict[int, tuple[_Visit, SameDateClaim]] = {}
     for visit in visits:
         raw = rows.get(visit.row)
-        if visit.date_of_service not in dates or raw is None:
+        if visit.date_of_service not in dates or visit.billed is None or raw is None:
             continue
-        parsed = coder._parse(raw)
+        parsed = coder._parse(raw)  # for its claim id, which a visit keeps only to record
         if isinstance(parsed, _Bad):
             continue
-        enc = parsed[1]
-        try:
-            billed = billed_as(enc, coder.book.in_force(enc.date_of_service, enc.payer))
-        except InputError:
-            continue
-        if billed is not None:
-            codes = tuple(cpt for cpt, _ in visit.lines)
-            claims[visit.row] = (visit.date_of_service, SameDateClaim(enc.claim_id, billed, codes))
+        codes = tuple(cpt for cpt, _ in visit.lines)
+        claims[visit.row] = (visit, SameDateClaim(parsed[1].claim_id, visit.billed, codes))
     return {
         row: [
             other
-            for other_row, (other_date, other) in claims.items()
+            for other_row, (peer, other) in claims.items()
             if other_row != row
-            and other_date == day
+            and peer.date_of_service == visit.date_of_service
+            and peer.family == visit.family
             and not (other.claim_id.strip() and other.claim_id == claim.claim_id)
         ]
-        for row, (day, claim) in claims.items()
+        for row, (visit, claim) in claims.items()
     }
 
 
@@ -1102,7 +1119,7 @@ def _apply_recoded(run: _Run, replaced: dict[int, _Good], record: bool) -> None:
     if record:
         updated = {(g.patient_id, g.date_of_service, g.claim_id) for g in replaced.values()}
         run.recorded = [rec for rec in run.recorded if (rec[0], rec[1], rec[5]) not in updated] + [
-            (g.patient_id, g.date_of_service, cpt, covered, g.family, g.claim_id)
+            (g.patient_id, g.date_of_service, cpt, covered, g.family, g.claim_id, g.billed)
             for g in replaced.values()
             for cpt, covered in g.lines
         ]
@@ -1160,8 +1177,9 @@ def _record(run: _Run, options: ScrubOptions, run_id: str) -> None:
                     covered=covered,
                     payer_family=family,
                     claim_id=claim,
+                    billed=billed,
                 )
-                for p, d, c, covered, family, claim in run.recorded
+                for p, d, c, covered, family, claim, billed in run.recorded
             ),
             source=run_id,
         )

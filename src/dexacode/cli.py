@@ -187,11 +187,11 @@ def code_command(
         release, exact = default_library().for_date(enc.date_of_service)
     except (LookupError, OSError, ValueError) as exc:
         _fail(EXIT_DATA, f"ICD-10-CM index error: {exc}")
-    history = (
-        [] if no_store else stored_studies(db, enc.patient.id, rules.payer.family, enc.claim_id)
-    )
+    history, same_date = ([], []) if no_store else stored_studies(db, enc, rules.payer.family)
     try:
-        result = code_encounter(enc, rules, release, icd_exact=exact, history=history)
+        result = code_encounter(
+            enc, rules, release, icd_exact=exact, history=history, same_date_claims=same_date
+        )
     except InputError as exc:
         _fail(EXIT_INPUT, f"input error: {exc}")
 

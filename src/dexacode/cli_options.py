@@ -30,10 +30,11 @@ NoStoreOption = Annotated[
 ]
 
 
-def stored_studies(db: str | None, patient_id: str, family: str, claim_id: str) -> list[Any]:
-    """One patient's studies in the history store, as claim ``claim_id`` of payer
-    ``family`` sees them (never its own earlier recorded version); exits 2 with one line
-    when the store cannot be opened.
+def stored_studies(db: str | None, enc: Any, family: str) -> tuple[list[Any], list[Any]]:
+    """What the history store holds for encounter ``enc``, a claim of payer ``family``:
+    its patient's studies as the claim sees them (never its own earlier recorded version),
+    and the other recorded claims of its date; exits 2 with one line when the store
+    cannot be opened.
 
     Without --db the default store is read only when it exists: one encounter is no
     reason to create a store (nor to pay for opening one that cannot hold anything)."""
@@ -41,18 +42,18 @@ def stored_studies(db: str | None, patient_id: str, family: str, claim_id: str) 
         from dexacode.paths import default_store_path
 
         if not default_store_path().exists():
-            return []
+            return [], []
     from dexacode.store import HistoryStore, StoreError
 
     try:
         with HistoryStore(db) as store:
-            found: list[Any] = store.studies_for(
-                [patient_id], family=family, claim_id=claim_id
-            ).get(patient_id, [])
+            history, same_date = store.for_claim(
+                enc.patient.id, enc.date_of_service, family, enc.claim_id
+            )
     except StoreError as exc:
         typer.echo(f"dexacode: history store error: {exc}", err=True)
         raise typer.Exit(2) from None
-    return found
+    return list(history), list(same_date)
 
 
 def store_errors() -> tuple[type[Exception], ...]:

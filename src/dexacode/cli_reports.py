@@ -337,10 +337,10 @@ def report_command(
         enc = parse_encounter(data)
         rules = book.in_force(enc.date_of_service, enc.payer)
         release, exact = default_library().for_date(enc.date_of_service)
-        history = (
-            [] if no_store else stored_studies(db, enc.patient.id, rules.payer.family, enc.claim_id)
+        history, same_date = ([], []) if no_store else stored_studies(db, enc, rules.payer.family)
+        coding = code_encounter(
+            enc, rules, release, icd_exact=exact, history=history, same_date_claims=same_date
         )
-        coding = code_encounter(enc, rules, release, icd_exact=exact, history=history)
     except (ContractError, InputError) as exc:
         _fail(EXIT_INPUT, f"input error: {exc}")
     except (LookupError, OSError) as exc:

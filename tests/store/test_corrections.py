@@ -13,7 +13,14 @@ import sqlalchemy as sa
 from typer.testing import CliRunner
 
 from dexacode.cli_history import history_app
-from dexacode.store import HistoryStore, StoreError, StudyRow, _schema, read_history_file
+from dexacode.store import (
+    SCHEMA_VERSION,
+    HistoryStore,
+    StoreError,
+    StudyRow,
+    _schema,
+    read_history_file,
+)
 
 D = datetime.date
 
@@ -107,7 +114,7 @@ def test_look_ups_leave_out_the_claims_own_earlier_version(db_url: str) -> None:
         other = store.studies_for(["P-1"], family="medicare", claim_id="C-9")["P-1"]
         assert len(other) == 2
         entries = store.studies_with_family(["P-1"])["P-1"]
-        assert sorted(claim for _, _, claim in entries if claim) == ["C-0", "C-1"]
+        assert sorted(claim for _, _, claim, _ in entries if claim) == ["C-0", "C-1"]
 
 
 def test_an_import_that_says_otherwise_about_coverage_updates_it(
@@ -251,7 +258,7 @@ def _version_2_store(url: str) -> None:
 def test_a_version_2_store_gets_claim_ids_and_trimmed_patient_ids(db_url: str) -> None:
     _version_2_store(db_url)
     with HistoryStore(db_url) as store:
-        assert store.schema_version == 3
+        assert store.schema_version == SCHEMA_VERSION
         assert store.count() == 2
         assert _shown(store, "P-1") == [("2025-06-02", "77080", True, None)]
         assert _shown(store, "P-2") == [("2024-01-03", "77081", False, None)]
@@ -320,7 +327,7 @@ def test_migrating_ids_keeps_the_first_row_of_a_study_and_trims_unicode_spaces(
         ],
     )
     with HistoryStore(db_url) as store:
-        assert store.schema_version == 3
+        assert store.schema_version == SCHEMA_VERSION
         assert _seen(store, "P1") == [
             ("2024-03-01", "77080", False, None),
             ("2025-03-01", "77080", True, "medicare"),

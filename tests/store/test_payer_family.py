@@ -92,15 +92,15 @@ def test_studies_with_family_pairs_each_study_with_its_family(db_url: str) -> No
         as_stored = store.studies_for(["P-1", "P-9", "nobody"])
         assert store.studies_with_family([]) == {}
     assert set(found) == {"P-1", "P-9"}
-    assert [(s.date_of_service, s.cpt, s.covered, f) for s, f, _ in found["P-1"]] == [
+    assert [(s.date_of_service, s.cpt, s.covered, f) for s, f, _, _ in found["P-1"]] == [
         (D(2021, 3, 1), "77085", True, "commercial"),
         (D(2022, 3, 1), "77081", False, "medicaid"),
         (D(2024, 1, 5), "77080", True, None),  # unknown family first, on both databases
         (D(2024, 1, 5), "77080", True, "medicare"),  # two providers' claims: one pair
     ]
     # The same studies (the same objects) in the same order as studies_for.
-    assert [s for s, _, _ in found["P-1"]][:3] == as_stored["P-1"]
-    assert found["P-9"] == [(as_stored["P-9"][0], "acme_health", None)]
+    assert [s for s, *_ in found["P-1"]][:3] == as_stored["P-1"]
+    assert found["P-9"] == [(as_stored["P-9"][0], "acme_health", None, None)]
 
 
 def test_show_returns_the_family(db_url: str) -> None:
@@ -269,7 +269,7 @@ def test_a_version_1_store_is_migrated_and_keeps_its_rows(db_url: str) -> None:
     _version_1_store(db_url)
     assert "payer_family" not in _shape(db_url)[1]
     with HistoryStore(db_url) as store:
-        assert store.schema_version == SCHEMA_VERSION == 3
+        assert store.schema_version == SCHEMA_VERSION == 4
         assert store.show("P-1") == [
             StudyRow("P-1", D(2022, 1, 3), "77081", "DR-1", False, None),
             StudyRow("P-1", D(2025, 6, 2), "77080", None, True, None),
@@ -290,10 +290,10 @@ def test_a_version_1_store_is_migrated_and_keeps_its_rows(db_url: str) -> None:
         assert (report.added, report.duplicates) == (1, 1)
         assert store.show("P-1")[-1].payer_family == "medicare"
     versions, columns = _shape(db_url)
-    assert versions == [1, 2, 3]
-    assert "payer_family" in columns and "claim_id" in columns
+    assert versions == [1, 2, 3, 4]
+    assert {"payer_family", "claim_id", "billed"} <= set(columns)
     with HistoryStore(db_url) as store:  # opening again: nothing left to migrate
-        assert store.schema_version == 3 and store.count() == 3
+        assert store.schema_version == SCHEMA_VERSION and store.count() == 3
 
 
 def test_a_failed_migration_leaves_the_version_1_store_as_it_was(
@@ -315,4 +315,4 @@ def test_a_failed_migration_leaves_the_version_1_store_as_it_was(
     assert "payer_family" not in columns
     monkeypatch.undo()
     with HistoryStore(db_url) as store:  # and the real migration still works afterwards
-        assert store.schema_version == 3 and store.count() == 2
+        assert store.schema_version == SCHEMA_VERSION and store.count() == 2

@@ -22,6 +22,11 @@ Each study may also say the claim it was billed on (``StudyRow.claim_id``; schem
 claim never sees its own earlier version as a prior study (``studies_for(ids,
 claim_id=...)``, ``as_seen_by(entries, family, claim_id)``). ``HistoryStore.remove`` takes
 out a wrong row.
+
+Studies that ``scrub --record`` adds also say what their claim billed (``StudyRow.billed``;
+schema version 4: global, 26, TC or a facility's claim), so that a claim of the same date
+sent later can be told a duplicate from the other half of a 26/TC split:
+``claims_of_date(entries, day, family, claim_id)``.
 """
 
 from dexacode.store._files import COLUMNS, FORMATS, REQUIRED_COLUMNS, read_history_file
@@ -37,6 +42,7 @@ from dexacode.store._store import (
     HistoryStore,
     StoredStudy,
     as_seen_by,
+    claims_of_date,
     default_db_url,
     merge_history,
     open_engine,
@@ -55,6 +61,7 @@ __all__ = [
     "StoredStudy",
     "StudyRow",
     "as_seen_by",
+    "claims_of_date",
     "default_db_url",
     "merge_history",
     "open_engine",

@@ -30,6 +30,10 @@ class StudyRow:
     knows it; an imported file may give it). The store keeps one version of a claim: adding
     rows of a claim id already stored for the patient replaces its earlier rows, and a
     claim is never checked against its own earlier version.
+    ``billed`` is what the claim billed of the study (schema version 4): ``global``,
+    ``professional`` (26), ``technical`` (TC) or ``institutional`` (a facility's claim),
+    known for studies ``scrub --record`` adds. A later claim of the same date and payer
+    family that bills an overlapping part is a duplicate (``claims_of_date``).
     ``covered_stated`` is False when the row's source did not say whether the study was
     covered (a history file without a ``covered`` column, a JSON line without the field):
     the row is stored as covered, but never changes the coverage of a study already stored.
@@ -43,6 +47,7 @@ class StudyRow:
     covered: bool = True
     payer_family: str | None = None
     claim_id: str | None = None
+    billed: str | None = None
     covered_stated: bool = field(default=True, compare=False)
 
 

@@ -105,6 +105,16 @@ def _v3_tables(metadata: sa.MetaData) -> tuple[sa.Table, sa.Table, sa.Table]:
     return version, src, study
 
 
+def _v4_tables(metadata: sa.MetaData) -> tuple[sa.Table, sa.Table, sa.Table]:
+    """Version 4: version 3, and prior_study.billed (NULL when unknown)."""
+    version, src, study = _v3_tables(metadata)
+    # What the claim billed of the study: global, professional, technical or institutional
+    # (the rule book's [parts_billed]). A later claim of the same date that bills an
+    # overlapping part is a duplicate; one that bills the other part is a split.
+    study.append_column(sa.Column("billed", sa.String(20), nullable=True))
+    return version, src, study
+
+
 def _migrate_to_1(conn: Connection) -> None:
     metadata = sa.MetaData()
     _v1_tables(metadata)
@@ -127,6 +137,13 @@ def _migrate_to_3(conn: Connection) -> None:
     column = sa.schema.CreateColumn(study.c.claim_id).compile(dialect=conn.dialect)
     conn.exec_driver_sql(f"ALTER TABLE {table} ADD COLUMN {column}")
     _trim_patient_ids(conn, study)
+
+
+def _migrate_to_4(conn: Connection) -> None:
+    _, _, study = _v4_tables(sa.MetaData())
+    table = conn.dialect.identifier_preparer.format_table(study)
+    column = sa.schema.CreateColumn(study.c.billed).compile(dialect=conn.dialect)
+    conn.exec_driver_sql(f"ALTER TABLE {table} ADD COLUMN {column}")
 
 
 # Patient ids per IN list, within SQLite's bound-parameter limit.
@@ -194,9 +211,9 @@ def _trim_patient_ids(conn: Connection, study: sa.Table) -> None:
 Migration = Callable[[Connection], None]
 
 # Append only; never edit a migration that has been released.
-MIGRATIONS: tuple[Migration, ...] = (_migrate_to_1, _migrate_to_2, _migrate_to_3)
+MIGRATIONS: tuple[Migration, ...] = (_migrate_to_1, _migrate_to_2, _migrate_to_3, _migrate_to_4)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 # The current shape, used by queries: the last version's tables.
 _metadata = sa.MetaData()
-schema_version, source, prior_study = _v3_tables(_metadata)
+schema_version, source, prior_study = _v4_tables(_metadata)

@@ -42,12 +42,21 @@ from dexacode.store._schema import prior_study, schema_version
 
 if TYPE_CHECKING:  # imported when first needed: `history import` does without pydantic
     from dexacode.contract import PriorStudy
+    from dexacode.engine import SameDateClaim
 
-__all__ = ["HistoryStore", "StoredStudy", "as_seen_by", "default_db_url", "merge_history"]
+__all__ = [
+    "HistoryStore",
+    "StoredStudy",
+    "as_seen_by",
+    "claims_of_date",
+    "default_db_url",
+    "merge_history",
+]
 
 # A stored study as the frequency check needs it: the study, the payer family it was
 # recorded under and the claim it was billed on (None: not known).
-StoredStudy = tuple["PriorStudy", str | None, str | None]
+# (study, payer family, claim id, what the claim billed of it); None when unknown.
+StoredStudy = tuple["PriorStudy", str | None, str | None, str | None]
 
 _WRITE = "dexacode_write"  # execution option: this transaction writes (SQLite BEGIN IMMEDIATE)
 _SQLITE_MAX_IDS = 900  # bound parameters per IN list, well under old SQLite's 999
@@ -112,7 +121,15 @@ class HistoryStore:
         )
         # Unknown family (NULL) first on both databases ('' is never a family: add refuses it).
         self._lookup_family = (
-            sa.select(c.patient_id, c.date_of_service, c.cpt, c.covered, c.payer_family, c.claim_id)
+            sa.select(
+                c.patient_id,
+                c.date_of_service,
+                c.cpt,
+                c.covered,
+                c.payer_family,
+                c.claim_id,
+                c.billed,
+            )
             .where(by_patient)
             .order_by(
                 *order, sa.func.coalesce(c.payer_family, ""), sa.func.coalesce(c.claim_id, "")
@@ -128,6 +145,7 @@ class HistoryStore:
             c.covered,
             c.payer_family,
             c.claim_id,
+            c.billed,
             c.source_id,
         ).where(by_patient)
         # PriorStudy is frozen: one instance per (date, cpt, covered) serves every patient.
@@ -386,20 +404,32 @@ class HistoryStore:
         current: str | None = None
         entries: list[StoredStudy] = []
         try:
-            for pid, when, cpt, covered, paid_by, claim in self._fetch(
+            for pid, when, cpt, covered, paid_by, claim, billed in self._fetch(
                 self._lookup_family, patient_ids
             ):
                 study = cache.get((when, cpt, covered)) or self._new_study(when, cpt, covered)
                 if pid != current:
-                    current, entries = pid, [(study, paid_by, claim)]
+                    current, entries = pid, [(study, paid_by, claim, billed)]
                     out[pid] = entries
                 else:
                     last = entries[-1]  # equal rows (providers) are adjacent
-                    if study is not last[0] or paid_by != last[1] or claim != last[2]:
-                        entries.append((study, paid_by, claim))
+                    if study is not last[0] or (paid_by, claim, billed) != last[1:]:
+                        entries.append((study, paid_by, claim, billed))
         except exc.SQLAlchemyError as error:
             raise self._read_error(error) from None
         return out
+
+    def for_claim(
+        self, patient_id: str, day: datetime.date, family: str, claim_id: str | None
+    ) -> tuple[list[PriorStudy], list[SameDateClaim]]:
+        """What one claim is checked against: the patient's prior studies as the claim
+        sees them (``as_seen_by``) and the other recorded claims of its date
+        (``claims_of_date``); for ``code_encounter(history=..., same_date_claims=...)``."""
+        entries = self.studies_with_family([patient_id.strip()]).get(patient_id.strip(), [])
+        return (
+            as_seen_by(entries, family, claim_id),
+            claims_of_date(entries, day, family, claim_id),
+        )
 
     def _fetch(self, lookup: sa.Select[Any], patient_ids: Collection[str]) -> Iterator[Any]:
         """The rows of ``lookup`` for these patients, in one transaction; the ids go in
@@ -507,12 +537,13 @@ _SHOWN = (
     prior_study.c.covered,
     prior_study.c.payer_family,
     prior_study.c.claim_id,
+    prior_study.c.billed,
 )
 
 
 def _study_row(row: Any) -> StudyRow:
-    patient, when, cpt, provider, covered, family, claim = row
-    return StudyRow(patient, when, cpt, provider or None, bool(covered), family, claim)
+    patient, when, cpt, provider, covered, family, claim, billed = row
+    return StudyRow(patient, when, cpt, provider or None, bool(covered), family, claim, billed)
 
 
 # (patient, date of service, CPT, provider): the duplicate key.
@@ -536,6 +567,7 @@ def _values(item: StudyRow) -> dict[str, Any]:
         "covered": item.covered,
         "payer_family": item.payer_family,
         "claim_id": item.claim_id.strip() if item.claim_id is not None else None,
+        "billed": item.billed,
     }
     if not item.covered_stated:
         values[_UNSTATED] = True
@@ -571,6 +603,8 @@ def _change(row: Any, values: dict[str, Any], update_covered: bool) -> dict[str,
         change["covered"] = values["covered"]
     if same_claim and row.payer_family != values["payer_family"]:
         change["payer_family"] = values["payer_family"]
+    if same_claim and values["billed"] is not None and row.billed != values["billed"]:
+        change["billed"] = values["billed"]
     if row.claim_id is None and values["claim_id"] is not None:
         change["claim_id"] = values["claim_id"]
     return change
@@ -584,6 +618,7 @@ _PG_COLUMNS = (
     "covered",
     "payer_family",
     "claim_id",
+    "billed",
 )
 _ROWCOUNT = {"preserve_rowcount": True}
 
@@ -673,6 +708,39 @@ def as_seen_by(
             seen.add(key)
             out.append(study)
     return out
+
+
+def claims_of_date(
+    studies: Sequence[StoredStudy],
+    day: datetime.date,
+    family: str | None,
+    claim_id: str | None = None,
+) -> list[SameDateClaim]:
+    """The other claims of ``day`` that the store knows what they billed, to check a claim
+    of payer family ``family`` against (``code_encounter(same_date_claims=...)``).
+
+    Only rows that ``scrub --record`` added say what their claim billed (global, 26, TC or
+    a facility's claim) and under which claim id; an imported row does not, and a 26/TC
+    split cannot be told from a duplicate without it. The claim's own earlier version
+    (``claim_id``) is left out, and so are claims to another payer family: the same study
+    billed to a secondary payer after the primary is not a duplicate.
+
+    >>> entries = store.studies_with_family(["P-1"])["P-1"]      # doctest: +SKIP
+    >>> claims_of_date(entries, date(2026, 3, 2), "medicare", "C-2")
+    """
+    from dexacode.engine import SameDateClaim
+
+    codes: dict[tuple[str, str], list[str]] = {}
+    for study, paid_by, claim, billed in studies:
+        if (
+            study.date_of_service == day
+            and claim is not None
+            and billed is not None
+            and claim != claim_id
+            and paid_by == family
+        ):
+            codes.setdefault((claim, billed), []).append(study.cpt)
+    return [SameDateClaim(claim, billed, tuple(cpts)) for (claim, billed), cpts in codes.items()]
 
 
 @functools.lru_cache(maxsize=8192)

@@ -175,13 +175,14 @@ def _code(ctx: WebContext, enc: Encounter) -> CodingResult:
         rules = ctx.book.in_force(enc.date_of_service, enc.payer)
         release, exact = ctx.library.for_date(enc.date_of_service)
         try:
-            found = ctx.history.studies_for(
-                [enc.patient.id], family=rules.payer.family, claim_id=enc.claim_id
+            stored, same_date = ctx.history.for_claim(
+                enc.patient.id, enc.date_of_service, rules.payer.family, enc.claim_id
             )
         except StoreError:
             raise StoreBusy() from None
-        stored = found.get(enc.patient.id, [])
-        return code_encounter(enc, rules, release, icd_exact=exact, history=stored)
+        return code_encounter(
+            enc, rules, release, icd_exact=exact, history=stored, same_date_claims=same_date
+        )
     except InputError as exc:
         raise ApiError(422, "contract", exc.message, exc.field) from None
 
