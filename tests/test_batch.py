@@ -417,6 +417,17 @@ def test_one_study_billed_on_two_claims_is_flagged_on_both_wherever_they_are(
     assert summary.with_errors == 2 and summary.reconciles
 
 
+def test_the_same_study_billed_to_two_payer_families_is_no_duplicate(tmp_path: Path) -> None:
+    """The primary's claim and a secondary payer's claim of one study, in one file."""
+    visits = [
+        _visit("PRIMARY", "2026-03-02"),
+        _visit("SECONDARY", "2026-03-02", payer="medicaid"),
+    ]
+    out = tmp_path / "out.jsonl"
+    scrub(_write_jsonl(tmp_path / "in.jsonl", visits), out, options=NO_STORE)
+    assert _same_date_ids(_read_jsonl(out)) == {"PRIMARY": [], "SECONDARY": []}
+
+
 def test_two_rows_of_one_claim_id_are_versions_not_duplicates(tmp_path: Path) -> None:
     visits = [_visit("CLM-1", "2026-03-02"), _visit("CLM-1", "2026-03-02")]
     out = tmp_path / "out.jsonl"
