@@ -435,6 +435,21 @@ def test_two_rows_of_one_claim_id_are_versions_not_duplicates(tmp_path: Path) ->
     assert [r["findings"] for r in _read_jsonl(out) if "SAME-DATE" in json.dumps(r)] == []
 
 
+def test_other_claims_meet_only_a_claims_latest_version_in_the_file(tmp_path: Path) -> None:
+    """Claim A billed 77080, then corrected to a forearm study (77081) further down the
+    file; claim B's 77080 is no duplicate of the version A no longer bills."""
+    visits = [
+        _visit("A", "2026-03-02"),
+        _visit("A", "2026-03-02", exam__sites=["left_forearm"], results=[]),
+        _visit("B", "2026-03-02"),
+    ]
+    out = tmp_path / "out.jsonl"
+    scrub(_write_jsonl(tmp_path / "in.jsonl", visits), out, options=NO_STORE)
+    results = _read_jsonl(out)
+    assert _same_date_ids(results[2:])["B"] == ["SAME-DATE-DISTINCT"]
+    assert _same_date_ids(results[1:2]) == {"A": []}
+
+
 def test_a_vfa_billed_apart_from_its_axial_study_is_flagged_beside_frequency(
     tmp_path: Path,
 ) -> None:

@@ -1077,7 +1077,7 @@ def _same_date_claims(
     """For each visit that shares its date with others of the patient, those other claims
     to the same payer family (what each bills, its codes as first coded): a claim to
     another family is a secondary payer's, not a duplicate. Two rows of one claim id are
-    versions of one claim, not two claims."""
+    versions of one claim, not two claims; other claims meet its last version only."""
     dates = _shared_dates(visits)
     if not dates:
         return {}
@@ -1091,14 +1091,16 @@ def _same_date_claims(
             continue
         codes = tuple(cpt for cpt, _ in visit.lines)
         claims[visit.row] = (visit, SameDateClaim(parsed[1].claim_id, visit.billed, codes))
+    # A claim id's last row in the file is its latest version: the one others meet.
+    latest = {claim.claim_id: row for row, (_, claim) in sorted(claims.items())}
     return {
         row: [
             other
             for other_row, (peer, other) in claims.items()
-            if other_row != row
+            if latest[other.claim_id] == other_row
+            and other.claim_id != claim.claim_id
             and peer.date_of_service == visit.date_of_service
             and peer.family == visit.family
-            and not (other.claim_id.strip() and other.claim_id == claim.claim_id)
         ]
         for row, (visit, claim) in claims.items()
     }

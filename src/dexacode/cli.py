@@ -439,7 +439,7 @@ def _print_summary(summary: object) -> None:
     echo(f"With errors:      {s.with_errors:,}")
     echo(f"Warnings only:    {s.with_warnings:,}")
     if s.recoded:
-        echo(f"Re-checked for repeat visits in the file: {s.recoded:,}")
+        echo(f"Re-checked against other visits in the file: {s.recoded:,}")
     if s.recording and s.record_problem is None:
         echo(_recorded_line(s))
     if s.severity_counts:

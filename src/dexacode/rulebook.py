@@ -909,14 +909,23 @@ def _check_value_sources(raw: Mapping[str, Mapping[str, Any]], sources: Mapping[
 
 
 def _check_parts_billed(modifier_map: Mapping[str, Any]) -> None:
-    """Every component, and the institutional claim, names the parts of a study it bills."""
+    """Every component, and the institutional claim, names the parts of a study it bills,
+    each one of the parts the global study is made of (a misspelt part would turn a
+    duplicate into a split)."""
     parts = modifier_map["parts_billed"]
+    whole = set(parts.get("global") or ())
     for kind in [*modifier_map["component"], "institutional"]:
         billed = parts.get(kind)
         if not billed or not all(isinstance(p, str) for p in billed):
             raise RuleBookError(
                 f"rules/modifiers.toml: [parts_billed] needs {kind} = a list of the parts "
                 "of a study it bills"
+            )
+        unknown = sorted(set(billed) - whole)
+        if unknown:
+            raise RuleBookError(
+                f"rules/modifiers.toml: [parts_billed] {kind} names {', '.join(unknown)}, "
+                f"not a part of the global study ({', '.join(sorted(whole))})"
             )
 
 

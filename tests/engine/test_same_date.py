@@ -144,15 +144,62 @@ def test_axial_and_peripheral_over_two_claims_want_the_payers_distinct_modifier(
     assert _same_date(_code(book, library, [peripheral], rules=none)) == []
 
 
-def test_the_rule_book_refuses_parts_billed_without_every_component(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize(
+    ("written", "refused"),
+    [
+        ("", r"\[parts_billed\] needs institutional"),
+        ('institutional = ["technicall"]\n', r"institutional names technicall, not a part"),
+    ],
+)
+def test_the_rule_book_refuses_parts_billed_it_cannot_use(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, written: str, refused: str
 ) -> None:
     rules = tmp_path / "rules"
     shutil.copytree(REPO_ROOT / "src" / "dexacode" / "rules", rules)
     path = rules / "modifiers.toml"
     text = path.read_text(encoding="utf-8")
     assert 'institutional = ["technical"]\n' in text
-    path.write_text(text.replace('institutional = ["technical"]\n', ""), encoding="utf-8")
+    path.write_text(text.replace('institutional = ["technical"]\n', written), encoding="utf-8")
     monkeypatch.setattr("dexacode.rulebook._shipped", lambda: rules)
-    with pytest.raises(RuleBookError, match=r"\[parts_billed\] needs institutional"):
+    with pytest.raises(RuleBookError, match=refused):
         rulebook._load.__wrapped__(())  # past the cache of the shipped book
+
+
+def _submitted(*modifiers: str) -> dict[str, Any]:
+    line = {"cpt": "77080", "modifiers": list(modifiers), "units": 1}
+    return {"lines": [line], "diagnoses": ["Z13.820"]}
+
+
+def test_a_distinct_modifier_that_a_pair_on_another_claim_explains_is_no_mistake(
+    book: RuleBook, library: Icd10Library
+) -> None:
+    """The warning asks for XU on 77080 beside another claim's 77081; a submitted claim
+    that carries it gets neither the warning again nor an error for carrying it."""
+    peripheral = [SameDateClaim("CLM-FOREARM", "global", ("77081",))]
+    bare = _code(book, library, peripheral, submitted=_submitted())
+    assert "SAME-DATE-DISTINCT" in ids(bare)
+    with_xu = _code(book, library, peripheral, submitted=_submitted("XU"))
+    assert not {"SAME-DATE-DISTINCT", "DISTINCT-MODIFIER-WRONG"} & set(ids(with_xu))
+    # Without the other claim, XU on a lone 77080 is one too many, as before.
+    alone = _code(book, library, [], submitted=_submitted("XU"))
+    assert "DISTINCT-MODIFIER-WRONG" in ids(alone)
+    # 59 where this payer takes XU only: the wrong modifier, said as such.
+    wrong = _code(book, library, peripheral, submitted=_submitted("59"))
+    found = next(f for f in wrong.findings if f.id == "DISTINCT-MODIFIER-WRONG")
+    assert "XU" in found.message + found.action
+
+
+def test_a_pair_the_claim_already_bills_itself_gets_no_cross_claim_advice(
+    book: RuleBook, library: Icd10Library
+) -> None:
+    """This claim bills 77080-XU with its own 77081; another claim's 77081 is a
+    duplicate of that line, not a reason to ask for XU again."""
+    result = _code(
+        book,
+        library,
+        [SameDateClaim("CLM-FOREARM", "global", ("77081",))],
+        exam__sites=["lumbar_spine", "left_hip", "left_forearm"],
+        exam__peripheral_reason="hyperparathyroidism",
+    )
+    assert ("77080", ["XU"]) in [(line.cpt, line.modifiers) for line in result.lines]
+    assert _same_date(result) == [("SAME-DATE-DUPLICATE", "77081")]

@@ -97,9 +97,16 @@ def code_encounter(
         for d in drafts
     ]
     _vfa_screening(lines, dx_codes, rules, sink)
+    explained: set[str] = set()
     if same_date_claims:
-        billed = same_date.billed_as(enc, rules)
-        same_date.check([line.cpt for line in lines], billed, same_date_claims, rules, sink)
+        explained = same_date.check(
+            [line.cpt for line in lines],
+            same_date.billed_as(enc, rules),
+            same_date_claims,
+            _distinct_marked(enc, lines, rules),
+            rules,
+            sink,
+        )
 
     if enc.submitted is not None:
         check_submitted(
@@ -110,6 +117,7 @@ def code_encounter(
             rules,
             icd,
             sink,
+            distinct_elsewhere=explained,
         )
 
     if enc.unknown:
@@ -162,6 +170,19 @@ def _merge_history(own: Sequence[PriorStudy], more: Sequence[PriorStudy]) -> lis
         if kept is None or (study.covered and not kept.covered and key not in own_keys):
             seen[key] = study
     return list(seen.values())
+
+
+def _distinct_marked(enc: Encounter, lines: Sequence[Line], rules: RuleSet) -> frozenset[str]:
+    """The codes whose line, as billed (the submitted claim when there is one), carries a
+    distinct-service modifier."""
+    distinct = {m for m, mod in rules.modifiers.items() if mod.kind == "distinct"}
+    if enc.submitted is not None:
+        billed = [
+            (line.cpt.upper(), [m.upper() for m in line.modifiers]) for line in enc.submitted.lines
+        ]
+    else:
+        billed = [(line.cpt, line.modifiers) for line in lines]
+    return frozenset(cpt for cpt, mods in billed if distinct.intersection(mods))
 
 
 def _same_day_warning(

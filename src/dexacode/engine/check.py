@@ -22,11 +22,14 @@ def check_submitted(
     rules: RuleSet,
     icd: IcdRelease,
     sink: FindingSink,
+    distinct_elsewhere: set[str] | frozenset[str] = frozenset(),
 ) -> None:
+    """``distinct_elsewhere``: codes whose distinct-service modifier a pair with another
+    claim of the date explains (``same_date``)."""
     codes = [line.cpt.upper() for line in submitted.lines]
     carried = {line.cpt for line in derived_lines}
     explained = _pairs_and_units(submitted, codes, carried, rules, sink)
-    _distinct_modifiers(submitted, derived_lines, rules, sink)
+    _distinct_modifiers(submitted, derived_lines, rules, sink, distinct_elsewhere)
     _lines_against_derived(submitted, derived_lines, explained, rules, sink)
     _diagnoses(submitted.diagnoses, derived_dx, screening, rules, icd, sink)
     # The same list and the same words as the coded claim's check: a submitted line that
@@ -147,7 +150,11 @@ def _pairs_and_units(
 
 
 def _distinct_modifiers(
-    submitted: SubmittedClaim, derived: Sequence[Line], rules: RuleSet, sink: FindingSink
+    submitted: SubmittedClaim,
+    derived: Sequence[Line],
+    rules: RuleSet,
+    sink: FindingSink,
+    elsewhere: set[str] | frozenset[str],
 ) -> None:
     """Distinct-service modifiers against the corrected claim: the right one on the right
     line. Lines the corrected claim does not have are LINE-EXTRA's business."""
@@ -160,7 +167,9 @@ def _distinct_modifiers(
         carrier: (other, carrier)
         for other, carrier in distinct_pairs([line.cpt for line in derived], rules)
     }
-    expected_on = listing(sorted(pair_of)) or "no line (no pair on this claim needs one)"
+    expected_on = (
+        listing(sorted({*pair_of, *elsewhere})) or "no line (no pair on this claim needs one)"
+    )
     for line in submitted.lines:
         cpt = line.cpt.upper()
         want_line = derived_by_code.get(cpt)
@@ -185,6 +194,8 @@ def _distinct_modifiers(
             continue
         if not found:
             continue
+        if not want and cpt in elsewhere and payer.distinct_modifier:
+            want = [payer.distinct_modifier]  # its pair is on another claim of the date
         if not want:
             expected = (
                 f"{payer.label} takes no distinct-service modifier on these codes"

@@ -39,19 +39,25 @@ def check(
     codes: Sequence[str],
     billed: str | None,
     others: Sequence[SameDateClaim],
+    marked: frozenset[str],
     rules: RuleSet,
     sink: FindingSink,
-) -> None:
+) -> set[str]:
     """Findings on this claim's ``codes`` against the other claims of its date. A pair
-    finding goes on the claim whose line the pair edit denies; a duplicate on both."""
+    finding goes on the claim whose line the pair edit denies; a duplicate on both.
+
+    ``marked`` are this claim's codes whose line already carries a distinct-service
+    modifier. Returns the codes whose distinct-service modifier another claim of the date
+    explains, so the submitted-claim check does not call it one too many."""
+    explained: set[str] = set()
     if billed is None or not others:
-        return
+        return explained
     mine = set(rules.parts_billed[billed])
     for other in others:
         overlap = mine.intersection(rules.parts_billed.get(other.billed, ()))
         if not overlap:  # a split: the reading on one claim, the equipment on the other
             continue
-        name = f"claim {other.claim_id}" if other.claim_id.strip() else "another claim"
+        name = f"claim {other.claim_id}"
         for code in codes:
             if code in other.codes:
                 sink.add(
@@ -62,13 +68,20 @@ def check(
                     overlap=f"{listing(sorted(overlap))} part{'s' if len(overlap) > 1 else ''}",
                 )
             for theirs in other.codes:
-                _pair(code, theirs, name, rules, sink)
+                # A code this claim bills too is a duplicate there, not a pair across claims.
+                if theirs not in codes and _pair(code, theirs, name, marked, rules, sink):
+                    explained.add(code)
+    return explained
 
 
-def _pair(code: str, theirs: str, other: str, rules: RuleSet, sink: FindingSink) -> None:
+def _pair(
+    code: str, theirs: str, other: str, marked: frozenset[str], rules: RuleSet, sink: FindingSink
+) -> bool:
+    """The pair finding of ``code`` beside another claim's ``theirs``; True when ``code``
+    is the one that takes the distinct-service modifier."""
     pair = rules.ptp.get(frozenset((code, theirs)))
     if pair is None or code == theirs:
-        return
+        return False
     if pair.modifier_indicator == 0 and pair.column2 == code:
         sink.add(
             "SAME-DATE-PAIR",
@@ -83,7 +96,9 @@ def _pair(code: str, theirs: str, other: str, rules: RuleSet, sink: FindingSink)
     elif pair.modifier_indicator == 1 and rules.payer.distinct_modifier:
         # The code that carries the modifier, as on one claim (the payer's placement).
         (_, carrier), *_ = distinct_pairs([code, theirs], rules)
-        if carrier == code:
+        if carrier != code:
+            return False
+        if code not in marked:  # a line that carries one already needs no advice
             sink.add(
                 "SAME-DATE-DISTINCT",
                 line=code,
@@ -92,3 +107,5 @@ def _pair(code: str, theirs: str, other: str, rules: RuleSet, sink: FindingSink)
                 other=other,
                 modifier=rules.payer.distinct_modifier,
             )
+        return True
+    return False

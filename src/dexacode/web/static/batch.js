@@ -46,7 +46,7 @@
       ["Warnings only", s.warnings_only],
     ];
     if (s.blank_lines) rows.push(["Blank lines skipped", s.blank_lines]);
-    if (s.rechecked_repeat_visits) rows.push(["Re-checked for repeat visits", s.rechecked_repeat_visits]);
+    if (s.rechecked_repeat_visits) rows.push(["Re-checked against other visits in the file", s.rechecked_repeat_visits]);
     const table = el("table", { class: "summary", "aria-label": "Job summary" });
     for (const [name, count] of rows) table.append(el("tr", {}, el("th", { scope: "row", text: name }), el("td", { class: "num", text: Number(count).toLocaleString() })));
     const parts = [table];
