@@ -175,7 +175,7 @@ def _merge_history(own: Sequence[PriorStudy], more: Sequence[PriorStudy]) -> lis
 def _distinct_marked(enc: Encounter, lines: Sequence[Line], rules: RuleSet) -> frozenset[str]:
     """The codes whose line, as billed (the submitted claim when there is one), carries a
     distinct-service modifier."""
-    distinct = {m for m, mod in rules.modifiers.items() if mod.kind == "distinct"}
+    distinct = modifiers.distinct_modifiers(rules)
     if enc.submitted is not None:
         billed = [
             (line.cpt.upper(), [m.upper() for m in line.modifiers]) for line in enc.submitted.lines

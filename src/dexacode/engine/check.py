@@ -9,7 +9,7 @@ from dexacode.contract import Line, SubmittedClaim, SubmittedLine
 from dexacode.engine import covered
 from dexacode.engine.diagnoses import IcdRelease, check_list, site_code_hint
 from dexacode.engine.findings import FindingSink, listing
-from dexacode.engine.modifiers import distinct_pairs
+from dexacode.engine.modifiers import distinct_modifiers, distinct_pairs
 from dexacode.icd10 import normalize
 from dexacode.rulebook import RuleSet
 
@@ -159,7 +159,7 @@ def _distinct_modifiers(
     """Distinct-service modifiers against the corrected claim: the right one on the right
     line. Lines the corrected claim does not have are LINE-EXTRA's business."""
     payer = rules.payer
-    distinct_mods = {m for m, mod in rules.modifiers.items() if mod.kind == "distinct"}
+    distinct_mods = distinct_modifiers(rules)
     derived_by_code = {line.cpt: line for line in derived}
     # The code of each pair that carries the modifier, as the engine placed it (the
     # payer's placement applied).

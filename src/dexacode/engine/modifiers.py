@@ -30,6 +30,11 @@ def component_for(enc: Encounter, rules: RuleSet) -> str | None:
     return rules.arrangements.get((enc.billing.equipment_owner, enc.billing.interprets))
 
 
+def distinct_modifiers(rules: RuleSet) -> set[str]:
+    """The distinct-service modifiers (59, XU, ...) of the rule book."""
+    return {m for m, mod in rules.modifiers.items() if mod.kind == "distinct"}
+
+
 def distinct_pairs(codes: Sequence[str], rules: RuleSet) -> list[tuple[str, str]]:
     """(the other code, the code that takes the modifier) of every pair on the claim that a
     distinct modifier lets through: column 2 of the pair, unless the payer's profile puts it
