@@ -182,7 +182,8 @@ class Result(_Input):
 
 class PriorStudy(_Input):
     date_of_service: IsoDate
-    cpt: Annotated[str, Field(min_length=5, max_length=5)]
+    # Upper-cased as read: the rule book's code lists are, and g0130 is G0130.
+    cpt: Annotated[str, StringConstraints(min_length=5, max_length=5, to_upper=True)]
     covered: bool = True
 
 

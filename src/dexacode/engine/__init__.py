@@ -156,13 +156,16 @@ def code_encounter(
 
 
 def _merge_history(own: Sequence[PriorStudy], more: Sequence[PriorStudy]) -> list[PriorStudy]:
-    """One study per date and code; the encounter's own record of it wins. Among the
-    others (the history store, the batch's other encounters), a copy this payer family
-    covered wins over one it did not: the same study billed to two families is covered
-    for the family that paid it, whichever copy comes first."""
+    """One study per date and code; the encounter's own record of it wins. Within each
+    source, a copy this payer family covered wins over one it did not, whichever comes
+    first: a paid 26 beside a denied TC is a paid study, and the same study billed to
+    two families is covered for the family that paid it."""
     seen: dict[tuple[object, ...], PriorStudy] = {}
     for study in own:
-        seen.setdefault((study.date_of_service, study.cpt), study)
+        key = (study.date_of_service, study.cpt)
+        kept = seen.get(key)
+        if kept is None or (study.covered and not kept.covered):
+            seen[key] = study
     own_keys = frozenset(seen)
     for study in more:
         key = (study.date_of_service, study.cpt)
