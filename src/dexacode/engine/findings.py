@@ -103,6 +103,15 @@ class FindingSink:
                 denials.setdefault(f.line, []).append(f.id)
         return denials
 
+    def denials_unjudged(self) -> bool:
+        """Could an expected denial have been held back for a fact the input lacks?"""
+        if not self._unknown:
+            return False
+        return any(
+            rule.expected_denial and self._unknown.intersection(rule.needs)
+            for rule in self._rules.findings.values()
+        )
+
     @property
     def items(self) -> list[Finding]:
         return list(self._items)

@@ -130,10 +130,33 @@ def place(
                 mod = rules.liability_modifier["no_abn"]
                 sink.add("ABN-MISSING", line=line.cpt, cpt=line.cpt, reasons=said)
             line.put(mod, f"expected denial ({said}): {rules.modifiers[mod].meaning}")
+        if enc.submitted is not None and sink.denials_unjudged():
+            _keep_submitted_liability(enc, lines, rules)
 
     for line in lines:
         _order_and_fit(line, rules, sink)
     return lines
+
+
+def _keep_submitted_liability(enc: Encounter, lines: list[DraftLine], rules: RuleSet) -> None:
+    """When the input lacks a fact an expected denial turns on (an 837 carries no risk
+    factors), the claim's own GA or GZ stands: dropping it would lose the provider's right
+    to bill the patient, and domain-rules §2 never drops them."""
+    assert enc.submitted is not None
+    liability = {m for m, mod in rules.modifiers.items() if mod.kind == "liability"}
+    for line in lines:
+        if liability.intersection(line.modifiers):
+            continue
+        for sub in enc.submitted.lines:
+            if sub.cpt.upper() != line.cpt:
+                continue
+            for mod in (m.upper() for m in sub.modifiers):
+                if mod in liability:
+                    line.put(
+                        mod,
+                        "kept from the submitted claim: the facts that decide an expected "
+                        f"denial are not in the input ({rules.modifiers[mod].meaning})",
+                    )
 
 
 def _order_and_fit(line: DraftLine, rules: RuleSet, sink: FindingSink) -> None:
