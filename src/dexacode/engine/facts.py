@@ -51,6 +51,14 @@ def gather(enc: Encounter, rules: RuleSet) -> Facts:
             completed.add(drug.drug_class)
     conditions = tuple(dict.fromkeys(normalize(c) for c in enc.patient.conditions))
     risks = frozenset(enc.patient.risk_factors)
+    if conditions:
+        # A risk factor's own code in conditions documents it (the rule book maps risk
+        # factors to codes and is silent on the way back): E21.0 is primary
+        # hyperparathyroidism, for the guideline and for Medicare's categories alike.
+        documented = {
+            r.name for r in rules.risk_factors.values() if r.code and r.code in conditions
+        }
+        risks = risks | documented
     healed = rules.encounter_codes.healed_fragility_fracture
     fracture = any(
         rules.risk_factors[r].code == healed for r in risks if r in rules.risk_factors
