@@ -63,6 +63,8 @@ def _pointers(submitted: SubmittedClaim, rules: RuleSet, sink: FindingSink) -> N
         if line.diagnosis_pointers is None or line.diagnosis_pointers == first:
             continue
         cpt = line.cpt.upper()
+        if cpt not in rules.procedures:
+            continue  # not a code dexacode checks (CPT-UNKNOWN): its pointers are its own
         sink.add(
             "DIAGNOSIS-POINTER",
             line=cpt,
