@@ -155,7 +155,9 @@ def test_unknown_units_are_not_read_as_scores() -> None:
     obs["valueQuantity"]["code"] = "mg"
     imported = to_encounter([obs])
     assert "results" not in imported.encounter
-    assert any("unit 'mg'" in note for note in imported.notes)
+    # Not dropped silently: a result that cannot be read stands in the way of coding.
+    assert any("unit code 'mg'" in why for why in imported.unread)
+    assert "results" in [m.field for m in imported.missing]
 
 
 # --- out ------------------------------------------------------------------------------------
@@ -202,7 +204,7 @@ def test_reading_as_diagnostic_report_and_loinc_observations(code: Code) -> None
     (report,) = _resources(bundle, "DiagnosticReport")
     r4b.get_fhir_model_class("DiagnosticReport").model_validate(report)
     assert report["code"]["coding"][0]["code"] == "38269-7"
-    observations = _resources(bundle, "Observation")
+    observations = [o for o in _resources(bundle, "Observation") if "valueQuantity" in o]
     assert len(observations) == 9  # three results, three measures each
     assert len(report["result"]) == 9
     table = terms()
@@ -254,7 +256,8 @@ def test_fhir_rows_for_scrub(tmp_path: Path, code: Code) -> None:
     read = parse_encounter(rows[0].text)
     assert read.patient.sex == "F" and read.exam.sites == ["lumbar_spine", "left_hip"]
     assert rows[1].problem is not None
-    assert "bundle 2: the FHIR input lacks payer, order.reason, exam.sites" in rows[1].problem
+    # NDJSON: a row is named by its line, as in JSON Lines.
+    assert "line 2: the FHIR input lacks payer, order.reason, exam.sites" in rows[1].problem
 
 
 def test_without_fhir_resources_the_message_names_the_extra(

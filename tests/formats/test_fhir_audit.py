@@ -165,7 +165,7 @@ def test_a_real_unit_or_the_other_scores_unit_is_not_read_as_a_t_score(unit: str
     )
     imported = to_encounter(resources)
     assert "t_score" not in by_region(imported)[("left_hip", "femoral_neck")]
-    assert any(f"unit {unit!r}" in note for note in imported.notes)
+    assert any(f"unit code {unit!r}" in why for why in imported.unread)
 
 
 @pytest.mark.parametrize("unit", ["{T-score}", "1", "{g/cm2}"])
@@ -228,7 +228,7 @@ def test_texts_naming_two_regions_are_not_guessed_between() -> None:
     one = obs("ls-1", LUMBAR_T, -1.0, "{T-score}", text="DXA L1-L4", body_text="L2-L4")
     imported = to_encounter([patient(), one])
     assert "results" not in imported.encounter
-    assert any("more than one lumbar region" in note for note in imported.notes)
+    assert any("more than one lumbar region" in why for why in imported.unread)
 
 
 def test_two_values_for_one_region_are_refused_not_overwritten(tmp_path: Path) -> None:
@@ -639,8 +639,10 @@ def test_a_forearm_text_naming_no_known_region_is_left_out_not_guessed(
 ) -> None:
     imported = to_encounter([patient(), obs("fa-t", FOREARM_L_T, -3.2, "{T-score}", text=text)])
     assert "results" not in imported.encounter  # not read as the one-third radius
-    (note,) = imported.notes
-    assert note.startswith("Observation/fa-t:") and said in note and "not used" in note
+    # Not dropped silently either: named as a result that could not be read.
+    (why,) = imported.unread
+    assert why.startswith("Observation/fa-t (") and said in why
+    assert imported.notes == []
 
 
 def test_the_forearm_regions_are_the_ones_a_scanner_report_gives() -> None:
@@ -686,7 +688,7 @@ def test_hip_mean_and_diff_rows_are_not_written_as_left_hip_observations(code: C
     )
     bundle = result_to_fhir(code(enc), parse_encounter(enc))
     r4b.get_fhir_model_class("Bundle").model_validate(bundle)
-    observations = _resources(bundle, "Observation")
+    observations = [o for o in _resources(bundle, "Observation") if "valueQuantity" in o]
     texts = [o["code"]["text"] for o in observations]
     assert not [t for t in texts if "_mean" in t or "_diff" in t]
     values = {o["valueQuantity"]["value"] for o in observations}

@@ -12,6 +12,13 @@ Every resource is first validated with fhir.resources' R4B models (R4-compatible
   systems (``ORDER_REASON_SYSTEM``, ``SITE_SYSTEM``); a VFA procedure code (77085/77086).
 - Condition: ICD-10-CM codes as documented conditions.
 - MedicationStatement / MedicationRequest: the drug's name and whether it is current.
+- Claim (one per import): the submitted claim (``claim.py``: lines with codes,
+  modifiers, units and diagnosis pointers; diagnoses in sequence order), the claim form,
+  and the billing and exam facts of its supportingInfo (else what its modifiers say).
+- List / Observation / Procedure in dexacode's encounter-fact system (what
+  ``write.py`` writes): menopausal status, risk factors, and which of risk factors,
+  medications, conditions and prior studies the input gives in full (a List, empty or
+  not); the prior studies are the Procedures of the history List.
 - DiagnosticReport (DXA panel) and its Observations: BMD, T- and Z-scores per site and
   region by LOINC code (``loinc.toml``). Its date is the date of service: the day of
   effectiveDateTime, else of effectivePeriod.start (noted when the period ends on
@@ -31,7 +38,16 @@ out rather than guessed at:
   whose subject is not the Patient (the note names neither patient).
 
 What FHIR does not say (the payer, usually the order reason and the sites) is listed in
-``FhirImport.missing``, with the option or overlay key that supplies it.
+``FhirImport.missing``, with the option or overlay key that supplies it. A result of a
+DXA LOINC code that cannot be read (no value, a unit not read, no side, a region its text
+does not settle) is named in ``FhirImport.unread`` and stands in the way as a missing
+fact does: left out, it would change the reading without a word (osteoporosis read as low
+bone mass). The facts the rules need that the input does not carry (risk factors,
+medications, conditions, menopausal status, who owns the equipment; the results when
+there is no DXA report or result at all) are named in the encounter's ``unknown``, so the
+rules needing them report NOT-JUDGED instead of judging defaults; an overlay that gives
+one takes it off the list. Messages name a Patient or Coverage by its type only, never
+by its id, and repeat no identifier.
 """
 
 from __future__ import annotations
@@ -49,23 +65,34 @@ from typing import Any
 from pydantic import ValidationError
 
 from dexacode.engine.interpret import vertebrae
+from dexacode.formats.fhir.claim import ClaimUnreadable, facts_from_modifiers, read_claim
 from dexacode.formats.fhir.forearm import forearm_region
 from dexacode.formats.fhir.identity import patient_id
 from dexacode.formats.fhir.terms import (
     CPT,
+    FACT_SYSTEM,
+    HCPCS,
     ICD10CM,
+    LISTED_FACTS,
     LOINC,
+    MENOPAUSAL_STATUS_SYSTEM,
+    NOT_COVERED_EXTENSION,
     ORDER_REASON_SYSTEM,
     PAYER_SYSTEM,
+    RISK_FACTOR_SYSTEM,
     SITE_SYSTEM,
     SNOMED_SEX,
+    UCUM,
     US_CORE_BIRTHSEX,
     US_CORE_SEX,
     LoincCode,
+    code_in,
+    codings,
     import_r4b,
     terms,
 )
 from dexacode.iscd import region_name
+from dexacode.quoting import quoted
 
 CLAIM_ID_SYSTEM = "urn:dexacode:claim-id"
 READ_TYPES = (
@@ -79,11 +106,23 @@ READ_TYPES = (
     "MedicationRequest",
     "DiagnosticReport",
     "Observation",
+    "List",
 )
 # Passed over without a note: the findings of a Bundle dexacode wrote (coding the encounter
 # gives them again).
 PASSED_OVER = ("OperationOutcome",)
 VFA_CODES = ("77085", "77086")
+VFA_ALONE = "77086"  # VFA without a density site: exam.sites is empty
+# The facts a FHIR input may not carry, named in Encounter.unknown when it does not (the
+# order reason and the sites are asked for instead: see SUPPLY).
+UNKNOWN_FROM_FHIR = (
+    "results",
+    "patient.risk_factors",
+    "patient.medications",
+    "patient.conditions",
+    "patient.menopausal_status",
+    "billing.equipment_owner",
+)
 
 
 class FhirInputError(ValueError):
@@ -114,6 +153,9 @@ class FhirImport:
     encounter: dict[str, Any]
     missing: list[Missing] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    # DXA results the input gives that could not be read: each says which and why. The
+    # reading would change without them, so they stand in the way as a missing fact does.
+    unread: list[str] = field(default_factory=list)
 
 
 # --- resources from files ------------------------------------------------------------------
@@ -146,20 +188,34 @@ def entries_of(data: Any, where: str, full_url: str | None = None) -> Iterator[E
     yield Entry(data, full_url)
 
 
+# An element name as FHIR spells them (birthDate, valueQuantity): one shaped otherwise (a
+# key the sender made up, which may be anything, a name included) is not repeated.
+_ELEMENT_NAME = re.compile(r"^[a-z_][A-Za-z0-9_]{0,63}$")
+
+
+def _element_path(loc: Sequence[Any]) -> str:
+    parts = [
+        str(p) if isinstance(p, int) or _ELEMENT_NAME.match(str(p)) else "(an element name)"
+        for p in loc
+    ]
+    return ".".join(parts) or "(the resource)"
+
+
 def validate_resource(resource: dict[str, Any], where: str) -> None:
     r4b = import_r4b()
     rtype = resource.get("resourceType")
     try:
         model = r4b.get_fhir_model_class(rtype)
     except (KeyError, ValueError, AttributeError):
-        raise FhirInputError(f"{where}: unknown resourceType {rtype!r}") from None
+        raise FhirInputError(
+            f"{where}: the resourceType is not one FHIR R4 defines (got {quoted(rtype)})"
+        ) from None
     try:
         model.model_validate(resource)
     except ValidationError as exc:
         first = exc.errors()[0]
-        loc = ".".join(str(p) for p in first["loc"])
         raise FhirInputError(
-            f"{where}: {rtype}/{resource.get('id', '?')} is not valid FHIR R4 at {loc}: "
+            f"{where}: {_label(resource)} is not valid FHIR R4 at {_element_path(first['loc'])}: "
             f"{first['msg']}"
         ) from None
 
@@ -207,9 +263,17 @@ def gather(paths: Sequence[Path]) -> list[dict[str, Any]]:
 # --- references and whose record it is -----------------------------------------------------
 
 
+# Resources whose ids and fullUrls may hold a patient's record or member number: a
+# message names their type only.
+IDENTIFYING_TYPES = ("Patient", "Coverage", "RelatedPerson", "Person")
+
+
 def _label(res: Mapping[str, Any], full_url: str | None = None) -> str:
-    """How a note names a resource: type and id, else its fullUrl."""
+    """How a note names a resource: type and id, else its fullUrl; a Patient (or another
+    resource about a person or their insurance) by its type alone."""
     rtype = res.get("resourceType")
+    if rtype in IDENTIFYING_TYPES:
+        return f"the {rtype}"
     return f"{rtype}/{res['id']}" if res.get("id") else f"{rtype} {full_url or '(no id)'}"
 
 
@@ -319,16 +383,8 @@ class _Subject:
 # --- resources to facts --------------------------------------------------------------------
 
 
-def _codings(concept: Any) -> list[dict[str, Any]]:
-    if not isinstance(concept, dict):
-        return []
-    return [c for c in concept.get("coding") or [] if isinstance(c, dict)]
-
-
-def _code_in(concept: Any, system: str) -> list[str]:
-    return [
-        str(c["code"]) for c in _codings(concept) if c.get("system") == system and c.get("code")
-    ]
+_codings = codings
+_code_in = code_in
 
 
 def _date_part(value: Any) -> str | None:
@@ -394,8 +450,12 @@ def _order(res: Mapping[str, Any], enc: dict[str, Any]) -> None:
     if sites:
         exam = enc.setdefault("exam", {})
         exam["sites"] = list(dict.fromkeys([*exam.get("sites", []), *sites]))
-    if any(code in VFA_CODES for code in _code_in(res.get("code"), CPT)):
-        enc.setdefault("exam", {})["vfa"] = True
+    vfa = [code for code in _code_in(res.get("code"), CPT) if code in VFA_CODES]
+    if vfa:
+        exam = enc.setdefault("exam", {})
+        exam["vfa"] = True
+        if vfa[0] == VFA_ALONE:
+            exam.setdefault("sites", [])
 
 
 def _coverage(res: Mapping[str, Any], enc: dict[str, Any]) -> None:
@@ -419,7 +479,7 @@ def _medication(res: Mapping[str, Any], enc: dict[str, Any], notes: list[str]) -
         (c.get("display") for c in _codings(concept) if c.get("display")), None
     )
     if not name:
-        notes.append(f"{res['resourceType']}/{res.get('id', '?')}: no drug name; not used")
+        notes.append(f"{_label(res)}: no drug name; not used")
         return
     status = "completed" if res.get("status") in ("completed", "stopped") else "current"
     meds = enc.setdefault("patient", {}).setdefault("medications", [])
@@ -513,6 +573,14 @@ def _region(obs: Mapping[str, Any], code: LoincCode, label: str, notes: list[str
 # --- the DXA report and its results --------------------------------------------------------
 
 
+def is_fact_observation(res: Mapping[str, Any]) -> bool:
+    """An Observation of a patient fact dexacode writes (menopausal status, a risk
+    factor), not a DXA result."""
+    return res.get("resourceType") == "Observation" and bool(
+        _code_in(res.get("code"), FACT_SYSTEM) or _code_in(res.get("code"), RISK_FACTOR_SYSTEM)
+    )
+
+
 def _results(
     report: Entry | None,
     entries: Sequence[Entry],
@@ -520,9 +588,18 @@ def _results(
     subject: _Subject,
     enc: dict[str, Any],
     notes: list[str],
-) -> None:
+    unread: list[str],
+) -> bool:
+    """The DXA results into ``enc``; a result of a DXA code dexacode knows that cannot be
+    read (no value, a unit it does not read, no side, a region its text does not settle)
+    is named in ``unread``: the reading would silently change without it. Returns whether
+    the input gives results at all (a DXA report, or an Observation of a DXA code)."""
     table = terms()
-    observations = [e for e in entries if e.resource.get("resourceType") == "Observation"]
+    observations = [
+        e
+        for e in entries
+        if e.resource.get("resourceType") == "Observation" and not is_fact_observation(e.resource)
+    ]
     chosen: list[Entry] = []
     if report is not None:
         absent: list[str] = []
@@ -544,6 +621,7 @@ def _results(
         chosen = observations
     rows: dict[tuple[str, str], dict[str, Any]] = {}
     given_by: dict[tuple[str, str, str], tuple[str, float]] = {}
+    any_result = report is not None
     for entry in chosen:
         obs = entry.resource
         label = _label(obs, entry.full_url)
@@ -559,21 +637,31 @@ def _results(
             notes.append(f"{label}: not a DXA result dexacode knows (LOINC); not used")
             continue
         code = codes[0]
+        any_result = True
+        named = f"{label} ({code.display}, LOINC {code.loinc})"
         if not code.site:
-            notes.append(f"{label}: LOINC {code.loinc} does not say which side; not used")
+            unread.append(f"{named}: its code does not say which side")
             continue
         quantity = obs.get("valueQuantity") or {}
         value = quantity.get("value")
         if not isinstance(value, int | float):
-            notes.append(f"{label}: no numeric value; not used")
+            unread.append(f"{named}: no numeric valueQuantity.value")
             continue
         unit = table.units[code.measure]
         if not table.unit_reads_as(quantity.get("code"), code.measure):
-            notes.append(f"{label}: unit {quantity.get('code')!r} is not {unit.code}; not used")
+            given = quantity.get("code")
+            said = "no UCUM unit code" if given is None else f"the unit code {given!r}"
+            unread.append(f"{named}: its valueQuantity has {said}, not {unit.code} (system {UCUM})")
             continue
-        region = _region(obs, code, label, notes)
+        problems: list[str] = []
+        region = _region(obs, code, label, problems)
         if region is None:
+            unread += [
+                f"{named}: {why.removeprefix(label + ': ').removesuffix('; not used')}"
+                for why in problems
+            ]
             continue
+        notes += problems
         if status in table.observation_status.not_final:
             notes.append(f"{label}: status {status}, not final; used")
         key = (code.site, region, code.measure)
@@ -607,6 +695,7 @@ def _results(
                 enc["date_of_service"] = day
     if rows:
         enc["results"] = list(rows.values())
+    return any_result
 
 
 def _only_one(entries: Sequence[Entry], what: str, how: str) -> Entry | None:
@@ -641,17 +730,96 @@ def _report(report: Entry, subject: _Subject, enc: dict[str, Any], notes: list[s
         enc["date_of_service"] = day
 
 
+def _listed_facts(
+    entries: Sequence[Entry], index: _Index, subject: _Subject, notes: list[str]
+) -> dict[str, list[Entry]]:
+    """The Lists dexacode writes for the facts that may be empty (``LISTED_FACTS``): each
+    says the fact is known, and names its items (none: "none known")."""
+    listed: dict[str, list[Entry]] = {}
+    for entry in entries:
+        res = entry.resource
+        if res.get("resourceType") != "List" or res.get("status") == "entered-in-error":
+            continue
+        paths = [p for p in _code_in(res.get("code"), FACT_SYSTEM) if p in LISTED_FACTS]
+        if not paths:
+            notes.append(f"{_label(res, entry.full_url)}: not a list dexacode reads; not used")
+            continue
+        if not subject.holds(res.get("subject")):
+            notes.append(
+                f"{_label(res, entry.full_url)}: not about the Patient of this import; not used"
+            )
+            continue
+        items = []
+        for item in res.get("entry") or []:
+            found = index.resolve(item.get("item") if isinstance(item, Mapping) else None)
+            if found is None:
+                notes.append(f"{_label(res, entry.full_url)}: an entry is not in the input")
+            else:
+                items.append(found)
+        listed[paths[0]] = items
+    return listed
+
+
+def _fact_observation(res: Mapping[str, Any], enc: dict[str, Any], known: set[str]) -> None:
+    """Menopausal status (a value, or dataAbsentReason: not documented) or a risk factor."""
+    if res.get("status") in terms().observation_status.not_used:
+        return
+    patient = enc.setdefault("patient", {})
+    if "patient.menopausal_status" in _code_in(res.get("code"), FACT_SYSTEM):
+        values = _code_in(res.get("valueCodeableConcept"), MENOPAUSAL_STATUS_SYSTEM)
+        if values or res.get("dataAbsentReason"):
+            patient["menopausal_status"] = values[0] if values else None
+            known.add("patient.menopausal_status")
+    if res.get("valueBoolean") is False:
+        return  # a factor said absent
+    factors = patient.setdefault("risk_factors", [])
+    for factor in _code_in(res.get("code"), RISK_FACTOR_SYSTEM):
+        if factor not in factors:
+            factors.append(factor)
+    if not factors:
+        del patient["risk_factors"]
+
+
+def _prior_study(res: Mapping[str, Any], enc: dict[str, Any], notes: list[str]) -> None:
+    """A prior study of the history List: its code, date and whether it was paid."""
+    if res.get("status") in ("entered-in-error", "not-done"):
+        return
+    concept = res.get("code")
+    codes = _code_in(concept, CPT) + _code_in(concept, HCPCS)
+    period = res.get("performedPeriod")
+    day = _date_part(res.get("performedDateTime")) or _date_part(
+        period.get("start") if isinstance(period, Mapping) else None
+    )
+    if not codes or not day:
+        notes.append(f"{_label(res)}: a prior study without a CPT code or a date; not used")
+        return
+    study: dict[str, Any] = {"date_of_service": day, "cpt": codes[0]}
+    if any(
+        isinstance(ext, Mapping)
+        and ext.get("url") == NOT_COVERED_EXTENSION
+        and ext.get("valueBoolean") is True
+        for ext in res.get("extension") or []
+    ):
+        study["covered"] = False
+    enc.setdefault("history", []).append(study)
+
+
 def to_encounter(resources: Iterable[Mapping[str, Any] | Entry]) -> FhirImport:
     """The encounter the resources describe, with what is missing for coding it.
 
-    One patient and one DXA report per import: an input with more is refused, as is a
-    report in error or about another patient. A resource about another patient, or a
-    result in error, is left out with a note."""
+    One patient, one DXA report and one Claim per import: an input with more is refused,
+    as is a report in error or about another patient. A resource about another patient,
+    or a result in error, is left out with a note. A DXA result that cannot be read is
+    named in ``unread``. Facts the input does not carry are named in ``unknown``."""
     table = terms()
     entries = _once(resources)
     index = _Index(entries)
+
+    def of_type(rtype: str) -> list[Entry]:
+        return [e for e in entries if e.resource.get("resourceType") == rtype]
+
     patient = _only_one(
-        [e for e in entries if e.resource.get("resourceType") == "Patient"],
+        of_type("Patient"),
         "Patient resources",
         "dexacode imports one patient's DXA report at a time; give each patient's "
         "resources in a Bundle or files of their own",
@@ -659,17 +827,26 @@ def to_encounter(resources: Iterable[Mapping[str, Any] | Entry]) -> FhirImport:
     report = _only_one(
         [
             e
-            for e in entries
-            if e.resource.get("resourceType") == "DiagnosticReport"
-            and any(c in table.report_panels for c in _code_in(e.resource.get("code"), LOINC))
+            for e in of_type("DiagnosticReport")
+            if any(c in table.report_panels for c in _code_in(e.resource.get("code"), LOINC))
         ],
         "DXA reports (DiagnosticReport)",
         "dexacode imports one report at a time, as one encounter; give each report, with "
         "its Observations, in a Bundle or files of its own",
     )
+    claim = _only_one(
+        of_type("Claim"),
+        "Claims",
+        "dexacode checks one claim at a time, as one encounter; give each claim in a "
+        "Bundle of its own",
+    )
     subject = _Subject(patient, report, index)
     enc: dict[str, Any] = {}
     notes: list[str] = []
+    known: set[str] = set()
+    listed = _listed_facts(entries, index, subject, notes)
+    known.update(listed)
+    prior = {id(e) for e in listed.get("history", [])}
     for entry in entries:
         res = entry.resource
         rtype = res.get("resourceType")
@@ -677,8 +854,10 @@ def to_encounter(resources: Iterable[Mapping[str, Any] | Entry]) -> FhirImport:
             if rtype not in PASSED_OVER:
                 notes.append(f"{rtype}: not read by dexacode")
             continue
-        if rtype in ("Observation", "DiagnosticReport"):
-            continue  # the DXA report and its results are read below
+        if rtype in ("DiagnosticReport", "List") or (
+            rtype == "Observation" and not is_fact_observation(res)
+        ):
+            continue  # the DXA report and its results are read below, the Lists above
         if rtype != "Patient" and not subject.holds(res.get(SUBJECT_ELEMENT.get(rtype, "subject"))):
             notes.append(
                 f"{_label(res, entry.full_url)}: not about the Patient of this import; not used"
@@ -692,6 +871,8 @@ def to_encounter(resources: Iterable[Mapping[str, Any] | Entry]) -> FhirImport:
                     enc["claim_id"] = str(ident["value"])
         elif rtype == "Coverage":
             _coverage(res, enc)
+        elif rtype == "Procedure" and id(entry) in prior:
+            _prior_study(res, enc, notes)
         elif rtype in ("ServiceRequest", "Procedure"):
             _order(res, enc)
         elif rtype == "Condition":
@@ -699,10 +880,31 @@ def to_encounter(resources: Iterable[Mapping[str, Any] | Entry]) -> FhirImport:
                 _add_condition(enc, code)
         elif rtype in ("MedicationStatement", "MedicationRequest"):
             _medication(res, enc, notes)
+        elif rtype == "Observation":
+            _fact_observation(res, enc, known)
     if report is not None:
         _report(report, subject, enc, notes)
-    _results(report, entries, index, subject, enc, notes)
-    return FhirImport(enc, missing_facts(enc), notes)
+    unread: list[str] = []
+    if _results(report, entries, index, subject, enc, notes, unread):
+        known.add("results")
+    if claim is not None and subject.holds(claim.resource.get("patient")):
+        try:
+            given = read_claim(claim.resource, lambda ref: _resolved(index, ref), enc, notes)
+        except ClaimUnreadable as exc:
+            raise FhirInputError(str(exc)) from None
+        known.update(given)
+        facts_from_modifiers(enc, given)
+    if enc.get("patient", {}).get("sex") == "M":
+        known.add("patient.menopausal_status")  # always null for a man
+    unknown = [fact for fact in UNKNOWN_FROM_FHIR if fact not in known]
+    if unknown:
+        enc["unknown"] = unknown
+    return FhirImport(enc, _missing(enc, unread), notes, unread)
+
+
+def _resolved(index: _Index, ref: Any) -> Mapping[str, Any] | None:
+    found = index.resolve(ref)
+    return found.resource if found is not None else None
 
 
 # --- what is missing, and supplying it -----------------------------------------------------
@@ -717,8 +919,39 @@ def _get(data: Mapping[str, Any], path: str) -> Any:
     return node
 
 
+def _has(data: Mapping[str, Any], path: str) -> bool:
+    node: Any = data
+    for part in path.split("."):
+        if not isinstance(node, Mapping) or part not in node:
+            return False
+        node = node[part]
+    return True
+
+
+def _lacks(enc: Mapping[str, Any], path: str) -> bool:
+    value = _get(enc, path)
+    if path == "exam.sites" and value == [] and _get(enc, "exam.vfa") is True:
+        return False  # VFA alone: no density site was measured
+    return value in (None, [], "")
+
+
 def missing_facts(enc: Mapping[str, Any]) -> list[Missing]:
-    return [Missing(path, how) for path, how in SUPPLY.items() if _get(enc, path) in (None, [], "")]
+    return [Missing(path, how) for path, how in SUPPLY.items() if _lacks(enc, path)]
+
+
+def _missing(enc: Mapping[str, Any], unread: Sequence[str]) -> list[Missing]:
+    """The facts still to supply: the required ones FHIR lacked, and the results when one
+    could not be read (unless results were supplied)."""
+    out = missing_facts(enc)
+    if unread:
+        out.append(
+            Missing(
+                "results",
+                "a corrected Observation (a numeric value in its UCUM unit), or [[results]] "
+                "in the overlay; not read: " + "; ".join(unread),
+            )
+        )
+    return out
 
 
 def merge(base: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
@@ -761,9 +994,15 @@ def _dates_as_text(data: Any) -> Any:
 
 
 def supply(imported: FhirImport, extra: Mapping[str, Any]) -> FhirImport:
-    """The import with facts from an overlay or options laid over it."""
+    """The import with facts from an overlay or options laid over it: a fact given is no
+    longer unknown, and results given stand in for those that could not be read."""
     enc = merge(imported.encounter, extra)
-    return FhirImport(enc, missing_facts(enc), list(imported.notes))
+    if "unknown" not in extra and enc.get("unknown"):
+        enc["unknown"] = [fact for fact in enc["unknown"] if not _has(extra, fact)]
+        if not enc["unknown"]:
+            del enc["unknown"]
+    unread = [] if "results" in extra else list(imported.unread)
+    return FhirImport(enc, _missing(enc, unread), list(imported.notes), unread)
 
 
 def import_files(paths: Sequence[Path]) -> FhirImport:

@@ -26,9 +26,49 @@ US_CORE_BIRTHSEX = "http://hl7.org/fhir/us/core/StructureDefinition/us-core-birt
 ORDER_REASON_SYSTEM = "https://dexacode.org/fhir/CodeSystem/order-reason"
 SITE_SYSTEM = "https://dexacode.org/fhir/CodeSystem/site"
 PAYER_SYSTEM = "https://dexacode.org/fhir/payer-profile"
+# Encounter facts FHIR has no element for, coded by their contract path ("exam.status",
+# "patient.risk_factors"): the code of a Claim.supportingInfo, a List or an Observation.
+FACT_SYSTEM = "https://dexacode.org/fhir/CodeSystem/encounter-fact"
+RISK_FACTOR_SYSTEM = "https://dexacode.org/fhir/CodeSystem/risk-factor"
+MENOPAUSAL_STATUS_SYSTEM = "https://dexacode.org/fhir/CodeSystem/menopausal-status"
+# A prior study the payer family did not pay (history[].covered false), on its Procedure.
+NOT_COVERED_EXTENSION = "https://dexacode.org/fhir/StructureDefinition/not-covered"
+# The facts a Claim's supportingInfo carries (value absent: the fact is null): the ones
+# its modifiers rest on (26/TC, 52/53, Q5/Q6, GA/GZ).
+CLAIM_FACTS = (
+    "billing.component",
+    "billing.equipment_owner",
+    "billing.interprets",
+    "billing.substitute",
+    "billing.substitute_days",
+    "billing.abn_signed",
+    "exam.status",
+    "exam.will_repeat",
+    "exam.peripheral_reason",
+)
+# The facts written as a List (emptyReason "nilknown" when there are none), so a reader
+# tells "none" from "not said".
+LISTED_FACTS = ("patient.risk_factors", "patient.medications", "patient.conditions", "history")
+# HL7 terminology the facts are written with.
+CLAIM_INFO_CATEGORY = "http://terminology.hl7.org/CodeSystem/claiminformationcategory"
+DATA_ABSENT_REASON = "http://terminology.hl7.org/CodeSystem/data-absent-reason"
+LIST_EMPTY_REASON = "http://terminology.hl7.org/CodeSystem/list-empty-reason"
+CONDITION_CLINICAL = "http://terminology.hl7.org/CodeSystem/condition-clinical"
 # SNOMED CT sex codes US Core's us-core-sex extension uses.
 SNOMED_SEX = {"248152002": "F", "248153007": "M"}
 MEASURES = ("bmd", "t_score", "z_score")
+
+
+def codings(concept: Any) -> list[dict[str, Any]]:
+    """The codings of a CodeableConcept (none for anything else)."""
+    if not isinstance(concept, dict):
+        return []
+    return [c for c in concept.get("coding") or [] if isinstance(c, dict)]
+
+
+def code_in(concept: Any, system: str) -> list[str]:
+    """The codes a CodeableConcept gives in ``system``."""
+    return [str(c["code"]) for c in codings(concept) if c.get("system") == system and c.get("code")]
 
 
 class MissingExtraError(ImportError):
