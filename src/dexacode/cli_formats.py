@@ -358,9 +358,10 @@ def fhir_import_command(
     Reads Patient (sex, birth date), ServiceRequest/Procedure, Condition (ICD-10-CM),
     MedicationStatement/MedicationRequest and a DXA DiagnosticReport with its
     Observations (LOINC-coded BMD, T- and Z-scores). Facts FHIR does not carry (payer,
-    often order reason and sites) come from --overlay or the options. Exit status: 0 the
-    encounter is complete, 1 written but facts are missing (listed on stderr), 2 the input
-    could not be read.
+    often order reason and sites) come from --overlay or the options; a Claim in the input
+    becomes the submitted claim to check. Exit status: 0 the encounter is complete, 1
+    written but facts are missing or a DXA result could not be read (listed on stderr), 2
+    the input could not be read.
     """
     from dexacode.contract import ContractError, parse_encounter
     from dexacode.formats.fhir import FhirInputError, import_files, load_overlay, supply
