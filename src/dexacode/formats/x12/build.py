@@ -89,7 +89,7 @@ def _claim(claim: Claim837, hl: int) -> list[Segment]:
             "",
             "",
             "MI",
-            clean(s.member_id, 80).replace(" ", ""),
+            s.member_id,  # as given: claim_for holds back one X12 cannot carry
         ),
     ]
     if s.address and s.city and s.state and s.zip:
@@ -104,7 +104,7 @@ def _claim(claim: Claim837, hl: int) -> list[Segment]:
             _money(claim.total_charge),
             "",
             "",
-            (claim.place_of_service, "B", "1"),
+            (claim.place_of_service, "B", claim.frequency),
             "Y",
             "A",
             "Y",

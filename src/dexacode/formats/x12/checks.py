@@ -26,6 +26,7 @@ from functools import cache
 
 from dexacode.engine.diagnoses import IcdRelease
 from dexacode.formats.x12.model import Claim837
+from dexacode.formats.x12.segments import MEMBER_ID_RULE, member_id_ok
 from dexacode.rulebook import load_rulebook
 
 # The NPI check digit is the Luhn digit of the nine identifier digits prefixed by 80840
@@ -120,12 +121,20 @@ def _form(claim: Claim837) -> list[_Problem]:
         problems.append((None, f"billing provider (loop 2010AA): {p}"))
     if claim.referring_npi and (p := npi_problem(claim.referring_npi)):
         problems.append((None, f"referring provider: {p}"))
-    if claim.relationship == "18":
+    if claim.patient is not None:
+        patient = claim.patient
+        if patient.birth_date is None or patient.sex not in ("F", "M", "U"):
+            problems.append(
+                (None, "DMG (birth date and sex) is required for the patient (loop 2010CA)")
+            )
+    elif claim.relationship == "18":
         s = claim.subscriber
         if s.birth_date is None or s.sex not in ("F", "M", "U"):
             problems.append(
                 (None, "DMG (birth date and sex) is required when the subscriber is the patient")
             )
+    if not member_id_ok(claim.subscriber.member_id):
+        problems.append((None, f"the subscriber's member id (NM109) {MEMBER_ID_RULE}"))
     limits = form_limits()
     if len(claim.diagnoses) > limits.diagnoses:
         problems.append(

@@ -14,7 +14,7 @@ from dexacode.formats.x12.checks import form_limits
 from dexacode.formats.x12.fees import FeeSchedule
 from dexacode.formats.x12.model import Claim837, Person, ServiceLine
 from dexacode.formats.x12.provider import ProviderFile
-from dexacode.formats.x12.segments import clean
+from dexacode.formats.x12.segments import MEMBER_ID_RULE, clean, member_id_ok
 
 
 def undotted(code: str) -> str:
@@ -70,10 +70,20 @@ def claim_for(
                 date_of_service=enc.date_of_service,
             )
         )
+    known = (patients or {}).get(enc.patient.id)
+    # The member id goes out exactly as given, or not at all: a cleaned one (upper-cased,
+    # letters dropped) would be another member's, or nobody's.
+    member = known.member_id if known else enc.patient.id
+    if not member_id_ok(member):
+        reasons.append(
+            f"the member id the patients file gives for this patient {MEMBER_ID_RULE} (NM109)"
+            if known
+            else f"the patient id, which is the member id without a --patients file, "
+            f"{MEMBER_ID_RULE} (NM109); give the member id in a --patients file"
+        )
     if reasons or payer is None:
         return reasons
-    known = (patients or {}).get(enc.patient.id)
-    person = known or Person(member_id=enc.patient.id, last_name=enc.patient.id)
+    person = known or Person(member_id=member, last_name=clean(member) or "UNKNOWN")
     person = dataclasses.replace(person, sex=enc.patient.sex, birth_date=enc.patient.birth_date)
     referring = provider.referring
     return Claim837(

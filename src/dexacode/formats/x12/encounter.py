@@ -10,7 +10,13 @@ the rules run and says which facts stand in:
 - ``exam.vfa``: true when a submitted code includes VFA;
 - ``order.reason``: screening when Z13.820 is among the diagnoses, else diagnostic;
 - ``billing``: the component from 26/TC, the exam status from 52/53, an ABN from GA,
-  a substitute from Q5/Q6;
+  a substitute from Q5/Q6, read from the DXA lines only (a 26 on another code says
+  nothing about the study); a line with both 26 and TC, or DXA lines billing different
+  components, is not coded (ClaimNotCodable): no arrangement gives either, and the
+  engine's COMPONENT-MISMATCH needs the arrangement, which an 837 does not carry;
+- ``patient``: the subscriber (loop 2010BA), or the dependent patient of loop 2010CA
+  with their own sex and birth date and the id ``Claim837.patient_id`` gives (the
+  subscriber's member id, ``-DEP-`` and a digest of the dependent's name and birth date);
 - ``patient.conditions``: the claim's diagnoses other than the screening code, as the
   only record there is, so the corrected claim keeps the submitted codes (DIAGNOSIS-EXTRA
   cannot fire; order, Excludes1 and the screening-code-alone checks still do). Only the
@@ -33,7 +39,7 @@ from typing import Any, get_args
 
 from dexacode.contract import UnknownFact
 from dexacode.engine.diagnoses import IcdRelease
-from dexacode.formats.x12.model import Claim837
+from dexacode.formats.x12.model import Claim837, ServiceLine
 from dexacode.icd10 import Icd10Library, normalize
 from dexacode.rulebook import RuleBook, RuleSet
 
@@ -69,6 +75,34 @@ def _first_meaning(
 ) -> str | None:
     by_modifier = {mod: meaning for meaning, mod in meanings.items() if mod}
     return next((by_modifier[m] for m in modifiers if m in by_modifier), default)
+
+
+def _component(lines: list[ServiceLine], rules: RuleSet) -> str:
+    """The component the DXA lines bill (global, professional, technical), read from their
+    26/TC. The engine judges 26/TC against the arrangement (COMPONENT-MISMATCH), which an
+    837 does not carry; lines that name two components contradict themselves whatever the
+    arrangement, so they are not read as either."""
+    meaning_of = {mod: meaning for meaning, mod in rules.component_modifier.items() if mod}
+    billed: list[str] = []
+    for line in lines:
+        named = [m for m in line.modifiers if m in meaning_of]
+        if len(set(named)) > 1:
+            raise ClaimNotCodable(
+                f"the {line.cpt} line carries both {' and '.join(dict.fromkeys(named))}: a line "
+                "bills the reading (26), the equipment's part (TC) or the whole study (neither), "
+                "never two; correct the line and scrub it again"
+            )
+        billed.append(meaning_of[named[0]] if named else "global")
+    if len(set(billed)) > 1:
+        shown = ", ".join(
+            f"{line.cpt}{''.join('-' + m for m in line.modifiers if m in meaning_of)}"
+            for line in lines
+        )
+        raise ClaimNotCodable(
+            f"the claim's DXA lines bill different components ({shown}); dexacode checks one "
+            "billing arrangement per encounter: split the claim by component"
+        )
+    return billed[0] if billed else "global"
 
 
 def _conditions(diagnoses: list[str], rules: RuleSet, icd: IcdRelease) -> list[str]:
@@ -109,20 +143,23 @@ def claim_to_encounter(claim: Claim837, book: RuleBook, library: Icd10Library) -
             f"no DXA procedure code on the claim ({', '.join(codes)}); nothing for dexacode "
             "to check"
         )
-    modifiers = [m for line in claim.lines for m in line.modifiers]
+    # The billing facts come from the DXA lines' modifiers: another code's (a 26 on an
+    # ECG, a 25 on a visit) says nothing about the study.
+    dxa_lines = [line for line in claim.lines if line.cpt in rules.procedures]
+    component = _component(dxa_lines, rules)
+    modifiers = [m for line in dxa_lines for m in line.modifiers]
     diagnoses = [normalize(c) for c in claim.diagnoses]
     # The modifiers' meanings come from the rule book, read backwards.
-    component = _first_meaning(modifiers, rules.component_modifier, "global")
     status = _first_meaning(modifiers, rules.status_modifier["professional"], "completed")
     substitute = _first_meaning(modifiers, rules.substitute_modifier, None)
     screening = rules.encounter_codes.screening
-    person = claim.subscriber
+    person = claim.patient or claim.subscriber
     encounter: dict[str, Any] = {
         "claim_id": claim.claim_id,
         "date_of_service": served.isoformat(),
         "payer": claim.payer_profile,
         "patient": {
-            "id": person.member_id,
+            "id": claim.patient_id,
             "sex": person.sex,
             "birth_date": person.birth_date.isoformat() if person.birth_date else None,
             "menopausal_status": "postmenopausal"

@@ -1,5 +1,6 @@
 """The 837P subset dexacode writes and reads: one billing provider, claims of one
-subscriber who is the patient, one to a few service lines each.
+subscriber who is the patient (or, read only, of a dependent patient: loop 2000C), one to a
+few service lines each.
 
 Plain frozen dataclasses: the builder fills them from checked data (the provider file,
 a coded result), and the reader fills them from pyx12's parse; ``checks`` judges both.
@@ -8,13 +9,21 @@ a coded result), and the reader fills them from pyx12's parse; ``checks`` judges
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from dataclasses import dataclass, field
 from decimal import Decimal
+
+# CLM05-3, the claim frequency code: 1 an original claim, 7 a replacement of an earlier
+# one, 8 a void of an earlier one (both name it in REF*F8).
+FREQUENCY_ORIGINAL = "1"
+FREQUENCY_REPLACEMENT = "7"
+FREQUENCY_VOID = "8"
 
 
 @dataclass(frozen=True, slots=True)
 class Person:
-    """The subscriber, who is also the patient (SBR02 = 18)."""
+    """The subscriber (loop 2010BA), who is the patient when SBR02 = 18; or a dependent
+    patient (loop 2010CA), who has no member id of their own."""
 
     member_id: str
     last_name: str
@@ -49,6 +58,11 @@ class Claim837:
     place_of_service: str
     diagnoses: tuple[str, ...]  # undotted ICD-10-CM, principal first
     lines: tuple[ServiceLine, ...]
+    # The patient when it is not the subscriber: a dependent (loops 2000C/2010CA, read
+    # only), with the relationship PAT01 gives (01 spouse, 19 child...).
+    patient: Person | None = None
+    patient_relationship: str = ""
+    frequency: str = FREQUENCY_ORIGINAL  # CLM05-3
     referring_npi: str = ""
     referring_last: str = ""
     referring_first: str = ""
@@ -58,8 +72,27 @@ class Claim837:
     billing_zip: str = ""
 
     @property
+    def patient_id(self) -> str:
+        """The patient's id for dexacode: the subscriber's member id, or for a dependent
+        patient that member id, ``-DEP-`` and eight hex digits of a SHA-256 digest of the
+        dependent's last name, first name and birth date (upper case, ``|``-separated,
+        birth date as CCYYMMDD), so each dependent of one subscriber has an id of their
+        own, the same in every file, that repeats neither name nor birth date."""
+        if self.patient is None:
+            return self.subscriber.member_id
+        return dependent_id(self.subscriber.member_id, self.patient)
+
+    @property
     def total_charge(self) -> Decimal:
         return sum((line.charge for line in self.lines), Decimal("0"))
+
+
+def dependent_id(member_id: str, patient: Person) -> str:
+    """A dependent patient's id (``Claim837.patient_id``)."""
+    born = patient.birth_date.strftime("%Y%m%d") if patient.birth_date else ""
+    key = "|".join(" ".join(v.upper().split()) for v in (patient.last_name, patient.first_name))
+    digest = hashlib.sha256(f"{key}|{born}".encode()).hexdigest()[:8].upper()
+    return f"{member_id}-DEP-{digest}"
 
 
 @dataclass(frozen=True, slots=True)

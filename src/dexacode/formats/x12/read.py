@@ -2,10 +2,18 @@
 and each claim becomes a ``Claim837`` (or a problem naming the segment at fault).
 
 Structural errors in the envelopes or the billing provider loops make the whole file
-unreadable (``X12ReadError``); errors inside one subscriber's loops spoil only the claims
-under it, which the scrubber lists as rows it could not code. So does what pyx12 lets
-through but a payer rejects (``checks.form_problems``: check digits, DMG, pointers, dotted
-codes).
+unreadable (``X12ReadError``; a file whose trailers are missing is said to end early, at
+its last segment). An error inside one claim's loops spoils only that claim, and one in a
+subscriber's (2000B) or dependent patient's (2000C) own segments only the claims under
+it; the scrubber lists them as rows it could not code. So does what pyx12 lets through
+but a payer rejects (``checks.form_problems``: check digits, DMG, pointers, dotted codes).
+A missing segment belongs to the loop before the segment where pyx12 notices the gap
+(often the next claim's HL). Every CLM segment of the file is a claim, coded or listed:
+one in a loop the reader does not follow is a problem, never left out.
+
+A claim under a dependent patient (loop 2000C) is the patient's: their own sex and birth
+date (2010CA), and the id ``Claim837.patient_id`` gives. A void (CLM05-3 = 8) bills no
+study and is listed, not coded; a replacement (7) is read as the claim it is.
 
 No message repeats a value of the file: pyx12's sentences keep the segment id, position
 and element number, and lose the values they quote (names, addresses, dates).
@@ -26,7 +34,13 @@ from typing import Any
 
 from dexacode.formats.batch_io import BatchInputError
 from dexacode.formats.x12.checks import form_limits, form_problems
-from dexacode.formats.x12.model import Claim837, Person, ServiceLine
+from dexacode.formats.x12.model import (
+    FREQUENCY_ORIGINAL,
+    FREQUENCY_VOID,
+    Claim837,
+    Person,
+    ServiceLine,
+)
 from dexacode.formats.x12.pyx12_import import import_pyx12
 from dexacode.formats.x12.validate import validate_837
 
@@ -38,6 +52,8 @@ PAYER_BY_FILING_CODE = {
     "MC": "medicaid",
 }
 DEFAULT_PAYER = "commercial"
+# A void (CLM05-3 = 8) takes back a claim sent before: it bills no study.
+VOID_REASON = "a void of an earlier claim (CLM05-3 = 8); not scrubbed"
 # SV101-3 on are the procedure modifiers (four in the 837P); SV101-7 is a free-text
 # description, never a modifier.
 FIRST_MODIFIER_COMPONENT = 3
@@ -54,6 +70,14 @@ _NOT_FOUND = re.compile(r"^Segment (?P<id>[^*\s]+)\*.* not found\.")
 # A segment id is two or three letters and digits; anything else in its place is data
 # (a line that lost its id), and is not repeated either.
 _SEGMENT_ID = re.compile(r"[A-Z][A-Z0-9]{1,2}")
+# pyx12's error code (the 999's IK304) for a mandatory segment that is missing.
+_MISSING_SEGMENT = "3"
+# A trailer pyx12 misses: the file ends before its envelopes close.
+_TRAILER_MISSING = re.compile(
+    r'Mandatory segment "(Interchange Control|Functional Group|Transaction Set) Trailer"'
+)
+_TRAILERS = {"Interchange Control": "IEA", "Functional Group": "GE", "Transaction Set": "SE"}
+_BOM = "\ufeff"
 
 
 @functools.cache
@@ -95,6 +119,14 @@ class _Error:
     seg_id: str
     position: int  # segment number within its transaction set
     text: str
+    # A mandatory segment missing: pyx12 notices it at the segment after the gap, which
+    # may open the next claim's loop; the gap is before ``line``.
+    missing: bool = False
+
+    @property
+    def owner_line(self) -> int:
+        """The segment whose loop the error belongs to."""
+        return self.line - 1 if self.missing else self.line
 
 
 class _Values:
@@ -107,6 +139,27 @@ class _Values:
         self._text = text
         self._segments: list[tuple[str, tuple[str, ...]]] | None = None
         self._everywhere: tuple[str, ...] | None = None
+        self._claims: list[tuple[int, str]] = []  # (segment number, CLM01) of each CLM
+
+    def count(self) -> int:
+        """The number of segments in the file, as pyx12 numbers them."""
+        return len(self._split())
+
+    def terminator(self) -> str:
+        return self._text[105] if len(self._text) > 105 else "~"
+
+    def claim_count(self) -> int:
+        """The CLM segments of the file, counted without splitting it."""
+        if not self._text.startswith("ISA") or len(self._text) < 106:
+            return 0
+        element, terminator = self._text[3], self._text[105]
+        found = re.findall(rf"{re.escape(terminator)}[\r\n]*CLM{re.escape(element)}", self._text)
+        return len(found)
+
+    def claims(self) -> list[tuple[int, str]]:
+        """(segment number, CLM01) of each CLM segment of the file."""
+        self._split()
+        return self._claims
 
     def _split(self) -> list[tuple[str, tuple[str, ...]]]:
         if self._segments is not None:
@@ -122,6 +175,9 @@ class _Values:
             if not raw:
                 break  # pyx12 stops at an empty segment too
             seg_id, *elements = raw.split(element)
+            if seg_id.strip() == "CLM":
+                first = elements[0].strip() if elements else ""
+                self._claims.append((len(self._segments) + 1, first))
             values = {
                 v.strip() for e in elements for r in e.split(repetition) for v in r.split(component)
             }
@@ -206,15 +262,27 @@ def _without_value(text: str, value: Any) -> str:
     return text.replace(value, _MASK) if len(value) >= _MIN_MASKED else text
 
 
-def _errors(tree: list[dict[str, Any]], values: _Values) -> tuple[list[str], list[_Error]]:
+@dataclass(frozen=True, slots=True)
+class _EnvelopeError:
+    text: str  # where, and pyx12's sentence with no value of the file
+    raw: str  # pyx12's sentence as it said it, never shown
+
+
+def _errors(
+    tree: list[dict[str, Any]], values: _Values
+) -> tuple[list[_EnvelopeError], list[_Error]]:
     """Envelope-level messages, and segment errors with their positions, with no value
     of the file repeated."""
-    envelope: list[str] = []
+    envelope: list[_EnvelopeError] = []
     segments: list[_Error] = []
 
-    def said(where: str, errors: list[Any]) -> list[str]:
+    def said(where: str, errors: list[Any]) -> list[_EnvelopeError]:
         return [
-            f"{where}: {_masked(str(e.get('err_str', e)), values.everywhere())}" for e in errors
+            _EnvelopeError(
+                text=f"{where}: {_masked(str(e.get('err_str', e)), values.everywhere())}",
+                raw=str(e.get("err_str", e)),
+            )
+            for e in errors
         ]
 
     for doc in tree:
@@ -240,6 +308,9 @@ def _errors(tree: list[dict[str, Any]], values: _Values) -> tuple[list[str], lis
                             texts += [
                                 _element_text(seg_id, el, e, own) for e in el.get("errors", [])
                             ]
+                        missing = any(
+                            str(e.get("err_cde")) == _MISSING_SEGMENT for e in s.get("errors", [])
+                        )
                         for text in texts or ["invalid segment"]:
                             segments.append(
                                 _Error(
@@ -247,12 +318,18 @@ def _errors(tree: list[dict[str, Any]], values: _Values) -> tuple[list[str], lis
                                     seg_id=seg_id,
                                     position=int(s.get("seg_count") or 0),
                                     text=text,
+                                    missing=missing,
                                 )
                             )
     return envelope, segments
 
 
 def _describe(err: _Error) -> str:
+    if err.missing:
+        return (
+            f"segment {err.seg_id} is missing before segment {err.line} of the file "
+            f"(position {err.position} of its transaction set): {err.text}"
+        )
     return (
         f"segment {err.seg_id} at position {err.position} of its transaction set "
         f"(segment {err.line} of the file): {err.text}"
@@ -335,8 +412,27 @@ def _billing(billing: _Billing, node: Any) -> _Billing:
     return billing
 
 
-def _claim(subscriber: Any, claim: Any, ordinal: int, billing: _Billing) -> Claim837 | ClaimProblem:
+def _person(node: Any, loop: str) -> Person:
+    """The person of loop 2010BA (the subscriber) or 2010CA (a dependent patient)."""
+    return Person(
+        member_id=_value(node, f"{loop}/NM109"),
+        last_name=_value(node, f"{loop}/NM103"),
+        first_name=_value(node, f"{loop}/NM104"),
+        sex=_value(node, f"{loop}/DMG03") or "U",
+        birth_date=_date(_value(node, f"{loop}/DMG02")),
+    )
+
+
+def _claim(
+    subscriber: Any, dependent: Any, claim: Any, ordinal: int, billing: _Billing
+) -> Claim837 | ClaimProblem:
+    """One claim (loop 2300) of ``subscriber`` (loop 2000B); ``dependent`` is the loop
+    2000C the claim sits in when the patient is not the subscriber, else None."""
     claim_id = _value(claim, "CLM01") or None
+    frequency = _value(claim, "CLM05-3") or FREQUENCY_ORIGINAL
+    if frequency == FREQUENCY_VOID:
+        # It takes back a claim sent before: no study to check, none to remember.
+        return ClaimProblem(ordinal, claim_id, VOID_REASON)
     diagnoses = []
     for i in range(1, 13):
         code = _value(claim, f"HI{i:02d}-2")
@@ -350,15 +446,7 @@ def _claim(subscriber: Any, claim: Any, ordinal: int, billing: _Billing) -> Clai
         lines.append(line)
     if not lines:
         return ClaimProblem(ordinal, claim_id, "the claim has no service line (loop 2400)")
-    sex = _value(subscriber, "2010BA/DMG03")
     filing = _value(subscriber, "SBR09")
-    person = Person(
-        member_id=_value(subscriber, "2010BA/NM109"),
-        last_name=_value(subscriber, "2010BA/NM103"),
-        first_name=_value(subscriber, "2010BA/NM104"),
-        sex=sex or "U",
-        birth_date=_date(_value(subscriber, "2010BA/DMG02")),
-    )
     read = Claim837(
         claim_id=claim_id or "",
         payer_profile=PAYER_BY_FILING_CODE.get(filing, DEFAULT_PAYER),
@@ -366,7 +454,10 @@ def _claim(subscriber: Any, claim: Any, ordinal: int, billing: _Billing) -> Clai
         payer_id=_value(subscriber, "2010BB/NM109"),
         filing_code=filing,
         relationship=_value(subscriber, "SBR02"),
-        subscriber=person,
+        subscriber=_person(subscriber, "2010BA"),
+        patient=_person(dependent, "2010CA") if dependent is not None else None,
+        patient_relationship=_value(dependent, "PAT01") if dependent is not None else "",
+        frequency=frequency,
         place_of_service=_value(claim, "CLM05-1"),
         diagnoses=tuple(diagnoses),
         lines=tuple(lines),
@@ -384,12 +475,92 @@ def _claim(subscriber: Any, claim: Any, ordinal: int, billing: _Billing) -> Clai
     return read
 
 
+@dataclass(frozen=True, slots=True)
+class _Loop:
+    """A claim (loop 2300) as the file places it: its CLM segment's number, and the
+    subscriber loop (2000B) and dependent loop (2000C, or None) it sits in."""
+
+    line: int
+    node: Any
+    subscriber: Any
+    dependent: Any
+    billing: _Billing
+
+
+def _loops(subscriber: Any, billing: _Billing) -> tuple[list[_Loop], list[tuple[int, list[int]]]]:
+    """The claims of one subscriber loop, the subscriber's own (loop 2000B/2300) and its
+    dependents' (2000B/2000C/2300), in file order; and the start of each loop that holds
+    claims (the subscriber's, each dependent's) with the claims it holds, so that an error
+    in a loop's own segments spoils the claims under it and no others."""
+    own = [
+        _Loop(_line_of(c), c, subscriber, None, billing)
+        for c in subscriber.select("2300")
+        if _opens_with_clm(c)
+    ]
+    start = _line_of(subscriber)
+    holders = [(start, [c.line for c in own])]
+    claims = list(own)
+    for dependent in subscriber.select("2000C"):
+        theirs = [
+            _Loop(_line_of(c), c, subscriber, dependent, billing)
+            for c in dependent.select("2300")
+            if _opens_with_clm(c)
+        ]
+        holders.append((_line_of(dependent), [c.line for c in theirs]))
+        claims += theirs
+    holders[0] = (start, [c.line for c in claims])  # the subscriber's segments: every claim
+    return sorted(claims, key=lambda c: c.line), holders
+
+
+def _opens_with_clm(node: Any) -> bool:
+    """Whether a loop 2300 of pyx12's tree is a claim. A segment pyx12 cannot place (an
+    HI that lost its qualifier) can open a loop of its own, in CLM's place in the map but
+    not a CLM: it is part of the claim before it, whose span (``_owners``) takes its
+    errors."""
+    first = next(iter(node.iterate_segments()), None)
+    segment = first.get("segment") if first is not None else None
+    return segment is not None and segment.get_seg_id() == "CLM"
+
+
+def _line_of(node: Any) -> int:
+    return int(node.cur_line_number or 0)
+
+
+def _owners(
+    loops: list[_Loop], holders: list[tuple[int, list[int]]], end: int
+) -> list[tuple[int, int, list[int]]]:
+    """Spans of segment numbers ``[first, last)`` and the claims (by CLM line) an error
+    in them spoils: a claim's own span runs from its CLM to the next loop's start."""
+    starts = sorted(
+        [(line, [line]) for line in (c.line for c in loops)] + holders, key=lambda s: s[0]
+    )
+    ends = [s for s, _ in starts[1:]] + [end]
+    return [(first, last, claims) for (first, claims), last in zip(starts, ends, strict=True)]
+
+
+def _ends_early(envelope: list[_EnvelopeError], values: _Values) -> str | None:
+    """The message for a file cut short: its trailers are missing (pyx12 numbers their
+    errors from the interchange's start, which tells nothing)."""
+    missing = [m.group(1) for e in envelope if (m := _TRAILER_MISSING.search(e.raw))]
+    if _TRAILERS["Interchange Control"] not in {_TRAILERS[m] for m in missing}:
+        return None  # the interchange closes: a trailer missing inside it is no early end
+    ids = [_TRAILERS[m] for m in sorted(set(missing), key=list(_TRAILERS).index, reverse=True)]
+    named = ", ".join(ids[:-1]) + " and " + ids[-1] if len(ids) > 1 else ids[0]
+    return (
+        f"the file ends early, at segment {values.count():,} (each segment ending with "
+        f"{values.terminator()!r}, as the ISA segment says): its {named} "
+        f"trailer{'s are' if len(ids) > 1 else ' is'} missing; was the file cut short?"
+    )
+
+
 def parse_837(text: str, source: str = "the file") -> list[Claim837 | ClaimProblem]:
-    """Every claim of an 837P interchange, in file order.
+    """Every claim of an 837P interchange, in file order; a claim pyx12's loops do not
+    place is a ClaimProblem, never left out.
 
     Raises X12ReadError when the file is not an 837P or its envelopes or billing
     provider loops are broken."""
     pyx12 = import_pyx12()
+    text = text.removeprefix(_BOM)  # a byte order mark some editors write before ISA
     if not text.lstrip().startswith("ISA"):
         raise X12ReadError(f"{source}: not an X12 file (it must start with an ISA segment)")
     values = _Values(text)
@@ -400,7 +571,8 @@ def parse_837(text: str, source: str = "the file") -> list[Claim837 | ClaimProbl
         raise X12ReadError(f"{source}: not a readable X12 interchange ({said})") from None
     envelope, seg_errors = _errors(validation.errors, values)
     if envelope:
-        raise X12ReadError(f"{source}: {envelope[0]}")
+        early = _ends_early(envelope, values)
+        raise X12ReadError(f"{source}: {early or envelope[0].text}")
     param = pyx12.params.params()
     trees: list[tuple[int, Any, _Billing]] = []
     try:
@@ -417,7 +589,7 @@ def parse_837(text: str, source: str = "the file") -> list[Claim837 | ClaimProbl
             elif node.x12_map_node.parent.id == "2010AA":
                 billing = _billing(billing, node)
             if node.id == "2000B":
-                trees.append((int(node.cur_line_number or 0), node, billing))
+                trees.append((_line_of(node), node, billing))
         if vriic and not vriic.startswith("005010X222"):
             raise X12ReadError(f"{source}: GS08 is {vriic}, not an 837P (005010X222A1)")
     except pyx12.errors.X12Error as exc:
@@ -426,46 +598,80 @@ def parse_837(text: str, source: str = "the file") -> list[Claim837 | ClaimProbl
     except pyx12.errors.EngineError as exc:
         said = _masked(str(exc), values.everywhere())
         raise X12ReadError(f"{source}: X12 the 837P map cannot follow ({said})") from None
-    starts = [start for start, _, _ in trees]
-    first_start = starts[0] if starts else None
-    outside = [e for e in seg_errors if first_start is None or e.line < first_start]
+    first_start = trees[0][0] if trees else None
+    trailer_ids = ("SE", "GE", "IEA")
+    outside = [
+        e
+        for e in seg_errors
+        if e.seg_id not in trailer_ids and (first_start is None or e.owner_line < first_start)
+    ]
     if outside:
         raise X12ReadError(f"{source}: {_describe(outside[0])}")
-    ends = [*starts[1:], 10**12]
-    claims: list[Claim837 | ClaimProblem] = []
-    ordinal = 0
-    for (start, subscriber, billing), end in zip(trees, ends, strict=True):
-        inside = [
-            e for e in seg_errors if start <= e.line < end and e.seg_id not in ("SE", "GE", "IEA")
-        ]
-        for claim in subscriber.select("2300"):
-            ordinal += 1
-            # A malformed element can leave pyx12's tree unable to answer for the claim's
-            # elements: that claim is a problem, the file's other claims are still read.
-            try:
-                claim_id = _value(claim, "CLM01") or None
-            except pyx12.errors.EngineError:
-                claim_id = None
-            if inside:
-                claims.append(ClaimProblem(ordinal, claim_id, _describe(inside[0])))
-                continue
-            try:
-                claims.append(_claim(subscriber, claim, ordinal, billing))
-            except pyx12.errors.EngineError:
-                claims.append(
-                    ClaimProblem(
-                        ordinal,
-                        claim_id,
-                        "its segments do not follow the 837P map (an element is malformed); "
-                        "check the claim's HI and SV1 segments against the 837P guide",
-                    )
-                )
-    trailer = [e for e in seg_errors if e.seg_id in ("SE", "GE", "IEA")]
+    ends = [*(start for start, _, _ in trees[1:]), 10**12]
+    loops: list[_Loop] = []
+    spoiled: dict[int, _Error] = {}  # CLM line -> the first error of its loops
+    for (_, subscriber, billing), end in zip(trees, ends, strict=True):
+        theirs, holders = _loops(subscriber, billing)
+        loops += theirs
+        for first, last, spoils in _owners(theirs, holders, end):
+            inside = [
+                e
+                for e in seg_errors
+                if first <= e.owner_line < last and e.seg_id not in trailer_ids
+            ]
+            for line in spoils if inside else []:
+                spoiled.setdefault(line, inside[0])
+    read: dict[int, Claim837 | ClaimProblem] = {}
+    for loop in loops:
+        # A malformed element can leave pyx12's tree unable to answer for the claim's
+        # elements: that claim is a problem, the file's other claims are still read.
+        claim = loop.node
+        try:
+            claim_id = _value(claim, "CLM01") or None
+        except pyx12.errors.EngineError:
+            claim_id = None
+        if loop.line in spoiled:
+            read[loop.line] = ClaimProblem(0, claim_id, _describe(spoiled[loop.line]))
+            continue
+        try:
+            read[loop.line] = _claim(loop.subscriber, loop.dependent, claim, 0, loop.billing)
+        except pyx12.errors.EngineError:
+            read[loop.line] = ClaimProblem(
+                0,
+                claim_id,
+                "its segments do not follow the 837P map (an element is malformed); "
+                "check the claim's HI and SV1 segments against the 837P guide",
+            )
+    trailer = [e for e in seg_errors if e.seg_id in trailer_ids]
     if trailer:
         raise X12ReadError(f"{source}: {_describe(trailer[0])}")
-    if not claims:
+    # Every CLM segment of the file is a row: one no loop above holds is listed, not lost.
+    if values.claim_count() != len(read):
+        found = values.claims()
+        unplaced = [(line, claim_id) for line, claim_id in found if line not in read]
+        if len(unplaced) != len(found) - len(read):  # numbered otherwise than pyx12 does
+            raise X12ReadError(
+                f"{source}: the file holds {len(found):,} claims (CLM segments) and dexacode "
+                f"could follow the loops of {len(read):,}; check the HL segments"
+            )
+        for line, claim_id in unplaced:
+            read[line] = ClaimProblem(0, claim_id or None, _unplaced(line))
+    if not read:
         raise X12ReadError(f"{source}: the interchange holds no claim (no CLM segment)")
+    claims: list[Claim837 | ClaimProblem] = []
+    for ordinal, line in enumerate(sorted(read), 1):
+        item = read[line]
+        claims.append(
+            dataclasses.replace(item, ordinal=ordinal) if isinstance(item, ClaimProblem) else item
+        )
     return claims
+
+
+def _unplaced(line: int) -> str:
+    return (
+        f"the claim (CLM, segment {line} of the file) is not in a subscriber (2000B) or "
+        "patient (2000C) loop dexacode can follow; it was not checked"
+    )
 
 
 def read_837(path: Path) -> list[Claim837 | ClaimProblem]:

@@ -22,12 +22,25 @@ Element = str | tuple[str, ...]
 # a space, so a name like "O'Neil~" can never end a segment early.
 _NOT_ALLOWED = re.compile(r"[^A-Z0-9 !\"&'()+,\-./;?=%@\[\]_{}\\|<>#$]")
 _SPACES = re.compile(r" {2,}")
+# An identifier is written as it is, never cleaned: X12 5010's extended character set
+# (letters of either case, digits, space and these specials), less the four delimiters
+# this writer uses (* : ^ ~); 2 to 80 characters, as NM109 takes them.
+_IDENTIFIER = re.compile(r"[A-Za-z0-9!\"&'()+,\-./;?=%@\[\]_{}\\|<>#$` ]{2,80}")
+MEMBER_ID_RULE = (
+    "must be 2 to 80 characters of X12's set (letters without accents, digits, spaces "
+    "inside, common punctuation), none of them * : ^ ~ (the file's delimiters)"
+)
 
 
 def clean(text: str, max_len: int = 60) -> str:
     """Free text made safe for an element: upper case, allowed characters, trimmed."""
     upper = _NOT_ALLOWED.sub(" ", text.upper())
     return _SPACES.sub(" ", upper).strip()[:max_len].strip()
+
+
+def member_id_ok(text: str) -> bool:
+    """Whether ``text`` can be written as a member id (NM109) exactly as it is."""
+    return bool(_IDENTIFIER.fullmatch(text)) and text == text.strip()
 
 
 @dataclass(frozen=True, slots=True)
