@@ -150,6 +150,9 @@ def derive(
         reading.label,
         reading.low_bone_mass_bones,
         category.name if category is not None else None,
+        tuple(enc.submitted.diagnoses)
+        if "results" in enc.unknown and enc.submitted is not None
+        else None,
     )
     table = _MEMO.table(rules, icd)
     hit = table.get(key)
@@ -177,11 +180,12 @@ def _derive(
     if facts.reason in enc_codes.screening_reasons:
         ordered.append(Diagnosis(enc_codes.screening, "screening encounter"))
     ordered += reading_codes(reading, facts, rules)
+    documented = [Diagnosis(c, "documented condition") for c in facts.conditions]
     facts_part = fact_codes(enc, facts, rules)
     menopausal = enc_codes.postmenopausal_statuses
     ordered += [d for d in facts_part if _establishes(d, category, menopausal)]
     ordered += [d for d in facts_part if not _establishes(d, category, menopausal)]
-    ordered += [Diagnosis(c, "documented condition") for c in facts.conditions]
+    ordered += documented
 
     _fact_notes(enc, facts, rules, sink)
     reading_code = next((d.code for d in ordered if d.reason.startswith("reading")), None)
@@ -230,6 +234,11 @@ def _derive(
                 continue
         kept.append(Diagnosis(code, dx.reason, dx.fact))
         descriptions[code] = info.description
+    if "results" in enc.unknown and enc.submitted is not None:
+        # Without the results (an 837) the order's inputs are unknown: the reading's code
+        # is only one of the claim's own codes. The claim's order stands, so a claim read
+        # back keeps its principal diagnosis instead of a status code moving ahead of it.
+        kept = _in_submitted_order(kept, enc.submitted.diagnoses, enc_codes.screening)
 
     limits = rules.diagnosis_limits
     professional = enc.billing.claim_form == "professional"
@@ -282,6 +291,21 @@ def check_list(
         for second in codes[i + 1 :]:
             if icd.excludes1_conflict(first, second):
                 sink.add("ICD10-EXCLUDES1", first=first, second=second, release=icd.label)
+
+
+def _in_submitted_order(
+    kept: list[Diagnosis], submitted: Sequence[str], screening: str
+) -> list[Diagnosis]:
+    """The codes in the submitted claim's order, the screening code still first and codes
+    the claim lacks after the others, in the order derived."""
+    place: dict[str, int] = {}
+    for i, code in enumerate(submitted):
+        place.setdefault(normalize(code), i)
+    lead = [d for d in kept if d.code == screening]
+    rest = sorted(
+        (d for d in kept if d.code != screening), key=lambda d: place.get(d.code, len(place))
+    )
+    return lead + rest
 
 
 def site_code_hint(reading_code: str | None) -> str:
