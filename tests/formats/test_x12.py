@@ -157,6 +157,11 @@ def test_scrubbing_the_837_reads_back_the_same_claim(
             "DIAGNOSIS-MISSING",
             "ICD10-INVALID",
         }, ids
+        # ... and its corrected claim is the claim as written, diagnosis order included.
+        assert checked.diagnoses == original.diagnoses
+        assert [(x.cpt, x.modifiers, x.diagnosis_pointers) for x in checked.lines] == [
+            (x.cpt, x.modifiers, x.diagnosis_pointers) for x in original.lines
+        ]
         assert read.results == []  # an 837 carries no results: they stay unknown
 
 
