@@ -358,6 +358,10 @@ def choose_spine(
     stay. ``excluded_by_reader`` (the reader's decision on the image) replaces the rule.
     """
     lumbar = [r for r in results if r.site == lumbar_site]
+    by_reader = excluded_by_reader is not None
+    if not lumbar:
+        # No spine result (a hip or forearm study): nothing to say about the spine.
+        return SpineChoice(None, (), (), None, by_reader)
     singles: dict[int, float] = {}
     for r in lumbar:
         levels = vertebrae(r.region)
@@ -366,7 +370,6 @@ def choose_spine(
     notes: list[str] = []
     excluded: list[Excluded] = []
     kept = list(rule.vertebrae)
-    by_reader = excluded_by_reader is not None
     if excluded_by_reader is not None:
         kept = [v for v in kept if v not in set(excluded_by_reader)]
         if len(kept) < rule.min_vertebrae:

@@ -27,6 +27,8 @@ class ReportRow(_Model):
     ``bilateral`` rows (a hip Mean or Diff row) carry ``site`` ``left_hip`` because the
     contract needs a real site; their region ends in ``_mean`` or ``_diff`` and never decides.
     Values are kept as printed (a Diff BMD may be 0.000 here, while ``Result.bmd`` is null).
+    ``ancillary`` rows (GE Lunar's T12 beside L1-L4, printed with no score) are part of
+    the scan but never a result of their own.
     """
 
     line: int
@@ -41,6 +43,7 @@ class ReportRow(_Model):
     z_score: float | None = None
     young_adult_pct: float | None = None
     age_matched_pct: float | None = None
+    ancillary: bool = False
 
 
 class Unread(_Model):

@@ -2,8 +2,12 @@
 
 Pure: takes text, returns data; what could not be read is listed in ``unread``, with the
 line number and the reason, and never filled in by a guess. An unread item names the
-row by its region label only (or by nothing, when the label is not a region's): never
+row by its region words only (or by nothing, when the label is not a region's): never
 the line, whose other words may identify the patient.
+
+A file holding two patients' reports (a second, different patient name, ID or birth
+date) is refused; rows after a second, different scan date are another exam's and are
+listed, not read.
 """
 
 from __future__ import annotations
@@ -11,11 +15,13 @@ from __future__ import annotations
 import datetime as dt
 import re
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Literal
 
 from pydantic import ValidationError
 
 from dexacode.contract import Result
+from dexacode.engine.interpret import vertebrae
 from dexacode.reports import hologic, lunar
 from dexacode.reports.dates import (
     DateOrder,
@@ -35,6 +41,7 @@ from dexacode.reports.regions import (
     is_spine_total,
     names_region,
     parse_label,
+    region_words,
     union_of,
 )
 from dexacode.reports.tables import (
@@ -56,6 +63,7 @@ from dexacode.reports.tables import (
     place,
     split_row,
 )
+from dexacode.rulebook import RegionRule, RuleBookError, load_rulebook
 
 __all__ = ["BILATERAL_SITE", "detect_vendor", "parse_date", "parse_report_text"]
 
@@ -73,6 +81,34 @@ _PROSE_VALUE = re.compile(
     r"[^0-9+\-]|[A-Z]\d[\d,\-L]*){0,40}?)(?P<value>[-+]?\d+[.,]\d+)(?![\d%]|\s%)",
     re.I,
 )
+
+
+# Far more text than any scanner report (a few kilobytes): refused before it is read.
+MAX_REPORT_CHARS = 2_000_000
+# A line far longer than any report's (a PDF page's is a few hundred characters): listed,
+# not read, so that no line costs more than a report's worth of work.
+MAX_LINE_CHARS = 5_000
+
+# The fields naming the patient on a report's header, at a line's start or after a wide
+# gap ('Name: ...   Patient ID: ...'), never inside another field's name ('Referring
+# Physician Name:'); the value runs to the next wide gap.
+_PATIENT_FIELD = re.compile(
+    r"(?:^[ \t]*|(?<=\s\s))(?P<name>Patient\s+Name|Patient\s+ID|Patient|Name|MRN|"
+    r"Medical\s+Record(?:\s+(?:Number|No\.?))?|DOB|Birth\s*Date|Date\s+of\s+Birth)"
+    r"\s*:[ \t]*(?P<value>[^\s:]+(?: [^\s:]+)*)(?=\s{2,}|\s*$)",
+    re.I,
+)
+_PATIENT_KIND = {
+    "patient name": "name",
+    "patient": "name",
+    "name": "name",
+    "patient id": "ID",
+    "mrn": "ID",
+    "dob": "birth date",
+    "birthdate": "birth date",
+    "birth date": "birth date",
+    "date of birth": "birth date",
+}
 
 
 def detect_vendor(text: str) -> Vendor | None:
@@ -122,6 +158,13 @@ class _State:
     table_unread: bool = False  # some row of this table was not read
     # Sentences giving results: (line, [(column, value)]), said unless a row gave them.
     prose: list[tuple[int, list[tuple[str, float]]]] = field(default_factory=list)
+    lines: list[str] = field(default_factory=list)
+    header_line: int = 0  # the line of the table's header
+    read_lines: set[int] = field(default_factory=set)  # lines read into a row
+    # The line of a second, different scan date: no row after it is read.
+    second_date: int | None = None
+    # Rows under a T-score column with it blank, and how each is shown.
+    blank_t: list[tuple[ReportRow, str]] = field(default_factory=list)
 
     def note(self, line: int | None, text: str, reason: str, *, other_study: bool = False) -> None:
         self.unread.append(Unread(line=line, text=text, reason=reason, other_study=other_study))
@@ -131,8 +174,14 @@ class _State:
 def parse_report_text(text: str) -> ParsedReport:
     """Read a Hologic APEX or GE Lunar enCORE report's results tables from extracted text.
 
-    Raises ``ReportError`` when the text holds no results table at all.
+    Raises ``ReportError`` when the text holds no results table at all, holds two
+    patients' reports, or is far too long to be a report.
     """
+    if len(text) > MAX_REPORT_CHARS:
+        raise ReportError(
+            f"the text is {len(text):,} characters long, too long for a scanner report (a "
+            f"few thousand; dexacode reads up to {MAX_REPORT_CHARS:,})"
+        )
     lines = normalise(text)
     joined = "\n".join(lines)
     vendor = detect_vendor(joined)
@@ -142,7 +191,8 @@ def parse_report_text(text: str) -> ParsedReport:
     elif vendor == "lunar":
         scanner = lunar.scanner(joined)
 
-    state = _State(vendor=vendor, order=date_order(joined))
+    state = _State(vendor=vendor, order=date_order(joined), lines=lines)
+    _one_patient(lines, state.order)
     scan_dates: list[tuple[int, dt.date]] = []
     reference: list[str] = []
     saw_header = False
@@ -152,6 +202,16 @@ def parse_report_text(text: str) -> ParsedReport:
         number = i + 1
         i += 1
         if not line.strip():
+            continue
+        if len(line) > MAX_LINE_CHARS:
+            state.note(
+                number,
+                "",
+                f"a line of {len(line):,} characters, far longer than a report's; not read",
+            )
+            continue
+        if state.second_date is not None:
+            _note_after_second_date(state, number, line)
             continue
         fields = date_fields(line, state.order)
         if fields is not None:
@@ -167,6 +227,8 @@ def parse_report_text(text: str) -> ParsedReport:
                     )
                 else:
                     scan_dates.append((number, f.date))
+                    if state.scan_date is not None and f.date != state.scan_date:
+                        state.second_date = number  # another exam's report follows
                     state.scan_date = state.scan_date or f.date
             continue
         _note_reference(reference, line)
@@ -195,6 +257,7 @@ def parse_report_text(text: str) -> ParsedReport:
                     state.block.tables += 1
             state.seen_header = True
             state.header = header
+            state.header_line = i  # its last line, when it was wrapped over two
             state.bad_header = None if header is not None else number
             state.group, state.pending_label = None, None
             state.table, state.table_unread = [], False
@@ -222,13 +285,16 @@ def parse_report_text(text: str) -> ParsedReport:
             _note_outside(state, number, raw)
             continue
         positions = laid_out(line)
+        span = [number]
         if len(raw.cells) < len(state.header.columns) and i < len(lines):
             more = only_cells(lines[i])
             if more is not None and len(raw.cells) + len(more) <= len(state.header.columns):
                 raw = RawRow(raw.label, raw.cells + more)
                 positions = False
                 i += 1
-        _read_row(state, number, raw, positions)
+                span.append(i)
+        if _read_row(state, number, raw, positions):
+            state.read_lines.update(span)
 
     if not saw_header:
         raise ReportError(
@@ -236,15 +302,17 @@ def parse_report_text(text: str) -> ParsedReport:
             "Z-score); is this a Hologic or GE Lunar report?"
         )
     scan_date = scan_dates[0][1] if scan_dates else None
-    for number, day in scan_dates[1:]:
-        if day != scan_date:
-            state.unread.append(
-                Unread(
-                    line=number,
-                    text=day.isoformat(),
-                    reason="a second, different scan date; the first one is used",
-                )
+    if state.second_date is not None:
+        day = next(d for n, d in scan_dates if n == state.second_date and d != scan_date)
+        state.unread.append(
+            Unread(
+                line=state.second_date,
+                text=day.isoformat(),
+                reason="a second, different scan date: another exam's report follows; the "
+                "first date is used and no row from this line on is read",
             )
+        )
+    _note_blank_t_scores(state)
     results = _results(state)
     _note_prose(state)
     if not results:
@@ -266,6 +334,71 @@ def _this_exams_dates_out(state: _State, label: str) -> str:
     if state.order == "month_first" or other_dates(label, state.scan_date, state.order):
         return label
     return without_dates(label)
+
+
+def _one_patient(lines: list[str], order: DateOrder) -> None:
+    """``ReportError`` when the header fields name two patients: a second, different
+    name, ID or birth date. Neither value is quoted (they identify the patient)."""
+    first: dict[str, tuple[str, int]] = {}
+    for number, line in enumerate(lines, 1):
+        for match in _PATIENT_FIELD.finditer(line):
+            kind = _PATIENT_KIND.get(" ".join(match.group("name").lower().split()), "ID")
+            value = match.group("value")
+            if kind == "birth date":
+                day = parse_date(value, order)
+                key = day.isoformat() if day else re.sub(r"[^0-9A-Z]", "", value.upper())
+            else:
+                key = re.sub(r"[^0-9A-Z]", "", value.upper())
+            if not key:
+                continue
+            seen = first.setdefault(kind, (key, number))
+            if seen[0] != key:
+                raise ReportError(
+                    f"the file holds more than one patient's report: the patient's {kind} "
+                    f"on line {number} is not the one on line {seen[1]}; nothing was read. "
+                    "Give dexacode one patient's report per file"
+                )
+
+
+def _note_after_second_date(state: _State, number: int, line: str) -> None:
+    """A row after a second, different scan date: another exam's, listed, never read."""
+    raw = split_row(line)
+    if raw is None or not raw.cells:
+        raw = _row_in(line)
+    if raw is None or not _worth_saying(raw.label, raw.cells):
+        return
+    state.note(
+        number,
+        _shown(state, raw.label, raw.cells),
+        f"after a second, different scan date (line {state.second_date}): another exam's "
+        "row, not read",
+    )
+
+
+def _row_in(line: str) -> RawRow | None:
+    """The values of a results row inside a line that is not one ('Page 2   L2  13.95
+    9.76  0.700  -2.8', 'Comment: reviewed   Total  57.46 ... -2.8'): two values or more
+    side by side, one with decimals (a phone number or an ID is digits only), and the
+    words just before them up to a wide gap as the label; None if the line has none."""
+    tokens = [(m.group(), m.start(), m.end()) for m in re.finditer(r"\S+", line)]
+    best: tuple[int, int, int] = (0, 0, 0)  # (values, first token, end token) of a run
+    first, count = 0, 0
+    for index, (text, start, end) in enumerate([*tokens, ("", 0, 0)]):
+        cell = cell_of(text, (start + end) / 2) if text else None
+        if cell is not None:
+            count += cell.value is not None
+            continue
+        if count > best[0]:
+            best = (count, first, index)
+        first, count = index + 1, 0
+    cells = [c for t, s, e in tokens[best[1] : best[2]] if (c := cell_of(t, (s + e) / 2))]
+    if best[0] < 2 or all(c.decimals == 0 for c in cells if c.value is not None):
+        return None
+    index = best[1]  # the label: back from the values to a wide gap
+    while index > 0 and (index == best[1] or tokens[index][1] - tokens[index - 1][2] < 2):
+        index -= 1
+    label = " ".join(t for t, _, _ in tokens[index : best[1]])
+    return RawRow(label.rstrip(":"), cells)
 
 
 def _note_reference(reference: list[str], line: str) -> None:
@@ -331,7 +464,7 @@ def _shown(state: _State, label: str, cells: list[Cell]) -> str:
     may be the patient's name); a label-less row's values when they fit the table's
     columns; else nothing."""
     if label:
-        return label if names_region(label) else ""
+        return region_words(label)
     header = state.header
     if header is None or not cells:
         return ""
@@ -397,7 +530,24 @@ def _note_not_a_row(state: _State, number: int, line: str) -> None:
         and state.block is None
         and isinstance(parse_label(label, state.kind, state.group), Label)
     ):
-        state.note(number, label, "words after the values; not read")
+        reason = "words after the values; not read"
+        if "\u00ad" in line:
+            reason = (
+                "a soft hyphen (U+00AD) before a value: a minus sign in some PDFs, nothing "
+                "in others; not read"
+            )
+        state.note(number, label, reason)
+        return
+    row = _row_in(line)
+    if row is not None:
+        if state.block is not None or state.header is None:
+            _note_outside(state, number, row)
+        else:
+            state.note(
+                number,
+                _shown(state, row.label, row.cells),
+                "other text on the line with the row's values; not read",
+            )
         return
     if state.block is None and names_region(line):
         values = []
@@ -434,7 +584,8 @@ def _note_prose(state: _State) -> None:
             )
 
 
-def _read_row(state: _State, number: int, raw: RawRow, positions: bool) -> None:
+def _read_row(state: _State, number: int, raw: RawRow, positions: bool) -> bool:
+    """Read one row under the table's header; whether it became a row of the reading."""
     assert state.header is not None
     label, cells = raw.label, raw.cells
     parsed: Label | str = "the row has no label"
@@ -447,7 +598,7 @@ def _read_row(state: _State, number: int, raw: RawRow, positions: bool) -> None:
             parsed = parse_label(label, state.kind, state.group)
     state.pending_label = None
     if not isinstance(parsed, Label) and state.kind == "spine" and is_spine_total(label):
-        parsed = _spine_total(state, parsed)
+        parsed = _spine_total(state, parsed, number)
     shown = _shown(state, label, cells)
     if not isinstance(parsed, Label):
         if is_date(label):
@@ -456,29 +607,104 @@ def _read_row(state: _State, number: int, raw: RawRow, positions: bool) -> None:
         elif _worth_saying(label, cells):
             reason = parsed if shown or not label else f"{parsed} (the label is not shown)"
             state.note(number, shown, reason)
-        return
+        return False
     if all(c.value is None for c in cells):
-        return  # a row printed with every cell blank: nothing to read, nothing lost
+        return False  # a row printed with every cell blank: nothing to read, nothing lost
     placement = _placement(state, number, shown, raw, positions)
     if placement is None:
-        return
+        return False
     _note_placement(state, number, shown, placement)
     site, region, bilateral = _where(parsed, state.side)
-    if isinstance(site, str) and region is not None:
-        row = _row(number, label, site, region, bilateral, placement)
-        state.rows.append(row)
-        state.table.append(row)
-        state.sections[number] = state.section
-    else:
+    if not (isinstance(site, str) and region is not None):
         state.note(number, shown, str(site))
+        return False
+    row = _row(number, label, site, region, bilateral, placement)
+    if parsed.kind == "spine" and _outside_lumbar(region) and _unscored(row):
+        # GE Lunar's ancillary T12 (or an L5) beside L1-L4, printed with no score: part of
+        # the AP spine scan, not a thoracic spine result of its own.
+        row = row.model_copy(update={"ancillary": True})
+    elif row.t_score is None and "t" in {c.kind for c in state.header.columns}:
+        state.blank_t.append((row, shown))
+    state.rows.append(row)
+    state.table.append(row)
+    state.sections[number] = state.section
+    return True
 
 
-def _spine_total(state: _State, reason: Label | str) -> Label | str:
+def _outside_lumbar(region: str) -> bool:
+    """A vertebra an AP spine scan prints besides L1-L4: T12, L5."""
+    levels = vertebrae(region)
+    return levels is None or any(level > 4 for level in levels)
+
+
+def _unscored(row: ReportRow) -> bool:
+    return row.t_score is None and row.z_score is None
+
+
+def _note_blank_t_scores(state: _State) -> None:
+    """A diagnostic region printed with a BMD but its T-score blank, in a report that
+    prints T-scores (a young patient's report leaves the whole column blank): said, or
+    the next region would decide the diagnosis in its place without a word."""
+    if not any(r.t_score is not None for r in state.rows):
+        return
+    said = {u.line for u in state.unread}
+    for row, shown in state.blank_t:
+        if row.line not in said and _diagnostic_with_bmd(row):
+            state.note(
+                row.line,
+                shown,
+                f"a BMD but no T-score printed: the {_described(row)} is a diagnostic region "
+                "that is not scored, so it cannot decide the diagnosis; its T-score is not "
+                "read",
+            )
+
+
+def _diagnostic_with_bmd(row: ReportRow) -> bool:
+    """A diagnostic region's row (interpretation.toml [regions]) with a BMD."""
+    if row.bmd is None or row.bilateral is not None:
+        return False
+    rules = _region_rules()
+    if rules is None:
+        return True  # the rule book cannot say: every such row is said
+    for rule in rules:
+        levels = vertebrae(row.region) if row.site == rule.lumbar_site else None
+        if levels is not None and len(levels) >= rule.lumbar_min_vertebrae:
+            return True
+        if row.site in rule.hip_sites and row.region in rule.hip_regions:
+            return True
+        if row.site in rule.forearm_sites and row.region in rule.forearm_regions:
+            return True
+    return False
+
+
+@cache
+def _region_rules() -> tuple[RegionRule, ...] | None:
+    """The diagnostic regions, every version of them (interpretation.toml [regions]);
+    loaded only when a row needs them. None when the rule book cannot be read."""
+    try:
+        return load_rulebook().regions
+    except RuleBookError:
+        return None
+
+
+def _described(row: ReportRow) -> str:
+    if row.site == "lumbar_spine":
+        return f"lumbar spine {row.region}"
+    return row.region.replace("_", " ")
+
+
+def _spine_total(state: _State, reason: Label | str, number: int) -> Label | str:
     """Hologic's spine 'Total' row: the vertebrae listed one by one above it in the same
-    table, when every row of that table was read (a row missed would change its name)."""
+    table, when every line between the header and it was read into a row (a line missed,
+    whatever it holds, might be a vertebra's and would change its name)."""
     if state.vendor != "hologic" or state.table_unread:
         return reason
-    region = union_of([r.region for r in state.table if r.site == "lumbar_spine"])
+    between = range(state.header_line + 1, number)
+    if any(state.lines[n - 1].strip() and n not in state.read_lines for n in between):
+        return reason
+    region = union_of(
+        [r.region for r in state.table if r.site == "lumbar_spine" and not r.ancillary]
+    )
     if region is None:
         return reason
     return Label("spine", region)
@@ -578,6 +804,8 @@ def _results(state: _State) -> list[Result]:
     clashed: set[tuple[str, str]] = set()
     out: dict[tuple[str, str], Result] = {}
     for row in state.rows:
+        if row.ancillary:
+            continue  # kept as printed in ``rows``, never a result
         key = (row.site, row.region)
         if key in seen:
             first = seen[key]

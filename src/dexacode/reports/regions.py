@@ -170,6 +170,32 @@ def names_region(label: str) -> bool:
     )
 
 
+# Words a label may be shown with besides REGION_WORDS and vertebrae: sides, the two hips
+# together, and the one-letter sides and bones ('L Total Hip', 'R UD', 'U 33%').
+_SHOWN_WORDS = REGION_WORDS | set(_SIDES) | set(_LETTER_SIDES) | {"u", "ulna", "both"}
+
+
+def region_words(label: str) -> str:
+    """What of a label may be quoted back: its region words only ('Neck Lft' -> 'Neck').
+
+    Any other word may be the patient's name ('WARD, ALEX B'), so it is never shown; a
+    label written as a name ('Surname, Given': a comma that is not between vertebrae) is
+    not shown at all, even its region-like words.
+    """
+    if canonical_spine(label) is not None:
+        return label
+    words = label.split()
+    kept = [w for w in words if _shown_word(w)]
+    if len(kept) < len(words) and "," in label:
+        return ""
+    return " ".join(kept)
+
+
+def _shown_word(word: str) -> bool:
+    bare = word.lower().replace("'", "").strip("|.,:;()[]-")
+    return bool(bare) and (bare in _SHOWN_WORDS or canonical_spine(bare) is not None)
+
+
 def is_spine_total(label: str) -> bool:
     return _words(label) == ["total"]
 

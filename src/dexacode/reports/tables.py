@@ -9,20 +9,32 @@ from dataclasses import dataclass
 
 from dexacode.reports.dates import OTHER_STUDY
 
-# Minus signs and dashes that text extraction produces, all read as ASCII '-'.
-_DASHES = str.maketrans(
-    {"\u2212": "-", "\u2013": "-", "\u2012": "-", "\u2014": "-", "\u2010": "-", "\u2011": "-"}
-)
-_SPACES = str.maketrans({"\u00a0": " ", "\u2009": " ", "\u202f": " ", "\u2007": " "})
+# Minus signs and dashes that text extraction produces, all read as ASCII '-': the minus
+# sign (U+2212), figure, en and em dashes, hyphens, the horizontal bar, the small and
+# fullwidth hyphen-minus (U+FE63, U+FF0D), the heavy minus sign (U+2796), the small em
+# dash (U+FE58) and the modifier letter minus (U+02D7). Curly apostrophes and primes are
+# read as "'" ('Ward’s'); superscript digits as digits ('g/cm²', the footnote in 'BMD¹').
+_DASHES = {
+    ord(c): "-" for c in "\u2212\u2013\u2012\u2014\u2010\u2011\u2015\ufe63\uff0d\u2796\ufe58\u02d7"
+}
+_APOSTROPHES = {ord(c): "'" for c in "\u2019\u2018\u02bc\u2032\u00b4\u0060\uff07"}
+_SUPERSCRIPTS = {ord("\u00b9"): "1", ord("\u00b2"): "2", ord("\u00b3"): "3"}
+_SPACES = {ord(c): " " for c in "\u00a0\u2009\u202f\u2007\u2002\u2003\u3000"}
+_INVISIBLE = {ord(c): None for c in "\u200b\u200c\u200d\u2060\ufeff"}
+_TRANSLATE = str.maketrans({**_DASHES, **_APOSTROPHES, **_SUPERSCRIPTS, **_SPACES, **_INVISIBLE})
+# A soft hyphen (U+00AD) is a hyphenation hint, never a minus sign: dropped inside a word
+# and beside a minus sign ('\u00ad-2.9' is -2.9). One alone before a number is kept, so
+# that the number is not read (its sign is not known) rather than read as positive.
+_SOFT_HYPHEN = re.compile(r"\u00ad(?=[-A-Za-z])|(?<=[-A-Za-z])\u00ad")
 
 
 def normalise(text: str) -> list[str]:
-    """Lines with one kind of minus, ASCII units, tabs expanded; column positions kept."""
+    """Lines with one kind of minus, ASCII units, tabs expanded; column positions kept
+    (but for the invisible characters and soft hyphens dropped)."""
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     out = []
     for line in text.split("\n"):
-        line = line.translate(_DASHES).translate(_SPACES).expandtabs(8)
-        line = line.replace("²", "2").replace("\u00b3", "3")
+        line = _SOFT_HYPHEN.sub("", line.translate(_TRANSLATE)).expandtabs(8)
         out.append(line.rstrip())
     return out
 
@@ -34,13 +46,16 @@ _HEADER = (
     ("z", r"(?:\bAM\s+)?\bZ\s?-?\s?scores?\b"),
     (
         "ya_pct",
-        r"\bYA\s*\(?%\)?|\bYoung[- ]?Adult\s*\(?%?\)?|\bPR\b(?:\s*\((?:%|Peak Reference)\))?",
+        r"\bYA\s*\(?%\)?|\bYoung[- ]?Adult[123]?\s*\(?%?\)?|\bPR\b(?:\s*\((?:%|Peak Reference)\))?",
     ),
     (
         "am_pct",
-        r"\bAM\s*\(?%\)?|\bAge[- ]?Matched\s*\(?%?\)?|\bAM\b(?:\s*\((?:%|Age Matched)\))?(?!\s*Z)",
+        r"\bAM\s*\(?%\)?|\bAge[- ]?Matched[123]?\s*\(?%?\)?"
+        r"|\bAM\b(?:\s*\((?:%|Age Matched)\))?(?!\s*Z)",
     ),
-    ("bmd", r"\bBMD\b"),
+    # Older GE Lunar headers put a footnote mark after a heading: 'BMD¹ (g/cm²)',
+    # 'Young-Adult² (%)', 'Age-Matched³ (%)' (superscripts are digits by then).
+    ("bmd", r"\bBMD[123]?\b"),
     ("bmc", r"\bBMC\b"),
     ("area", r"\bArea\b"),
     ("other", r"\bWidth\b|\bHeight\b|\(%\)"),
@@ -104,11 +119,15 @@ def _headings(line: str) -> list[tuple[int, int, str]]:
     for kind, pattern in _HEADER_RE:
         found += [(m.start(), m.end(), kind) for m in pattern.finditer(line)]
     found.sort(key=lambda f: (f[0], -(f[1] - f[0])))
+    # Taken in order of their start (the longest first at one start): a heading overlaps
+    # one taken before it only if it starts before the furthest end so far. Linear, so a
+    # pathological line of many thousand headings costs no more than reading it.
     taken: list[tuple[int, int, str]] = []
+    reached = 0
     for start, end, kind in found:
-        if all(end <= s or start >= e for s, e, _ in taken):
+        if start >= reached:
             taken.append((start, end, kind))
-    taken.sort()
+            reached = end
     return taken
 
 
