@@ -140,7 +140,8 @@ def code_command(
             help="A scanner report (Hologic or GE Lunar, text or PDF) whose results table "
             "fills the encounter's results (see `dexacode read`). A report with anything "
             "`dexacode read` lists under NOT READ is refused (exit 2), unless "
-            "--accept-unread is given.",
+            "--accept-unread is given; one whose scan date is not the encounter's date of "
+            "service is used with a warning.",
         ),
     ] = None,
     accept_unread: Annotated[
@@ -488,7 +489,7 @@ def _merge_report(text: str, report: Path, accept_unread: bool) -> str:
     if not isinstance(data, dict):
         _fail(EXIT_INPUT, "input error: the input must be one encounter: a JSON object")
     parsed = parse_report_or_exit(report)
-    refuse_partly_read(parsed, accept_unread)
+    refuse_partly_read(parsed, accept_unread, date_of_service=data.get("date_of_service"))
     return json.dumps(merge_report_into_encounter(data, parsed))
 
 

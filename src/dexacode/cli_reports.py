@@ -186,11 +186,25 @@ def unread_summary(parsed: ParsedReport) -> str:
 
 
 def refuse_partly_read(
-    parsed: ParsedReport, accept_unread: bool, how: PartlyRead = CODE_REPORT
+    parsed: ParsedReport,
+    accept_unread: bool,
+    how: PartlyRead = CODE_REPORT,
+    date_of_service: object = None,
 ) -> None:
     """``code --report`` and ``report``: a partly read report is refused unless the user
     chose to go on with what was read, so no coder gets a clean result, nor a physician a
-    document, with results silently missing."""
+    document, with results silently missing. A report whose scan date is not
+    ``date_of_service`` (when given) may be another exam's: a warning says so."""
+    from dexacode.reports import scan_date_mismatch
+
+    other_date = scan_date_mismatch(
+        parsed, date_of_service if isinstance(date_of_service, str) else None
+    )
+    if other_date:
+        typer.echo(
+            f"dexacode: warning: {other_date}; check that it is this encounter's exam",
+            err=True,
+        )
     unread = this_exams_unread(parsed)
     if not unread:
         return
@@ -326,7 +340,9 @@ def report_command(
             _fail(EXIT_INPUT, f"input error: {options}: {exc}")
     parsed = parse_report_or_exit(report) if report is not None else None
     if parsed is not None:
-        refuse_partly_read(parsed, accept_unread, DOCUMENT_REPORT)
+        refuse_partly_read(
+            parsed, accept_unread, DOCUMENT_REPORT, date_of_service=data.get("date_of_service")
+        )
         data = merge_report_into_encounter(data, parsed)
     try:
         book = configured_rulebook(payers or [])

@@ -189,3 +189,52 @@ def test_a_heading_dated_the_day_first_scan_date_is_this_exams() -> None:
     # Dated otherwise, the heading is still another study's.
     other = parse_report_text(text.replace("LEFT HIP 18/03/2026", "LEFT HIP 18/03/2024"))
     assert other.results == []
+
+
+# --- a report of another date than the encounter's ---------------------------------------------
+
+
+def _scan_date_of(report: str) -> str:
+    parsed = parse_report_text(report)
+    assert parsed.scan_date is not None
+    return parsed.scan_date.isoformat()
+
+
+@pytest.mark.parametrize("command", ["code", "report"])
+def test_a_report_of_another_date_is_used_with_a_warning_naming_no_date(
+    tmp_path: Path, command: str
+) -> None:
+    scan = _scan_date_of(HOLOGIC_HIP_CLEAN)
+    enc = tmp_path / "enc.json"
+    enc.write_text(
+        json.dumps(
+            make_encounter(date_of_service="2026-04-20", exam__sites=["left_hip"], results=[])
+        )
+    )
+    data = json.loads(enc.read_text())
+    assert data["date_of_service"] != scan  # the report is of another day
+    (tmp_path / "r.txt").write_text(HOLOGIC_HIP_CLEAN)
+    args = [command, str(enc), "--report", str(tmp_path / "r.txt"), "--no-store"]
+    if command == "report":
+        args += ["--out", str(tmp_path / "out.html")]
+    got = runner.invoke(app, args)
+    assert got.exit_code in (0, 1), got.output
+    assert "scan date is" in got.stderr and "another exam's report" in got.stderr
+    assert scan not in got.stderr and data["date_of_service"] not in got.stderr
+
+
+def test_a_report_of_the_encounters_own_date_raises_no_date_warning(tmp_path: Path) -> None:
+    enc = tmp_path / "enc.json"
+    enc.write_text(
+        json.dumps(
+            make_encounter(
+                date_of_service=_scan_date_of(HOLOGIC_HIP_CLEAN),
+                exam__sites=["left_hip"],
+                results=[],
+            )
+        )
+    )
+    (tmp_path / "r.txt").write_text(HOLOGIC_HIP_CLEAN)
+    got = runner.invoke(app, ["code", str(enc), "--report", str(tmp_path / "r.txt"), "--no-store"])
+    assert got.exit_code in (0, 1), got.output
+    assert "scan date" not in got.stderr
