@@ -44,16 +44,6 @@ WHEN = dt.datetime(2026, 4, 20, 9, 30)
 Code = Callable[..., CodingResult]
 
 
-@pytest.fixture(scope="module")
-def provider() -> Any:
-    return load_provider(example_provider_path())
-
-
-@pytest.fixture(scope="module")
-def fees() -> Any:
-    return load_fees(DATA / "fees.csv")
-
-
 def _claim(code: Code, provider: Any, fees: Any, enc: dict[str, Any], **kw: Any) -> Claim837:
     result = code(enc)
     made = claim_for(

@@ -23,11 +23,8 @@ from dexacode.formats.x12 import (
     Claim837,
     X12ReadError,
     claim_for,
-    example_provider_path,
     interchange_text,
-    load_fees,
     load_patients,
-    load_provider,
     parse_837,
     read_837_rows,
     validate_837,
@@ -368,16 +365,6 @@ def test_a_replacement_is_scrubbed_as_the_claim_it_is(tmp_path: Path, book: Rule
 
 
 # --- 6. the writer's member ids -----------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def provider() -> Any:
-    return load_provider(example_provider_path())
-
-
-@pytest.fixture(scope="module")
-def fees() -> Any:
-    return load_fees(DATA / "fees.csv")
 
 
 @pytest.mark.parametrize("patient_id", ["***", "~^:", "ÄÖ-1", "7", "P*7"])

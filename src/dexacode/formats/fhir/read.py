@@ -910,22 +910,26 @@ def _resolved(index: _Index, ref: Any) -> Mapping[str, Any] | None:
 # --- what is missing, and supplying it -----------------------------------------------------
 
 
-def _get(data: Mapping[str, Any], path: str) -> Any:
+_ABSENT = object()
+
+
+def _at(data: Mapping[str, Any], path: str) -> Any:
+    """The value at a dotted path, or _ABSENT when the path is not there."""
     node: Any = data
     for part in path.split("."):
         if not isinstance(node, Mapping) or part not in node:
-            return None
+            return _ABSENT
         node = node[part]
     return node
 
 
+def _get(data: Mapping[str, Any], path: str) -> Any:
+    value = _at(data, path)
+    return None if value is _ABSENT else value
+
+
 def _has(data: Mapping[str, Any], path: str) -> bool:
-    node: Any = data
-    for part in path.split("."):
-        if not isinstance(node, Mapping) or part not in node:
-            return False
-        node = node[part]
-    return True
+    return _at(data, path) is not _ABSENT
 
 
 def _lacks(enc: Mapping[str, Any], path: str) -> bool:
