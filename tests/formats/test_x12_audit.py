@@ -172,8 +172,6 @@ def test_a_dependent_patients_claim_is_read_with_the_patients_own_facts(
 
 
 def test_each_dependent_has_an_id_of_their_own_the_same_in_every_file() -> None:
-    from dexacode.formats.x12.model import dependent_id
-
     text = interchange(
         subscriber(2, "SYNMBR0002", dependents=True),
         dependent(3, 2, "SYNTHKID", "19520614", "M"),
@@ -189,7 +187,27 @@ def test_each_dependent_has_an_id_of_their_own_the_same_in_every_file() -> None:
     # The same dependent in another file (another subscriber loop number) keeps the id.
     (again,) = [c for c in parse_837(with_dependent()) if isinstance(c, Claim837)][1:2]
     assert again.patient_id == first.patient_id
-    assert first.patient_id == dependent_id("SYNMBR0002", first.patient)
+
+
+def _dependent_id_in(nm1: str) -> str:
+    text = interchange(
+        subscriber(2, "SYNMBR0002", dependents=True),
+        dependent(3, 2, "SYNTHKID", "19520614", "M").replace(
+            "NM1*QC*1*SYNTHDEPLAST*SYNTHKID~", nm1
+        ),
+        claim("T-D1"),
+    )
+    (read,) = parse_837(text)
+    assert isinstance(read, Claim837)
+    return read.patient_id
+
+
+def test_a_dependents_id_survives_a_middle_initial_and_a_new_surname() -> None:
+    plain = _dependent_id_in("NM1*QC*1*SYNTHDEPLAST*SYNTHKID~")
+    assert _dependent_id_in("NM1*QC*1*SYNTHDEPLAST*SYNTHKID*A~") == plain  # NM105 initial
+    assert _dependent_id_in("NM1*QC*1*SYNTHDEPLAST*SYNTHKID A~") == plain  # in NM104
+    assert _dependent_id_in("NM1*QC*1*SYNTHOTHERNAME*SYNTHKID~") == plain  # married
+    assert _dependent_id_in("NM1*QC*1*SYNTHDEPLAST*SYNTHKIDTWO~") != plain  # a sibling
 
 
 def test_a_dependent_without_a_birth_date_is_a_row_not_coded(

@@ -16,7 +16,8 @@ the rules run and says which facts stand in:
   engine's COMPONENT-MISMATCH needs the arrangement, which an 837 does not carry;
 - ``patient``: the subscriber (loop 2010BA), or the dependent patient of loop 2010CA
   with their own sex and birth date and the id ``Claim837.patient_id`` gives (the
-  subscriber's member id, ``-DEP-`` and a digest of the dependent's name and birth date);
+  subscriber's member id, ``-DEP-`` and a digest of the dependent's first name and birth
+  date);
 - ``patient.conditions``: the claim's diagnoses other than the screening code, as the
   only record there is, so the corrected claim keeps the submitted codes (DIAGNOSIS-EXTRA
   cannot fire; order, Excludes1 and the screening-code-alone checks still do). Only the

@@ -74,10 +74,8 @@ class Claim837:
     @property
     def patient_id(self) -> str:
         """The patient's id for dexacode: the subscriber's member id, or for a dependent
-        patient that member id, ``-DEP-`` and eight hex digits of a SHA-256 digest of the
-        dependent's last name, first name and birth date (upper case, ``|``-separated,
-        birth date as CCYYMMDD), so each dependent of one subscriber has an id of their
-        own, the same in every file, that repeats neither name nor birth date."""
+        patient that member id, ``-DEP-`` and a digest of the dependent's first given name
+        and birth date (``dependent_id``)."""
         if self.patient is None:
             return self.subscriber.member_id
         return dependent_id(self.subscriber.member_id, self.patient)
@@ -88,10 +86,20 @@ class Claim837:
 
 
 def dependent_id(member_id: str, patient: Person) -> str:
-    """A dependent patient's id (``Claim837.patient_id``)."""
+    """A dependent patient's id: the subscriber's member id, ``-DEP-`` and the first eight
+    hex digits of SHA-256 over the first given name (its first word, letters only, upper
+    case) and the birth date (CCYYMMDD), joined by ``|``.
+
+    The surname is left out (it changes at marriage, and a dependent often bears the
+    subscriber's), and so are middle names and initials (NM104 holds 'MARY' in one file and
+    'MARY A' in the next): the same dependent keeps one id across files. Two dependents of
+    one subscriber share it only if they share a first name and a birth date. The id is a
+    pseudonym, not an anonymisation (a birth date can be found from it by trial), so like
+    any patient id it never goes into a message."""
     born = patient.birth_date.strftime("%Y%m%d") if patient.birth_date else ""
-    key = "|".join(" ".join(v.upper().split()) for v in (patient.last_name, patient.first_name))
-    digest = hashlib.sha256(f"{key}|{born}".encode()).hexdigest()[:8].upper()
+    words = patient.first_name.upper().split()
+    given = "".join(ch for ch in words[0] if ch.isalpha()) if words else ""
+    digest = hashlib.sha256(f"{given}|{born}".encode()).hexdigest()[:8].upper()
     return f"{member_id}-DEP-{digest}"
 
 
