@@ -127,6 +127,36 @@ def test_one_patients_header_printed_again_is_one_patient() -> None:
     assert ("left_hip", "femoral_neck") in results(parsed)
 
 
+@pytest.mark.parametrize(
+    "printed",
+    [
+        "Name: SYNTHA, ALPHA",  # the middle initial left out
+        "Name: ALPHA A SYNTHA",  # first name first
+        "Name: Alpha Syntha",
+    ],
+)
+def test_one_patients_name_printed_another_way_is_one_patient(printed: str) -> None:
+    again = PATIENT_A.replace("Name: SYNTHA, ALPHA A", printed)
+    text = (
+        hologic("a Lumbar Spine", SPINE_ROWS, head=PATIENT_A)
+        + "\n"
+        + hologic("f Left Hip", HIP_ROWS, head=again)
+    )
+    parsed = parse_report_text(text)
+    assert ("left_hip", "femoral_neck") in results(parsed)
+
+
+def test_a_shared_surname_with_another_given_name_is_another_patient() -> None:
+    other = PATIENT_A.replace("SYNTHA, ALPHA A", "SYNTHA, BRAVO A")
+    text = (
+        hologic("a Lumbar Spine", SPINE_ROWS, head=PATIENT_A)
+        + "\n"
+        + hologic("f Left Hip", HIP_ROWS, head=other)
+    )
+    with pytest.raises(ReportError, match="more than one patient"):
+        parse_report_text(text)
+
+
 def test_a_field_name_inside_another_is_not_the_patients() -> None:
     text = hologic(
         "f Left Hip",

@@ -339,20 +339,28 @@ def _this_exams_dates_out(state: _State, label: str) -> str:
 def _one_patient(lines: list[str], order: DateOrder) -> None:
     """``ReportError`` when the header fields name two patients: a second, different
     name, ID or birth date. Neither value is quoted (they identify the patient)."""
-    first: dict[str, tuple[str, int]] = {}
+    first: dict[str, tuple[frozenset[str], int]] = {}
     for number, line in enumerate(lines, 1):
         for match in _PATIENT_FIELD.finditer(line):
             kind = _PATIENT_KIND.get(" ".join(match.group("name").lower().split()), "ID")
             value = match.group("value")
+            key: frozenset[str]
             if kind == "birth date":
                 day = parse_date(value, order)
-                key = day.isoformat() if day else re.sub(r"[^0-9A-Z]", "", value.upper())
+                key = frozenset(
+                    [day.isoformat() if day else re.sub(r"[^0-9A-Z]", "", value.upper())]
+                )
+            elif kind == "name":
+                # One patient's name printed two ways ('Test, Synthetic A' on page 1,
+                # 'Synthetic Test' on page 2) is one name: its words, initials left out,
+                # in any order; two names conflict only when neither holds the other.
+                key = frozenset(w for w in re.findall(r"[A-Z]+", value.upper()) if len(w) > 1)
             else:
-                key = re.sub(r"[^0-9A-Z]", "", value.upper())
-            if not key:
+                key = frozenset([re.sub(r"[^0-9A-Z]", "", value.upper())])
+            if not key or key == frozenset([""]):
                 continue
             seen = first.setdefault(kind, (key, number))
-            if seen[0] != key:
+            if not (seen[0] <= key or key <= seen[0]):
                 raise ReportError(
                     f"the file holds more than one patient's report: the patient's {kind} "
                     f"on line {number} is not the one on line {seen[1]}; nothing was read. "
