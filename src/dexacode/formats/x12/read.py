@@ -574,7 +574,11 @@ def parse_837(text: str, source: str = "the file") -> list[Claim837 | ClaimProbl
         early = _ends_early(envelope, values)
         raise X12ReadError(f"{source}: {early or envelope[0].text}")
     param = pyx12.params.params()
-    trees: list[tuple[int, Any, _Billing]] = []
+    read: dict[int, Claim837 | ClaimProblem] = {}
+    # Each subscriber loop is turned into claims as soon as the next one starts (its end
+    # is known then), so only one loop's tree is held at a time: a file of 20,000 claims
+    # held every tree at once, about 45 kB a claim.
+    pending: tuple[int, Any, _Billing] | None = None
     try:
         reader = pyx12.x12context.X12ContextReader(
             param, pyx12.error_handler.errh_null(), io.StringIO(text)
@@ -588,61 +592,28 @@ def parse_837(text: str, source: str = "the file") -> list[Claim837 | ClaimProbl
                 billing = _Billing()
             elif node.x12_map_node.parent.id == "2010AA":
                 billing = _billing(billing, node)
-            if node.id == "2000B":
-                trees.append((_line_of(node), node, billing))
+            if node.id != "2000B":
+                continue
+            start = _line_of(node)
+            if pending is None:
+                _refuse_errors_before(start, seg_errors, source)
+            else:
+                _read_subscriber(pending, start, seg_errors, read)
+            pending = (start, node, billing)
         if vriic and not vriic.startswith("005010X222"):
             raise X12ReadError(f"{source}: GS08 is {vriic}, not an 837P (005010X222A1)")
+        if pending is None:
+            _refuse_errors_before(None, seg_errors, source)
+        else:
+            _read_subscriber(pending, 10**12, seg_errors, read)
+            pending = None
     except pyx12.errors.X12Error as exc:
         said = _masked(str(exc), values.everywhere())
         raise X12ReadError(f"{source}: not a readable X12 interchange ({said})") from None
     except pyx12.errors.EngineError as exc:
         said = _masked(str(exc), values.everywhere())
         raise X12ReadError(f"{source}: X12 the 837P map cannot follow ({said})") from None
-    first_start = trees[0][0] if trees else None
-    trailer_ids = ("SE", "GE", "IEA")
-    outside = [
-        e
-        for e in seg_errors
-        if e.seg_id not in trailer_ids and (first_start is None or e.owner_line < first_start)
-    ]
-    if outside:
-        raise X12ReadError(f"{source}: {_describe(outside[0])}")
-    ends = [*(start for start, _, _ in trees[1:]), 10**12]
-    loops: list[_Loop] = []
-    spoiled: dict[int, _Error] = {}  # CLM line -> the first error of its loops
-    for (_, subscriber, billing), end in zip(trees, ends, strict=True):
-        theirs, holders = _loops(subscriber, billing)
-        loops += theirs
-        for first, last, spoils in _owners(theirs, holders, end):
-            inside = [
-                e
-                for e in seg_errors
-                if first <= e.owner_line < last and e.seg_id not in trailer_ids
-            ]
-            for line in spoils if inside else []:
-                spoiled.setdefault(line, inside[0])
-    read: dict[int, Claim837 | ClaimProblem] = {}
-    for loop in loops:
-        # A malformed element can leave pyx12's tree unable to answer for the claim's
-        # elements: that claim is a problem, the file's other claims are still read.
-        claim = loop.node
-        try:
-            claim_id = _value(claim, "CLM01") or None
-        except pyx12.errors.EngineError:
-            claim_id = None
-        if loop.line in spoiled:
-            read[loop.line] = ClaimProblem(0, claim_id, _describe(spoiled[loop.line]))
-            continue
-        try:
-            read[loop.line] = _claim(loop.subscriber, loop.dependent, claim, 0, loop.billing)
-        except pyx12.errors.EngineError:
-            read[loop.line] = ClaimProblem(
-                0,
-                claim_id,
-                "its segments do not follow the 837P map (an element is malformed); "
-                "check the claim's HI and SV1 segments against the 837P guide",
-            )
-    trailer = [e for e in seg_errors if e.seg_id in trailer_ids]
+    trailer = [e for e in seg_errors if e.seg_id in _TRAILER_IDS]
     if trailer:
         raise X12ReadError(f"{source}: {_describe(trailer[0])}")
     # Every CLM segment of the file is a row: one no loop above holds is listed, not lost.
@@ -665,6 +636,61 @@ def parse_837(text: str, source: str = "the file") -> list[Claim837 | ClaimProbl
             dataclasses.replace(item, ordinal=ordinal) if isinstance(item, ClaimProblem) else item
         )
     return claims
+
+
+_TRAILER_IDS = ("SE", "GE", "IEA")
+
+
+def _refuse_errors_before(first_start: int | None, seg_errors: list[_Error], source: str) -> None:
+    """X12ReadError for an error before the first subscriber loop (the billing provider's
+    loop, the headers): no claim can be told apart from it."""
+    outside = [
+        e
+        for e in seg_errors
+        if e.seg_id not in _TRAILER_IDS and (first_start is None or e.owner_line < first_start)
+    ]
+    if outside:
+        raise X12ReadError(f"{source}: {_describe(outside[0])}")
+
+
+def _read_subscriber(
+    tree: tuple[int, Any, _Billing],
+    end: int,
+    seg_errors: list[_Error],
+    read: dict[int, Claim837 | ClaimProblem],
+) -> None:
+    """The claims of one subscriber loop (ending before line ``end``) into ``read``, by
+    their CLM line: a claim whose own segments hold an error is a ClaimProblem."""
+    pyx12 = import_pyx12()
+    _, subscriber, billing = tree
+    loops, holders = _loops(subscriber, billing)
+    spoiled: dict[int, _Error] = {}  # CLM line -> the first error of its loops
+    for first, last, spoils in _owners(loops, holders, end):
+        inside = [
+            e for e in seg_errors if first <= e.owner_line < last and e.seg_id not in _TRAILER_IDS
+        ]
+        for line in spoils if inside else []:
+            spoiled.setdefault(line, inside[0])
+    for loop in loops:
+        # A malformed element can leave pyx12's tree unable to answer for the claim's
+        # elements: that claim is a problem, the file's other claims are still read.
+        claim = loop.node
+        try:
+            claim_id = _value(claim, "CLM01") or None
+        except pyx12.errors.EngineError:
+            claim_id = None
+        if loop.line in spoiled:
+            read[loop.line] = ClaimProblem(0, claim_id, _describe(spoiled[loop.line]))
+            continue
+        try:
+            read[loop.line] = _claim(loop.subscriber, loop.dependent, claim, 0, loop.billing)
+        except pyx12.errors.EngineError:
+            read[loop.line] = ClaimProblem(
+                0,
+                claim_id,
+                "its segments do not follow the 837P map (an element is malformed); "
+                "check the claim's HI and SV1 segments against the 837P guide",
+            )
 
 
 def _unplaced(line: int) -> str:
