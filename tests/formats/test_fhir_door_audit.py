@@ -17,7 +17,6 @@ import pytest
 
 from dexacode.contract import CodingResult, parse_encounter
 from dexacode.formats.fhir import (
-    FhirInputError,
     read_fhir_rows,
     result_to_fhir,
     supply,
@@ -433,16 +432,20 @@ def test_another_systems_claim_gives_billing_facts_by_its_modifiers(code: Code) 
     parse_encounter(enc)
 
 
-def test_a_pointer_to_no_diagnosis_is_refused_and_the_row_names_the_claim(
+def test_a_pointer_to_no_diagnosis_leaves_the_claim_unchecked_with_a_note(
     tmp_path: Path, code: Code
 ) -> None:
+    # Refused the day the Claim was first read; Bundles like it imported before, so the
+    # Claim is not checked (no submitted claim) and a note says why, never a refusal.
     bundle = _ex1_bundle(code)
     _claim_of(bundle)["item"][0]["diagnosisSequence"] = [1, 9]
-    with pytest.raises(FhirInputError, match="diagnosisSequence 9 names no diagnosis"):
-        _back(bundle)
+    imported = _back(bundle)
+    assert "submitted" not in imported.encounter
+    assert any(
+        "diagnosisSequence 9 names no diagnosis" in n and "not checked" in n for n in imported.notes
+    )
     ((row, _),) = list(read_fhir_rows(_write(tmp_path, json.dumps(bundle))))
-    assert row.problem is not None and row.problem.startswith("bundle 1: the Claim's item 1")
-    assert row.claim_id == "ex1-osteopenia-right-hip"
+    assert row.problem is None and row.text is not None
 
 
 # --- 3. a DXA result that cannot be read stops the row ----------------------------------------

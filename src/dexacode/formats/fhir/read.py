@@ -14,7 +14,10 @@ Every resource is first validated with fhir.resources' R4B models (R4-compatible
 - MedicationStatement / MedicationRequest: the drug's name and whether it is current.
 - Claim (one per import): the submitted claim (``claim.py``: lines with codes,
   modifiers, units and diagnosis pointers; diagnoses in sequence order), the claim form,
-  and the billing and exam facts of its supportingInfo (else what its modifiers say).
+  and the billing and exam facts of its supportingInfo (else what its modifiers say,
+  derived again by ``supply`` once an overlay or option gives the payer). What of
+  another system's Claim cannot be read is left out, or the Claim not checked, with a
+  note: a Claim never refuses the import.
 - List / Observation / Procedure in dexacode's encounter-fact system (what
   ``write.py`` writes): menopausal status, risk factors, and which of risk factors,
   medications, conditions and prior studies the input gives in full (a List, empty or
@@ -31,22 +34,25 @@ References are resolved as in a Bundle: by fullUrl (urn:uuid: too), else Resourc
 One patient and one DXA report per import; what cannot be this patient's reading is kept
 out rather than guessed at:
 
-- refused (FhirInputError): more than one Patient or DXA report; a report
-  entered-in-error or cancelled, or about another patient; two Observations giving one
-  site, region and measure different values.
-- left out with a note: a result entered-in-error, cancelled or registered; a resource
-  whose subject is not the Patient (the note names neither patient).
+- refused (FhirInputError): more than one Patient, DXA report or Claim (counted once
+  the Claims below are left out); a report entered-in-error or cancelled, or about
+  another patient; two Observations giving one site, region and measure different values.
+- left out with a note: a result entered-in-error, cancelled or registered; a result the
+  sender says is absent (dataAbsentReason, or the data-absent-reason extension on its
+  valueQuantity); a Claim entered-in-error or cancelled; a resource whose subject is not
+  the Patient, a Claim's included (the note names neither patient).
 
 What FHIR does not say (the payer, usually the order reason and the sites) is listed in
 ``FhirImport.missing``, with the option or overlay key that supplies it. A result of a
-DXA LOINC code that cannot be read (no value, a unit not read, no side, a region its text
-does not settle) is named in ``FhirImport.unread`` and stands in the way as a missing
-fact does: left out, it would change the reading without a word (osteoporosis read as low
-bone mass). The facts the rules need that the input does not carry (risk factors,
-medications, conditions, menopausal status, who owns the equipment; the results when
-there is no DXA report or result at all) are named in the encounter's ``unknown``, so the
-rules needing them report NOT-JUDGED instead of judging defaults; an overlay that gives
-one takes it off the list. Messages name a Patient or Coverage by its type only, never
+DXA LOINC code that cannot be read (no value and no reason given for its absence, a
+non-numeric value, a unit not read, no side, a region its text does not settle) is
+named in ``FhirImport.unread`` and stands in the way as a missing fact does: left out,
+it would change the reading without a word (osteoporosis read as low bone mass). The
+facts the rules need that the input does not carry (risk factors, medications,
+conditions, menopausal status, who owns the equipment; the results when there is no DXA
+report or result at all) are named in the encounter's ``unknown``, so the rules needing
+them report NOT-JUDGED instead of judging defaults; an overlay that gives one takes it
+off the list. Messages name a Patient or Coverage by its type only, never
 by its id, and repeat no identifier.
 """
 
@@ -65,13 +71,15 @@ from typing import Any
 from pydantic import ValidationError
 
 from dexacode.engine.interpret import vertebrae
-from dexacode.formats.fhir.claim import ClaimUnreadable, facts_from_modifiers, read_claim
+from dexacode.formats.fhir.claim import facts_from_modifiers, is_void, read_claim
 from dexacode.formats.fhir.forearm import forearm_region
 from dexacode.formats.fhir.identity import patient_id
 from dexacode.formats.fhir.terms import (
-    CPT,
+    CLAIM_FACTS,
+    CPT_SYSTEMS,
+    DATA_ABSENT_EXTENSION,
+    DATA_ABSENT_REASON,
     FACT_SYSTEM,
-    HCPCS,
     ICD10CM,
     LISTED_FACTS,
     LOINC,
@@ -87,8 +95,10 @@ from dexacode.formats.fhir.terms import (
     US_CORE_SEX,
     LoincCode,
     code_in,
+    codes_in,
     codings,
     import_r4b,
+    procedure_codes,
     terms,
 )
 from dexacode.iscd import region_name
@@ -156,6 +166,10 @@ class FhirImport:
     # DXA results the input gives that could not be read: each says which and why. The
     # reading would change without them, so they stand in the way as a missing fact does.
     unread: list[str] = field(default_factory=list)
+    # None when no Claim was read; else the facts not to take from its modifiers (those
+    # its supportingInfo or an overlay gave), so ``supply`` derives the others once the
+    # payer and date are known, whatever gives them.
+    claim_facts: frozenset[str] | None = None
 
 
 # --- resources from files ------------------------------------------------------------------
@@ -450,7 +464,7 @@ def _order(res: Mapping[str, Any], enc: dict[str, Any]) -> None:
     if sites:
         exam = enc.setdefault("exam", {})
         exam["sites"] = list(dict.fromkeys([*exam.get("sites", []), *sites]))
-    vfa = [code for code in _code_in(res.get("code"), CPT) if code in VFA_CODES]
+    vfa = [code for code in codes_in(res.get("code"), CPT_SYSTEMS) if code in VFA_CODES]
     if vfa:
         exam = enc.setdefault("exam", {})
         exam["vfa"] = True
@@ -581,6 +595,24 @@ def is_fact_observation(res: Mapping[str, Any]) -> bool:
     )
 
 
+def _absent_reason(obs: Mapping[str, Any]) -> str | None:
+    """Why a result has no value, when the input says so: a dataAbsentReason and no
+    value[x], or a valueQuantity with no value and the data-absent-reason extension. A
+    result the sender says is absent is absent, not unreadable; None for one with a value
+    (read, or unread when it cannot be) or with neither (unread)."""
+    quantity = obs.get("valueQuantity")
+    if isinstance(quantity, Mapping) and quantity.get("value") is None:
+        for ext in quantity.get("extension") or []:
+            if isinstance(ext, Mapping) and ext.get("url") == DATA_ABSENT_EXTENSION:
+                return str(ext.get("valueCode") or "data-absent-reason")
+    reason = obs.get("dataAbsentReason")
+    if reason is None or any(key.startswith("value") for key in obs):
+        return None
+    # HL7's code only: a text, or another system's code, may say anything, a name included.
+    said = code_in(reason, DATA_ABSENT_REASON)
+    return said[0] if said else "dataAbsentReason"
+
+
 def _results(
     report: Entry | None,
     entries: Sequence[Entry],
@@ -639,6 +671,10 @@ def _results(
         code = codes[0]
         any_result = True
         named = f"{label} ({code.display}, LOINC {code.loinc})"
+        said_absent = _absent_reason(obs)
+        if said_absent is not None:
+            notes.append(f"{named}: no value, the input says why ({said_absent}); read as absent")
+            continue
         if not code.site:
             unread.append(f"{named}: its code does not say which side")
             continue
@@ -785,7 +821,7 @@ def _prior_study(res: Mapping[str, Any], enc: dict[str, Any], notes: list[str]) 
     if res.get("status") in ("entered-in-error", "not-done"):
         return
     concept = res.get("code")
-    codes = _code_in(concept, CPT) + _code_in(concept, HCPCS)
+    codes = procedure_codes(concept)
     period = res.get("performedPeriod")
     day = _date_part(res.get("performedDateTime")) or _date_part(
         period.get("start") if isinstance(period, Mapping) else None
@@ -809,7 +845,8 @@ def to_encounter(resources: Iterable[Mapping[str, Any] | Entry]) -> FhirImport:
 
     One patient, one DXA report and one Claim per import: an input with more is refused,
     as is a report in error or about another patient. A resource about another patient,
-    or a result in error, is left out with a note. A DXA result that cannot be read is
+    a result in error or said absent, or a Claim in error or cancelled, is left out with
+    a note (before the Claims are counted). A DXA result that cannot be read is
     named in ``unread``. Facts the input does not carry are named in ``unknown``."""
     table = terms()
     entries = _once(resources)
@@ -834,15 +871,15 @@ def to_encounter(resources: Iterable[Mapping[str, Any] | Entry]) -> FhirImport:
         "dexacode imports one report at a time, as one encounter; give each report, with "
         "its Observations, in a Bundle or files of its own",
     )
+    subject = _Subject(patient, report, index)
+    enc: dict[str, Any] = {}
+    notes: list[str] = []
     claim = _only_one(
-        of_type("Claim"),
+        _live_claims(of_type("Claim"), subject, notes),
         "Claims",
         "dexacode checks one claim at a time, as one encounter; give each claim in a "
         "Bundle of its own",
     )
-    subject = _Subject(patient, report, index)
-    enc: dict[str, Any] = {}
-    notes: list[str] = []
     known: set[str] = set()
     listed = _listed_facts(entries, index, subject, notes)
     known.update(listed)
@@ -854,10 +891,10 @@ def to_encounter(resources: Iterable[Mapping[str, Any] | Entry]) -> FhirImport:
             if rtype not in PASSED_OVER:
                 notes.append(f"{rtype}: not read by dexacode")
             continue
-        if rtype in ("DiagnosticReport", "List") or (
+        if rtype in ("DiagnosticReport", "List", "Claim") or (
             rtype == "Observation" and not is_fact_observation(res)
         ):
-            continue  # the DXA report and its results are read below, the Lists above
+            continue  # the DXA report, its results and the Claim are read below, the Lists above
         if rtype != "Patient" and not subject.holds(res.get(SUBJECT_ELEMENT.get(rtype, "subject"))):
             notes.append(
                 f"{_label(res, entry.full_url)}: not about the Patient of this import; not used"
@@ -865,10 +902,6 @@ def to_encounter(resources: Iterable[Mapping[str, Any] | Entry]) -> FhirImport:
             continue
         if rtype == "Patient":
             _patient(res, enc, notes)
-        elif rtype == "Claim":
-            for ident in res.get("identifier") or []:
-                if ident.get("system") == CLAIM_ID_SYSTEM and ident.get("value"):
-                    enc["claim_id"] = str(ident["value"])
         elif rtype == "Coverage":
             _coverage(res, enc)
         elif rtype == "Procedure" and id(entry) in prior:
@@ -882,24 +915,43 @@ def to_encounter(resources: Iterable[Mapping[str, Any] | Entry]) -> FhirImport:
             _medication(res, enc, notes)
         elif rtype == "Observation":
             _fact_observation(res, enc, known)
+    if claim is not None:
+        for ident in claim.resource.get("identifier") or []:
+            if ident.get("system") == CLAIM_ID_SYSTEM and ident.get("value"):
+                enc["claim_id"] = str(ident["value"])
     if report is not None:
         _report(report, subject, enc, notes)
     unread: list[str] = []
     if _results(report, entries, index, subject, enc, notes, unread):
         known.add("results")
-    if claim is not None and subject.holds(claim.resource.get("patient")):
-        try:
-            given = read_claim(claim.resource, lambda ref: _resolved(index, ref), enc, notes)
-        except ClaimUnreadable as exc:
-            raise FhirInputError(str(exc)) from None
+    claim_facts: frozenset[str] | None = None
+    if claim is not None:
+        given = read_claim(claim.resource, lambda ref: _resolved(index, ref), enc, notes)
         known.update(given)
         facts_from_modifiers(enc, given)
+        claim_facts = frozenset(given)
     if enc.get("patient", {}).get("sex") == "M":
         known.add("patient.menopausal_status")  # always null for a man
     unknown = [fact for fact in UNKNOWN_FROM_FHIR if fact not in known]
     if unknown:
         enc["unknown"] = unknown
-    return FhirImport(enc, _missing(enc, unread), notes, unread)
+    return FhirImport(enc, _missing(enc, unread), notes, unread, claim_facts)
+
+
+def _live_claims(claims: Sequence[Entry], subject: _Subject, notes: list[str]) -> list[Entry]:
+    """The Claims to check: one entered in error or cancelled is no claim, and one about
+    another patient is not this encounter's; both are left out with a note."""
+    live: list[Entry] = []
+    for entry in claims:
+        res = entry.resource
+        label = _label(res, entry.full_url)
+        if is_void(res):
+            notes.append(f"{label}: status {res['status']}; not checked")
+        elif not subject.holds(res.get("patient")):
+            notes.append(f"{label}: not about the Patient of this import; not used")
+        else:
+            live.append(entry)
+    return live
 
 
 def _resolved(index: _Index, ref: Any) -> Mapping[str, Any] | None:
@@ -1006,7 +1058,13 @@ def supply(imported: FhirImport, extra: Mapping[str, Any]) -> FhirImport:
         if not enc["unknown"]:
             del enc["unknown"]
     unread = [] if "results" in extra else list(imported.unread)
-    return FhirImport(enc, _missing(enc, unread), list(imported.notes), unread)
+    claim_facts = imported.claim_facts
+    if claim_facts is not None:
+        # The Claim's modifiers read with the payer and date as given now (an overlay or
+        # an option may be the first to give them); a fact given outright stays as given.
+        claim_facts = claim_facts | {path for path in CLAIM_FACTS if _has(extra, path)}
+        facts_from_modifiers(enc, set(claim_facts))
+    return FhirImport(enc, _missing(enc, unread), list(imported.notes), unread, claim_facts)
 
 
 def import_files(paths: Sequence[Path]) -> FhirImport:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from dexacode.formats.batch_io import BatchInputError, RawRow
+from dexacode.formats.fhir.claim import is_void
 from dexacode.formats.fhir.read import (
     CLAIM_ID_SYSTEM,
     FhirInputError,
@@ -37,12 +38,13 @@ def _bundles(data: Any) -> list[Any]:
 
 def _claim_id(bundle: Any) -> str | None:
     """The claim id the Bundle's Claim gives (``urn:dexacode:claim-id``), for the errors
-    file; read before anything is judged, so a row refused for any reason names it."""
+    file; read before anything is judged, so a row refused for any reason names it. A
+    Claim entered in error or cancelled is not the Bundle's claim."""
     if not isinstance(bundle, dict):
         return None
     for entry in bundle.get("entry") or []:
         res = entry.get("resource") if isinstance(entry, dict) else None
-        if not isinstance(res, dict) or res.get("resourceType") != "Claim":
+        if not isinstance(res, dict) or res.get("resourceType") != "Claim" or is_void(res):
             continue
         for ident in res.get("identifier") or []:
             if isinstance(ident, dict) and ident.get("system") == CLAIM_ID_SYSTEM:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import re
 import tomllib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import resources
 from types import ModuleType
@@ -17,6 +18,10 @@ UCUM = "http://unitsofmeasure.org"
 ICD10CM = "http://hl7.org/fhir/sid/icd-10-cm"
 CPT = "http://www.ama-assn.org/go/cpt"
 HCPCS = "https://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets"
+# Read as CPT and HCPCS: CPT's URL and its OID form; HCPCS under HL7's canonical URL
+# (http) and the https form dexacode writes.
+CPT_SYSTEMS = (CPT, "urn:oid:2.16.840.1.113883.6.12")
+HCPCS_SYSTEMS = ("http://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets", HCPCS)
 OBSERVATION_CATEGORY = "http://terminology.hl7.org/CodeSystem/observation-category"
 CLAIM_TYPE = "http://terminology.hl7.org/CodeSystem/claim-type"
 PROCESS_PRIORITY = "http://terminology.hl7.org/CodeSystem/processpriority"
@@ -52,6 +57,8 @@ LISTED_FACTS = ("patient.risk_factors", "patient.medications", "patient.conditio
 # HL7 terminology the facts are written with.
 CLAIM_INFO_CATEGORY = "http://terminology.hl7.org/CodeSystem/claiminformationcategory"
 DATA_ABSENT_REASON = "http://terminology.hl7.org/CodeSystem/data-absent-reason"
+# The extension a value element carries instead of its value.
+DATA_ABSENT_EXTENSION = "http://hl7.org/fhir/StructureDefinition/data-absent-reason"
 LIST_EMPTY_REASON = "http://terminology.hl7.org/CodeSystem/list-empty-reason"
 CONDITION_CLINICAL = "http://terminology.hl7.org/CodeSystem/condition-clinical"
 # SNOMED CT sex codes US Core's us-core-sex extension uses.
@@ -69,6 +76,17 @@ def codings(concept: Any) -> list[dict[str, Any]]:
 def code_in(concept: Any, system: str) -> list[str]:
     """The codes a CodeableConcept gives in ``system``."""
     return [str(c["code"]) for c in codings(concept) if c.get("system") == system and c.get("code")]
+
+
+def codes_in(concept: Any, systems: Sequence[str]) -> list[str]:
+    """The codes a CodeableConcept gives in any of ``systems``, in the systems' order."""
+    return [code for system in systems for code in code_in(concept, system)]
+
+
+def procedure_codes(concept: Any) -> list[str]:
+    """The CPT codes, then the HCPCS codes, of a CodeableConcept (``CPT_SYSTEMS``,
+    ``HCPCS_SYSTEMS``)."""
+    return codes_in(concept, CPT_SYSTEMS + HCPCS_SYSTEMS)
 
 
 class MissingExtraError(ImportError):
