@@ -602,3 +602,16 @@ def test_no_resource_dexacode_writes_has_an_empty_array(code: Code) -> None:
         return []
 
     assert empty_arrays(copy.deepcopy(bundle)) == []
+
+
+def test_a_written_claim_codes_letter_modifiers_under_hl7s_hcpcs_url(code: Code) -> None:
+    enc = json.loads(EX1.read_text())
+    enc["billing"]["equipment_owner"] = "billing_provider"  # another reads it: 77080-TC
+    enc["billing"]["interprets"] = False
+    result = code(enc)
+    assert result.lines[0].modifiers == ["TC"]
+    claim = _claim_of(result_to_fhir(result, parse_encounter(enc)))
+    (modifier,) = claim["item"][0]["modifier"]
+    assert modifier["coding"] == [
+        {"system": "http://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets", "code": "TC"}
+    ]

@@ -17,11 +17,11 @@ LOINC = "http://loinc.org"
 UCUM = "http://unitsofmeasure.org"
 ICD10CM = "http://hl7.org/fhir/sid/icd-10-cm"
 CPT = "http://www.ama-assn.org/go/cpt"
-HCPCS = "https://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets"
-# Read as CPT and HCPCS: CPT's URL and its OID form; HCPCS under HL7's canonical URL
-# (http) and the https form dexacode writes.
+HCPCS = "http://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets"  # HL7's canonical URL
+# Read as CPT and HCPCS: CPT's URL and its OID form; HCPCS under its canonical URL and the
+# https form dexacode wrote before 2026-11-28 (Bundles kept from then still read).
 CPT_SYSTEMS = (CPT, "urn:oid:2.16.840.1.113883.6.12")
-HCPCS_SYSTEMS = ("http://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets", HCPCS)
+HCPCS_SYSTEMS = (HCPCS, "https://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets")
 OBSERVATION_CATEGORY = "http://terminology.hl7.org/CodeSystem/observation-category"
 CLAIM_TYPE = "http://terminology.hl7.org/CodeSystem/claim-type"
 PROCESS_PRIORITY = "http://terminology.hl7.org/CodeSystem/processpriority"
