@@ -100,6 +100,10 @@ UnknownFact = Literal[
     "patient.menopausal_status",
     "order.reason",
     "billing.equipment_owner",
+    # The source held a submitted claim it could not read faithfully (a FHIR Claim whose
+    # units or pointers make no sense): the claim checks are not judged, rather than
+    # silently skipped as if no claim had been sent.
+    "submitted",
 ]
 
 

@@ -171,6 +171,12 @@ def _rows(tmp_path: Path, resources: list[dict[str, Any]]) -> list[Any]:
     return [row for row, _ in read_fhir_rows(path)]
 
 
+def code_encounter_of(enc: dict[str, Any]) -> CodingResult:
+    from dexacode.coding import code
+
+    return code(parse_encounter(enc))
+
+
 def _coded(tmp_path: Path, resources: list[dict[str, Any]]) -> dict[str, Any]:
     """The encounter the scrubber reads from the Bundle: never refused."""
     (row,) = _rows(tmp_path, resources)
@@ -272,6 +278,16 @@ def test_a_claim_that_cannot_be_read_is_not_checked_and_the_row_is_still_coded(
     assert "submitted" not in enc
     assert enc["claim_id"] == "EHR-1"
     assert any("not checked" in n for n in to_encounter(resources).notes)
+    # ... and the scrub says so: a claim was sent and its checks were not made.
+    assert "submitted" in enc["unknown"]
+    result = code_encounter_of(enc)
+    (said,) = [f for f in result.findings if f.id == "NOT-JUDGED"]
+    assert "LINE-EXTRA" in said.message and "submitted" in said.message
+
+
+def test_a_bundle_without_a_claim_has_no_claim_checks_to_miss(tmp_path: Path) -> None:
+    enc = _coded(tmp_path, _record("commercial"))
+    assert "submitted" not in enc.get("unknown", [])
 
 
 def test_a_modifier_on_another_code_says_nothing_about_the_study() -> None:

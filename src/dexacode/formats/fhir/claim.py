@@ -212,11 +212,12 @@ def read_claim(
     claim: Mapping[str, Any], resolve: Resolve, enc: dict[str, Any], notes: list[str]
 ) -> set[str]:
     """The Claim into ``enc``: the submitted claim, the claim form and the facts of its
-    supportingInfo; returns the contract paths of the facts it gave. What cannot be read
-    is left out, or the Claim not checked, with a note; the Claim is never refused."""
+    supportingInfo; returns the contract paths of the facts it gave, ``submitted``
+    among them when its lines were read. What cannot be read is left out, or the Claim not
+    checked, with a note; the Claim is never refused."""
     if is_void(claim):
         notes.append(f"the Claim has status {claim['status']}; not checked")
-        return set()
+        return {"submitted"}  # no claim was sent: nothing is unknown
     forms = [
         c for c in code_in(claim.get("type"), CLAIM_TYPE) if c in ("professional", "institutional")
     ]
@@ -233,6 +234,7 @@ def read_claim(
     notes += read_notes
     if lines:
         enc["submitted"] = {"lines": lines, "diagnoses": diagnoses}
+        given.add("submitted")
     elif claim.get("item"):
         notes.append(
             "none of the Claim's items has a procedure code dexacode can read; the Claim is "
@@ -240,6 +242,8 @@ def read_claim(
         )
     elif diagnoses:
         notes.append("the Claim has diagnoses but no item (line); not checked")
+    else:
+        given.add("submitted")  # a Claim billing nothing (dexacode's own, for one)
     return given
 
 

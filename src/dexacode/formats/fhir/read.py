@@ -933,6 +933,8 @@ def to_encounter(resources: Iterable[Mapping[str, Any] | Entry]) -> FhirImport:
     if enc.get("patient", {}).get("sex") == "M":
         known.add("patient.menopausal_status")  # always null for a man
     unknown = [fact for fact in UNKNOWN_FROM_FHIR if fact not in known]
+    if claim is not None and "submitted" not in known:
+        unknown.append("submitted")  # a Claim was sent but not read: its checks say so
     if unknown:
         enc["unknown"] = unknown
     return FhirImport(enc, _missing(enc, unread), notes, unread, claim_facts)

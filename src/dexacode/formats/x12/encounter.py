@@ -44,9 +44,9 @@ from dexacode.formats.x12.model import Claim837, ServiceLine
 from dexacode.icd10 import Icd10Library, normalize
 from dexacode.rulebook import RuleBook, RuleSet
 
-# Facts an 837P cannot carry, as contract paths.
-# All of them: an 837 claim carries none of these facts (the contract's vocabulary).
-UNKNOWN_FACTS: tuple[str, ...] = get_args(UnknownFact)
+# Facts an 837P cannot carry, as contract paths: all of the contract's vocabulary but the
+# submitted claim, which is what an 837 is.
+UNKNOWN_FACTS: tuple[str, ...] = tuple(f for f in get_args(UnknownFact) if f != "submitted")
 _GROUP_OF_SITE = {"axial": "axial", "peripheral": "appendicular"}
 
 
