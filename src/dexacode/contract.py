@@ -248,6 +248,12 @@ class Encounter(_Input):
             )
         if self.date_of_service.year - born.year > 125:
             raise ValueError("patient.birth_date::makes the patient older than 125 years")
+        if self.submitted is not None and "submitted" in self.unknown:
+            # It would silence every check of the claim that is right here.
+            raise ValueError(
+                "unknown::names submitted, yet a submitted claim is given: a claim the "
+                "source could not give is left out, not sent"
+            )
         return self
 
 

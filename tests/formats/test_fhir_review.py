@@ -333,6 +333,15 @@ def test_a_refused_row_names_the_live_claim_not_the_void_one(tmp_path: Path) -> 
     assert row.problem is not None and row.claim_id == "EHR-LIVE"
 
 
+def test_a_refused_row_never_names_another_patients_claim(tmp_path: Path) -> None:
+    other = _claim([_item(1, CPT, "77081")], cid="EHR-OTHER", patient="Patient/someone-else")
+    live = _claim([_item(1, CPT, "77080")], cid="EHR-LIVE")
+    resources = _record("commercial", other, live)
+    resources[4]["valueQuantity"]["code"] = "mg"  # a result not read: the row is refused
+    (row,) = _rows(tmp_path, resources)
+    assert row.problem is not None and row.claim_id == "EHR-LIVE"
+
+
 def test_two_live_claims_are_still_refused() -> None:
     from dexacode.formats.fhir import FhirInputError
 

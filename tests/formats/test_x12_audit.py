@@ -208,6 +208,10 @@ def test_a_dependents_id_survives_a_middle_initial_and_a_new_surname() -> None:
     assert _dependent_id_in("NM1*QC*1*SYNTHDEPLAST*SYNTHKID A~") == plain  # in NM104
     assert _dependent_id_in("NM1*QC*1*SYNTHOTHERNAME*SYNTHKID~") == plain  # married
     assert _dependent_id_in("NM1*QC*1*SYNTHDEPLAST*SYNTHKIDTWO~") != plain  # a sibling
+    # Twins with two given names each: two children, two ids.
+    assert _dependent_id_in("NM1*QC*1*SYNTHDEPLAST*MARY ANN~") != _dependent_id_in(
+        "NM1*QC*1*SYNTHDEPLAST*MARY BETH~"
+    )
 
 
 def test_a_dependent_without_a_birth_date_is_a_row_not_coded(
@@ -475,3 +479,14 @@ def test_the_submitted_diagnoses_keep_the_hi_order(tmp_path: Path, book: RuleBoo
     enc = parse_encounter(first.text)
     assert enc.submitted is not None
     assert enc.submitted.diagnoses == ["M85.851", "Z78.0", "Z82.62"]
+
+
+def test_another_transaction_is_named_before_any_segment_error() -> None:
+    # An 837I whose billing provider segment also breaks the 837P map: the user is told
+    # the file is the wrong kind, not sent after one of its segments.
+    text = interchange(subscriber(2, "SYNMBR0002"), claim("T-1"))
+    text = text.replace("005010X222A1", "005010X223A2").replace(
+        "*****XX*1234567893~", "*****QQ*1234567893~", 1
+    )
+    with pytest.raises(X12ReadError, match="GS08 is 005010X223A2, not an 837P"):
+        parse_837(text)

@@ -146,12 +146,36 @@ def test_one_patients_name_printed_another_way_is_one_patient(printed: str) -> N
     assert ("left_hip", "femoral_neck") in results(parsed)
 
 
-def test_a_shared_surname_with_another_given_name_is_another_patient() -> None:
-    other = PATIENT_A.replace("SYNTHA, ALPHA A", "SYNTHA, BRAVO A")
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [
+        ("SYNTHA, ALPHA A", "SYNTHA, BRAVO A"),  # another given name
+        ("SYNTHA, ALPHA", "SYNTHA, ALPHA JR"),  # father and son
+        ("SYNTHA, A", "SYNTHA, B"),  # given names as initials
+        ("SYNTHA, MARY-JANE", "SYNTHA, JANE"),
+    ],
+)
+def test_a_name_that_is_not_the_same_words_is_another_patient(first: str, second: str) -> None:
     text = (
-        hologic("a Lumbar Spine", SPINE_ROWS, head=PATIENT_A)
+        hologic("a Lumbar Spine", SPINE_ROWS, head=PATIENT_A.replace("SYNTHA, ALPHA A", first))
         + "\n"
-        + hologic("f Left Hip", HIP_ROWS, head=other)
+        + hologic("f Left Hip", HIP_ROWS, head=PATIENT_A.replace("SYNTHA, ALPHA A", second))
+    )
+    with pytest.raises(ReportError, match="more than one patient"):
+        parse_report_text(text)
+
+
+def test_every_name_must_agree_with_every_other_not_only_the_first() -> None:
+    # 'SYNTHA, ALPHA A' and 'SYNTHA, ALPHA B' each drop nothing the bare 'SYNTHA, ALPHA'
+    # has, yet they are two people.
+    heads = ["SYNTHA, ALPHA", "SYNTHA, ALPHA A", "SYNTHA, ALPHA B"]
+    text = "\n".join(
+        hologic(scan, rows, head=PATIENT_A.replace("SYNTHA, ALPHA A", name))
+        for name, (scan, rows) in zip(
+            heads,
+            [("a Lumbar Spine", SPINE_ROWS), ("f Left Hip", HIP_ROWS), ("f Left Hip", HIP_ROWS)],
+            strict=True,
+        )
     )
     with pytest.raises(ReportError, match="more than one patient"):
         parse_report_text(text)

@@ -339,33 +339,47 @@ def _this_exams_dates_out(state: _State, label: str) -> str:
 def _one_patient(lines: list[str], order: DateOrder) -> None:
     """``ReportError`` when the header fields name two patients: a second, different
     name, ID or birth date. Neither value is quoted (they identify the patient)."""
-    first: dict[str, tuple[frozenset[str], int]] = {}
+    seen: dict[str, list[tuple[tuple[frozenset[str], frozenset[str]], int]]] = {}
     for number, line in enumerate(lines, 1):
         for match in _PATIENT_FIELD.finditer(line):
             kind = _PATIENT_KIND.get(" ".join(match.group("name").lower().split()), "ID")
             value = match.group("value")
-            key: frozenset[str]
             if kind == "birth date":
                 day = parse_date(value, order)
-                key = frozenset(
-                    [day.isoformat() if day else re.sub(r"[^0-9A-Z]", "", value.upper())]
-                )
+                text = day.isoformat() if day else re.sub(r"[^0-9A-Z]", "", value.upper())
+                key = (frozenset([text] if text else []), frozenset[str]())
             elif kind == "name":
-                # One patient's name printed two ways ('Test, Synthetic A' on page 1,
-                # 'Synthetic Test' on page 2) is one name: its words, initials left out,
-                # in any order; two names conflict only when neither holds the other.
-                key = frozenset(w for w in re.findall(r"[A-Z]+", value.upper()) if len(w) > 1)
+                words = re.findall(r"[A-Z]+", value.upper())
+                key = (
+                    frozenset(w for w in words if len(w) > 1),
+                    frozenset(w for w in words if len(w) == 1),
+                )
             else:
-                key = frozenset([re.sub(r"[^0-9A-Z]", "", value.upper())])
-            if not key or key == frozenset([""]):
+                text = re.sub(r"[^0-9A-Z]", "", value.upper())
+                key = (frozenset([text] if text else []), frozenset[str]())
+            if not key[0] and not key[1]:
                 continue
-            seen = first.setdefault(kind, (key, number))
-            if not (seen[0] <= key or key <= seen[0]):
+            earlier = seen.setdefault(kind, [])
+            clash = next((n for k, n in earlier if not _same_patient_value(k, key)), None)
+            earlier.append((key, number))
+            if clash is not None:
                 raise ReportError(
                     f"the file holds more than one patient's report: the patient's {kind} "
-                    f"on line {number} is not the one on line {seen[1]}; nothing was read. "
+                    f"on line {number} is not the one on line {clash}; nothing was read. "
                     "Give dexacode one patient's report per file"
                 )
+
+
+def _same_patient_value(
+    one: tuple[frozenset[str], frozenset[str]], other: tuple[frozenset[str], frozenset[str]]
+) -> bool:
+    """Two printings of one header field that name one patient: the same words (of a name,
+    in any order: 'Test, Synthetic' and 'Synthetic Test'), where one may drop the other's
+    initials ('Test, Synthetic B'). Another given name, a suffix (JR), or another initial
+    is another patient."""
+    words, initials = one
+    other_words, other_initials = other
+    return words == other_words and (initials <= other_initials or other_initials <= initials)
 
 
 def _note_after_second_date(state: _State, number: int, line: str) -> None:

@@ -39,19 +39,38 @@ def _bundles(data: Any) -> list[Any]:
 def _claim_id(bundle: Any) -> str | None:
     """The claim id the Bundle's Claim gives (``urn:dexacode:claim-id``), for the errors
     file; read before anything is judged, so a row refused for any reason names it. A
-    Claim entered in error or cancelled is not the Bundle's claim."""
+    Claim entered in error or cancelled is not the Bundle's claim, nor is one about
+    another Patient than the Bundle's; when that cannot be told, no id is given rather
+    than another claim's."""
     if not isinstance(bundle, dict):
         return None
-    for entry in bundle.get("entry") or []:
-        res = entry.get("resource") if isinstance(entry, dict) else None
-        if not isinstance(res, dict) or res.get("resourceType") != "Claim" or is_void(res):
+    resources = [
+        (entry, entry["resource"])
+        for entry in bundle.get("entry") or []
+        if isinstance(entry, dict) and isinstance(entry.get("resource"), dict)
+    ]
+    patients = {
+        ref
+        for entry, res in resources
+        if res.get("resourceType") == "Patient"
+        for ref in (f"Patient/{res.get('id')}", entry.get("fullUrl"))
+        if isinstance(ref, str)
+    }
+    claims: list[tuple[str | None, str]] = []  # (the patient it names, its claim id)
+    for _, res in resources:
+        if res.get("resourceType") != "Claim" or is_void(res):
             continue
+        patient = res.get("patient")
+        ref = patient.get("reference") if isinstance(patient, dict) else None
         for ident in res.get("identifier") or []:
             if isinstance(ident, dict) and ident.get("system") == CLAIM_ID_SYSTEM:
                 value = ident.get("value")
                 if isinstance(value, str) and value.strip():
-                    return value.strip()
-    return None
+                    claims.append((ref if isinstance(ref, str) else None, value.strip()))
+                    break
+    if len(claims) > 1:
+        claims = [(ref, cid) for ref, cid in claims if ref is None or ref in patients]
+    return claims[0][1] if len(claims) == 1 else None
 
 
 def _row(number: int, bundle: Any, where: str) -> RawRow:

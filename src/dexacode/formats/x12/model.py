@@ -87,18 +87,19 @@ class Claim837:
 
 def dependent_id(member_id: str, patient: Person) -> str:
     """A dependent patient's id: the subscriber's member id, ``-DEP-`` and the first eight
-    hex digits of SHA-256 over the first given name (its first word, letters only, upper
-    case) and the birth date (CCYYMMDD), joined by ``|``.
+    hex digits of SHA-256 over the given names (NM104's words of two letters or more,
+    letters only, upper case, space-separated) and the birth date (CCYYMMDD), joined by
+    ``|``.
 
     The surname is left out (it changes at marriage, and a dependent often bears the
-    subscriber's), and so are middle names and initials (NM104 holds 'MARY' in one file and
-    'MARY A' in the next): the same dependent keeps one id across files. Two dependents of
-    one subscriber share it only if they share a first name and a birth date. The id is a
-    pseudonym, not an anonymisation (a birth date can be found from it by trial), so like
-    any patient id it never goes into a message."""
+    subscriber's), and so are initials (NM104 holds 'MARY' in one file and 'MARY A' in the
+    next): the same dependent keeps one id across files. Twins keep two ('MARY ANN' and
+    'MARY BETH'); two dependents of one subscriber share one only if their given names
+    and birth dates are the same. The id is a pseudonym, not an anonymisation (a birth date
+    can be found from it by trial), so like any patient id it never goes into a message."""
     born = patient.birth_date.strftime("%Y%m%d") if patient.birth_date else ""
-    words = patient.first_name.upper().split()
-    given = "".join(ch for ch in words[0] if ch.isalpha()) if words else ""
+    words = ("".join(ch for ch in w if ch.isalpha()) for w in patient.first_name.upper().split())
+    given = " ".join(w for w in words if len(w) > 1)
     digest = hashlib.sha256(f"{given}|{born}".encode()).hexdigest()[:8].upper()
     return f"{member_id}-DEP-{digest}"
 

@@ -596,12 +596,12 @@ def parse_837(text: str, source: str = "the file") -> list[Claim837 | ClaimProbl
                 continue
             start = _line_of(node)
             if pending is None:
+                _refuse_other_transaction(vriic, source)  # a wrong file says so first
                 _refuse_errors_before(start, seg_errors, source)
             else:
                 _read_subscriber(pending, start, seg_errors, read)
             pending = (start, node, billing)
-        if vriic and not vriic.startswith("005010X222"):
-            raise X12ReadError(f"{source}: GS08 is {vriic}, not an 837P (005010X222A1)")
+        _refuse_other_transaction(vriic, source)
         if pending is None:
             _refuse_errors_before(None, seg_errors, source)
         else:
@@ -639,6 +639,11 @@ def parse_837(text: str, source: str = "the file") -> list[Claim837 | ClaimProbl
 
 
 _TRAILER_IDS = ("SE", "GE", "IEA")
+
+
+def _refuse_other_transaction(vriic: str, source: str) -> None:
+    if vriic and not vriic.startswith("005010X222"):
+        raise X12ReadError(f"{source}: GS08 is {vriic}, not an 837P (005010X222A1)")
 
 
 def _refuse_errors_before(first_start: int | None, seg_errors: list[_Error], source: str) -> None:
