@@ -10,7 +10,9 @@ optional library is missing.
 from __future__ import annotations
 
 import copy
+import datetime as dt
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
@@ -225,6 +227,94 @@ def refuse_partly_read(
     )
 
 
+# A serial number as the scanners print it: Hologic's 'Model: Horizon W (S/N 300002M)', GE
+# Lunar's footer 'Lunar Prodigy DF+500475'.
+_SERIALS = (
+    re.compile(r"\(S/N\s*([^)\s]+)\s*\)", re.I),
+    re.compile(
+        r"\bLunar\s+(?:Prodigy|iDXA|DPX)[\w+-]*(?:\s+(?:Advance|Pro|Primo))?\s+([A-Z]{2}\+\d+)\b",
+        re.I,
+    ),
+)
+_MAKERS_ONLY = {"hologic", "ge lunar"}
+
+
+def report_file_text(path: Path) -> str:
+    """The text of a report file already read by ``parse_report_or_exit``."""
+    from dexacode.reports import ReportError, report_text
+
+    try:
+        return report_text(path)
+    except (OSError, ReportError) as exc:
+        _fail(EXIT_INPUT, f"input error: {path}: {exc}")
+
+
+def device_of(parsed: ParsedReport, text: str) -> str | None:
+    """The scanner a report was made on: maker and model, with the serial number when
+    printed ('Hologic Horizon W (S/N 300002M)'); None when the model is not printed (a
+    maker alone is not a device) or two serial numbers are."""
+    if not parsed.scanner or parsed.scanner.casefold() in _MAKERS_ONLY:
+        return None
+    serials = {m.group(1).upper() for pattern in _SERIALS for m in pattern.finditer(text)}
+    if len(serials) > 1:
+        return None
+    return f"{parsed.scanner} (S/N {serials.pop()})" if serials else parsed.scanner
+
+
+# The patient's sex, age and birth date on a report's header, at a line's start or after a
+# wide gap ('Sex: Female   Age: 68', 'Sex / Ethnic:  Female  White', 'Birth Date: 4/2/1957').
+_FIELD_START = r"(?:^[ \t]*|(?<=\s\s))"
+_SEX = re.compile(
+    _FIELD_START + r"Sex(?:\s*/\s*Ethnic(?:ity)?)?\s*:\s*(Female|Male|F|M)\b", re.I | re.M
+)
+_AGE = re.compile(
+    _FIELD_START + r"Age\s*:\s*(\d{1,3})(?:\s*(?:y|yrs?|years?)\b)?(?=\s{2,}|\s*$)", re.I | re.M
+)
+_BIRTH = re.compile(
+    _FIELD_START
+    + r"(?:DOB|Birth\s*Date|Date\s+of\s+Birth)\s*:[ \t]*(\S+(?: \S+)*?)(?=\s{2,}|\s*$)",
+    re.I | re.M,
+)
+
+
+def _age_on(birth: dt.date, day: dt.date) -> int:
+    return day.year - birth.year - ((day.month, day.day) < (birth.month, birth.day))
+
+
+def patient_mismatch(
+    text: str, sex: str, birth_date: dt.date, scan_date: dt.date | None
+) -> list[str]:
+    """The header fields of a report that contradict the encounter's patient: 'sex', 'age'
+    (on ``scan_date``), 'birth date'. Only the field names: the values identify the patient."""
+    from dexacode.reports.dates import date_order, parse_date
+
+    differ: list[str] = []
+    printed_sex = {m.group(1)[0].upper() for m in _SEX.finditer(text)}
+    if printed_sex and printed_sex != {sex}:
+        differ.append("sex")
+    ages = {int(m.group(1)) for m in _AGE.finditer(text)}
+    if ages and scan_date is not None and ages != {_age_on(birth_date, scan_date)}:
+        differ.append("age")
+    order = date_order(text)
+    births = {parse_date(m.group(1), order) for m in _BIRTH.finditer(text)} - {None}
+    if births and births != {birth_date}:
+        differ.append("birth date")
+    return differ
+
+
+def refuse_another_patients(report: str, differ: list[str]) -> None:
+    """Another patient's report is never merged, whatever --accept-unread says."""
+    if not differ:
+        return
+    fields = " and ".join([", ".join(differ[:-1]), differ[-1]] if len(differ) > 1 else differ)
+    _fail(
+        EXIT_INPUT,
+        f"input error: {report} is not this encounter's patient's: its {fields} "
+        f"{'differ' if len(differ) > 1 else 'differs'} from the encounter's; nothing was "
+        "written. Give the report of this patient's exam",
+    )
+
+
 def merge_report_into_encounter(encounter: dict[str, Any], parsed: ParsedReport) -> dict[str, Any]:
     """A copy of the encounter dict with the report's results merged in.
 
@@ -283,7 +373,7 @@ def report_command(
             help="TOML file with what the encounter lacks: [patient] height_loss_cm, "
             "glucocorticoid_mg_per_day, glucocorticoid_months, vertebral_fracture_reported, "
             "hyperparathyroidism, over_table_weight_limit; [frax] major, hip (%); "
-            "[precision.REGION] value, unit; [prior] date, report, results; "
+            "[precision.REGION] value, unit; [prior] date, report, results, device; "
             "excluded_vertebrae.",
             dir_okay=False,
         ),
@@ -339,6 +429,7 @@ def report_command(
         except ValueError as exc:
             _fail(EXIT_INPUT, f"input error: {options}: {exc}")
     parsed = parse_report_or_exit(report) if report is not None else None
+    report_text_ = report_file_text(report) if report is not None else ""
     if parsed is not None:
         refuse_partly_read(
             parsed, accept_unread, DOCUMENT_REPORT, date_of_service=data.get("date_of_service")
@@ -361,8 +452,18 @@ def report_command(
         _fail(EXIT_INPUT, f"input error: {exc}")
     except (LookupError, OSError) as exc:
         _fail(EXIT_DATA, f"ICD-10-CM index error: {exc}")
+    if parsed is not None:
+        refuse_another_patients(
+            "the scanner report",
+            patient_mismatch(
+                report_text_,
+                enc.patient.sex,
+                enc.patient.birth_date,
+                parsed.scan_date or enc.date_of_service,
+            ),
+        )
 
-    prior_study, prior_parsed = None, None
+    prior_study, prior_parsed, prior_device = None, None, None
     if prior is not None or opts.prior is not None:
         prior_opts = opts.prior
         prior_path = prior
@@ -372,6 +473,8 @@ def report_command(
         if prior_path is not None:
             prior_parsed = parse_report_or_exit(prior_path)
             refuse_partly_read(prior_parsed, accept_unread, DOCUMENT_PRIOR)
+            prior_text = report_file_text(prior_path)
+            prior_device = device_of(prior_parsed, prior_text)
         prior_results = list(prior_opts.results) if prior_opts else []
         if prior_parsed is not None:
             prior_results = list(prior_parsed.results) + prior_results
@@ -381,7 +484,19 @@ def report_command(
         scanner = prior_opts.scanner if prior_opts and prior_opts.scanner else None
         if scanner is None and prior_parsed is not None:
             scanner = prior_parsed.vendor
-        prior_study = Prior(date, prior_results, scanner)
+        # A prior study is an earlier one: a date on or after this exam's (the date of
+        # service, or the scan date its report prints) is a mix-up, never compared.
+        now = [enc.date_of_service] + ([parsed.scan_date] if parsed and parsed.scan_date else [])
+        if date is not None and date >= min(now):
+            _fail(
+                EXIT_INPUT,
+                "input error: the prior study is dated on or after this exam, so it is not a "
+                "prior study; nothing was written. Check --prior (or [prior] date and report "
+                "in --options)",
+            )
+        if prior_opts is not None and prior_opts.device:
+            prior_device = prior_opts.device  # the reader's word for a prior typed in
+        prior_study = Prior(date, prior_results, scanner, prior_device)
 
     extras = opts.patient.model_dump()
     subject = subject_for(enc, rules, **extras)
@@ -394,6 +509,7 @@ def report_command(
         iscd_book.in_force(enc.date_of_service),
         prior=prior_study,
         scanner=parsed.vendor if parsed is not None else None,
+        device=device_of(parsed, report_text_) if parsed is not None else None,
         precision=opts.precision,
         frax=opts.frax,
         excluded_vertebrae=opts.excluded_vertebrae,

@@ -17,7 +17,7 @@ import datetime as dt
 import tomllib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from functools import cache
 from importlib import resources
 from typing import Any, Literal, TypeVar
@@ -72,6 +72,9 @@ class VfaRule(Dated):
     height_loss_above_cm: float
     glucocorticoid_mg_per_day_from: float
     glucocorticoid_months_from: float
+    # Risk factors of the encounter that mean glucocorticoids at or above that dose for at
+    # least that long (the contract's glucocorticoid_therapy).
+    glucocorticoid_risk_factors: tuple[str, ...] = ()
 
 
 class FraxRule(Dated):
@@ -218,6 +221,7 @@ class Subject:
     height_loss_cm: float | None = None
     glucocorticoid_mg_per_day: float | None = None
     glucocorticoid_months: float | None = None
+    risk_factors: frozenset[str] = frozenset()  # the encounter's risk factors
     vertebral_fracture_reported: bool = False
     hyperparathyroidism: bool = False
     over_table_weight_limit: bool = False
@@ -243,6 +247,9 @@ class Prior:
     date: dt.date | None
     results: Sequence[Result]
     scanner: str | None = None  # scanner family (hologic, lunar) when known
+    # The device: maker and model, with the serial number when printed
+    # ('Hologic Horizon W (S/N 300002M)'); None when not known.
+    device: str | None = None
 
 
 # --- outputs -------------------------------------------------------------------------------
@@ -263,6 +270,7 @@ class SpineChoice:
     result: Result | None
     by_reader: bool = False
     notes: tuple[str, ...] = ()
+    excluded_by_reader: tuple[int, ...] = ()  # the reader's exclusions among L1-L4
 
 
 @dataclass(frozen=True)
@@ -277,8 +285,8 @@ class Change:
     region: str
     prior_bmd: float
     current_bmd: float
-    change: float  # g/cm²
-    percent: float
+    change: float | None  # g/cm²; None when the devices do not allow a comparison
+    percent: float | None
     lsc_g_cm2: float | None
     lsc_percent: float | None
     precision_default: bool
@@ -291,6 +299,12 @@ class Comparison:
     prior_date: dt.date | None
     changes: tuple[Change, ...]
     notes: tuple[str, ...] = ()
+    prior_device: str | None = None  # as stated (maker and model), None when not known
+    device: str | None = None
+
+
+def device_words(device: str | None) -> str:
+    return device or "not known"
 
 
 @dataclass(frozen=True)
@@ -359,6 +373,7 @@ def choose_spine(
     """
     lumbar = [r for r in results if r.site == lumbar_site]
     by_reader = excluded_by_reader is not None
+    reader_out = tuple(v for v in rule.vertebrae if v in set(excluded_by_reader or ()))
     if not lumbar:
         # No spine result (a hip or forearm study): nothing to say about the spine.
         return SpineChoice(None, (), (), None, by_reader)
@@ -379,6 +394,7 @@ def choose_spine(
                 (),
                 None,
                 by_reader=True,
+                excluded_by_reader=reader_out,
                 notes=(
                     f"fewer than {rule.min_vertebrae} vertebrae are left after the reader's "
                     "exclusions: the spine is not used for diagnosis (never a single vertebra)",
@@ -429,8 +445,8 @@ def choose_spine(
                 f"the report does not print {name}: the spine is not used for diagnosis "
                 "(reanalyse those vertebrae on the scanner)"
             )
-        return SpineChoice(None, wanted, tuple(excluded), None, by_reader, tuple(notes))
-    return SpineChoice(name, wanted, tuple(excluded), found, by_reader, tuple(notes))
+        return SpineChoice(None, wanted, tuple(excluded), None, by_reader, tuple(notes), reader_out)
+    return SpineChoice(name, wanted, tuple(excluded), found, by_reader, tuple(notes), reader_out)
 
 
 # --- the reading ---------------------------------------------------------------------------
@@ -468,6 +484,7 @@ def read_iscd(
     *,
     prior: Prior | None = None,
     scanner: str | None = None,
+    device: str | None = None,
     precision: Mapping[str, Precision] | None = None,
     frax: Frax | None = None,
     excluded_vertebrae: Sequence[int] | None = None,
@@ -533,6 +550,7 @@ def read_iscd(
             precision=precision or {},
             spine_region=spine.region,
             scanner=scanner,
+            device=device,
         )
     lowest_t = min(
         (round_score(s.result.t_score) for s in diagnostic if s.result.t_score is not None),
@@ -579,6 +597,13 @@ def precision_for(key: str, given: Mapping[str, Precision], iscd: IscdRules) -> 
     return Precision(value=default.percent, unit="%", default=True)
 
 
+def _same(one: str | None, other: str | None) -> bool:
+    """Two names of one maker or device, as people type them: case and spacing aside."""
+    if not one or not other:
+        return False
+    return " ".join(one.casefold().split()) == " ".join(other.casefold().split())
+
+
 def compare(
     current: Sequence[Result],
     prior: Prior,
@@ -587,17 +612,35 @@ def compare(
     precision: Mapping[str, Precision],
     spine_region: str | None,
     scanner: str | None = None,
+    device: str | None = None,
 ) -> Comparison:
-    """BMD change at each region measured both times, judged against the LSC."""
+    """BMD change at each region measured both times, judged against the LSC.
+
+    A change is judged only on one device: both studies' maker and model (with the serial
+    number when printed) known and the same. Otherwise no change figures are given: BMD
+    from another device is not comparable without cross-calibration (ISCD).
+    """
     notes: list[str] = []
-    same_scanner = not (scanner and prior.scanner and scanner != prior.scanner)
-    if not same_scanner:
+    other_maker = bool(scanner and prior.scanner and not _same(scanner, prior.scanner))
+    same_device = not other_maker and _same(device, prior.device)
+    why_not = ""
+    if other_maker:
+        why_not = "another scanner maker"
         notes.append(
-            f"The prior study was on another scanner family ({prior.scanner}, now {scanner}): "
+            f"The prior study was on another scanner maker ({prior.scanner}, now {scanner}): "
             "BMD is not comparable without cross-calibration, so no change is judged."
+        )
+    elif not same_device:
+        why_not = "the same device is not confirmed"
+        notes.append(
+            "The same device is not confirmed for both studies (the scanner model, and the "
+            "serial number when printed, must be known for both and match): BMD is not "
+            "comparable without cross-calibration, so no change is judged."
         )
     before = {(r.site, r.region): r for r in prior.results if r.bmd is not None}
     changes: list[Change] = []
+    compared: set[tuple[str, str]] = set()
+    left_out: list[str] = []
     mult = _d(iscd.lsc.multiplier)
     for r in current:
         if r.bmd is None:
@@ -612,7 +655,26 @@ def compare(
             continue
         old = before.get((r.site, r.region))
         if old is None or old.bmd is None:
+            if r.site == "lumbar_spine":
+                had = [
+                    p.region
+                    for p in prior.results
+                    if p.site == "lumbar_spine"
+                    and p.bmd is not None
+                    and len(vertebrae(p.region) or ()) >= iscd.exclusion.min_vertebrae
+                ]
+                given = f" (it gives {', '.join(had)})" if had else ""
+                left_out.append(
+                    f"The lumbar spine is not compared: the prior study has no {r.region} "
+                    f"value{given}."
+                )
+            else:
+                left_out.append(
+                    f"The {describe(r.site, r.region)} is not compared: the prior study has "
+                    "no value for it."
+                )
             continue
+        compared.add((r.site, r.region))
         now, then = _d(r.bmd), _d(old.bmd)
         delta = now - then
         pct = delta / then * 100
@@ -621,10 +683,10 @@ def compare(
         lsc_p: Decimal | None = None
         verdict: Verdict = "not_judged"
         note = ""
-        if prec is None:
+        if why_not:
+            note = why_not
+        elif prec is None:
             note = f"no precision error set for {key.replace('_', ' ')}"
-        elif not same_scanner:
-            note = "different scanner"
         else:
             if prec.unit == "g/cm2":
                 lsc_g = mult * _d(prec.value)
@@ -649,18 +711,74 @@ def compare(
                 region=r.region,
                 prior_bmd=old.bmd,
                 current_bmd=r.bmd,
-                change=float(delta),
-                percent=float(pct),
+                change=None if why_not else float(delta),
+                percent=None if why_not else float(pct),
                 lsc_g_cm2=None if lsc_g is None else float(lsc_g),
                 lsc_percent=None if lsc_p is None else float(lsc_p),
-                precision_default=bool(prec and prec.default),
+                precision_default=bool(prec and prec.default and lsc_g is not None),
                 verdict=verdict,
                 note=note,
             )
         )
+    measured_now = {(r.site, r.region) for r in current if r.bmd is not None}
+    for site, region in before:
+        if site == "lumbar_spine" or region not in _COMPARED:
+            continue
+        if (site, region) not in compared and (site, region) not in measured_now:
+            left_out.append(
+                f"The prior study's {describe(site, region)} is not compared: this study "
+                "has no value for it."
+            )
     if not changes:
         notes.append("No region was measured in both studies, so nothing is compared.")
-    return Comparison(prior.date, tuple(changes), tuple(notes))
+    notes += left_out
+    return Comparison(prior.date, tuple(changes), tuple(notes), prior.device, device)
+
+
+def _fixed(value: Decimal, decimals: int) -> Decimal:
+    return value.quantize(Decimal(1).scaleb(-decimals), rounding=ROUND_HALF_UP)
+
+
+def _separating(change: float, lsc: float, significant: bool, decimals: int) -> int:
+    """The fewest decimals, from ``decimals``, at which the change and the LSC as printed
+    agree with the verdict: |change| >= LSC when significant, below it when not."""
+    for d in range(decimals, decimals + 6):
+        if (_fixed(abs(_d(change)), d) >= _fixed(_d(lsc), d)) == significant:
+            return d
+    return decimals + 6
+
+
+@dataclass(frozen=True)
+class Figures:
+    """A change's figures as printed, never contradicting its verdict."""
+
+    change: str  # '−0.052'; '' when no change is given
+    percent: str  # '−5.3'
+    lsc_g_cm2: str  # '0.0521'; '' when no LSC is given
+    lsc_percent: str
+
+
+def figures(c: Change) -> Figures:
+    """The change and its LSC as printed: g/cm² to 3 decimals and % to 1, with more
+    decimals where fewer would make a significant change look smaller than the LSC, or a
+    stable one look as large."""
+    if c.change is None or c.percent is None:
+        return Figures("", "", "", "")
+
+    def signed(value: float, d: int) -> str:
+        return f"{_fixed(_d(value), d):+f}".replace("-", "−")
+
+    if c.lsc_g_cm2 is None or c.lsc_percent is None:
+        return Figures(signed(c.change, 3), signed(c.percent, 1), "", "")
+    significant = c.verdict in ("significant_loss", "significant_gain")
+    dg = _separating(c.change, c.lsc_g_cm2, significant, 3)
+    dp = _separating(c.percent, c.lsc_percent, significant, 1)
+    return Figures(
+        signed(c.change, dg),
+        signed(c.percent, dp),
+        f"{_fixed(_d(c.lsc_g_cm2), dg):f}",
+        f"{_fixed(_d(c.lsc_percent), dp):f}",
+    )
 
 
 # --- VFA and FRAX --------------------------------------------------------------------------
@@ -685,9 +803,14 @@ def vfa_indication(t_score: float | None, subject: Subject, rule: VfaRule) -> Vf
     if subject.vertebral_fracture_reported:
         reasons.append("a self-reported but undocumented vertebral fracture")
     dose, months = subject.glucocorticoid_mg_per_day, subject.glucocorticoid_months
-    if dose is None or months is None:
+    # The encounter's glucocorticoid risk factor means that dose for that long; a dose and
+    # duration given as such decide instead.
+    steroid_risk = bool(subject.risk_factors & set(rule.glucocorticoid_risk_factors))
+    if (dose is None or months is None) and not steroid_risk:
         unknown.append("glucocorticoid dose and duration")
-    elif dose >= rule.glucocorticoid_mg_per_day_from and months >= rule.glucocorticoid_months_from:
+    elif (dose is None or months is None) or (
+        dose >= rule.glucocorticoid_mg_per_day_from and months >= rule.glucocorticoid_months_from
+    ):
         reasons.append(
             f"glucocorticoids of {rule.glucocorticoid_mg_per_day_from:g} mg/day "
             f"prednisone-equivalent or more for {rule.glucocorticoid_months_from:g} months "
@@ -769,8 +892,9 @@ def sentences(reading: IscdReading, forearm_reasons: Sequence[str] = ()) -> list
                 "; excluded for a T-score difference of more than 1.0 from the adjacent "
                 f"vertebrae: {'; '.join(parts)}. Confirm the exclusion on the image"
             )
-        elif spine.by_reader and len(spine.vertebrae) < 4:
-            text += " (vertebrae chosen by the reader)"
+        elif spine.by_reader and spine.excluded_by_reader:
+            named = ", ".join(f"L{v}" for v in spine.excluded_by_reader)
+            text += f" (vertebrae chosen by the reader; {named} excluded by the reader)"
         out.append(text + ".")
     for note in spine.notes:
         out.append(f"Lumbar spine: {note}.")
@@ -822,17 +946,26 @@ _VERDICT_WORDS = {
 
 def comparison_sentences(comparison: Comparison) -> list[str]:
     when = comparison.prior_date.isoformat() if comparison.prior_date else "the prior study"
-    out = []
+    out = [
+        f"Devices: prior study {device_words(comparison.prior_device)}; this study "
+        f"{device_words(comparison.device)}."
+    ]
     for c in comparison.changes:
-        change = f"{c.change:+.3f} g/cm², {c.percent:+.1f} %".replace("-", "−")
+        shown = figures(c)
+        if not shown.change:
+            out.append(
+                f"Since {when}, {describe(c.site, c.region)} BMD was {c.prior_bmd:.3f} and is "
+                f"{c.current_bmd:.3f} g/cm² now: {_VERDICT_WORDS[c.verdict]} ({c.note})."
+            )
+            continue
         text = (
             f"Since {when}, {describe(c.site, c.region)} BMD went from {c.prior_bmd:.3f} to "
-            f"{c.current_bmd:.3f} g/cm² ({change})"
+            f"{c.current_bmd:.3f} g/cm² ({shown.change} g/cm², {shown.percent} %)"
         )
-        if c.lsc_g_cm2 is not None and c.lsc_percent is not None:
+        if shown.lsc_g_cm2:
             default = ", ISCD default precision" if c.precision_default else ""
             text += (
-                f"; LSC {c.lsc_g_cm2:.3f} g/cm² ({c.lsc_percent:.1f} %{default}): "
+                f"; LSC {shown.lsc_g_cm2} g/cm² ({shown.lsc_percent} %{default}): "
                 f"{_VERDICT_WORDS[c.verdict]}"
             )
         else:
@@ -859,5 +992,6 @@ def subject_for(enc: Encounter, rules: RuleSet, **extra: Any) -> Subject:
         age=facts.age,
         sex="F" if facts.sex == "F" else "M",
         fragility_fracture=facts.fragility_fracture,
+        risk_factors=frozenset(enc.patient.risk_factors),
         **extra,
     )

@@ -152,7 +152,13 @@ def test_merge_report_into_encounter() -> None:
 def encounter_file(tmp_path: Path) -> Path:
     path = tmp_path / "enc.json"
     path.write_text(
-        json.dumps(make_encounter(exam__sites=["lumbar_spine", "left_hip", "right_hip"]))
+        json.dumps(
+            make_encounter(
+                exam__sites=["lumbar_spine", "left_hip", "right_hip"],
+                # The example printouts' patient: 68 on both scan dates.
+                patient__birth_date="1957-04-02",
+            )
+        )
     )
     return path
 

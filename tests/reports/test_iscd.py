@@ -90,11 +90,15 @@ def test_region_name() -> None:
     assert region_name((2, 3, 4)) == "L2-L4"
 
 
+DEVICE = "Hologic Horizon W (S/N 300002M)"  # both studies on one device
+
+
 def prior(bmd: float, *, scanner: str | None = None) -> Prior:
     return Prior(
         dt.date(2024, 3, 1),
         [Result(site="left_hip", region="total_hip", bmd=bmd)],
         scanner,
+        DEVICE,
     )
 
 
@@ -109,7 +113,9 @@ def now(bmd: float) -> list[Result]:
 def test_lsc_grams(iscd: IscdRules, current: float, verdict: str) -> None:
     # LSC = 2.77 x 0.010 = 0.0277 g/cm²: 0.028 is significant, 0.027 is not.
     precision = {"total_hip": Precision(value=0.010, unit="g/cm2")}
-    got = compare(now(current), prior(1.000), iscd, precision=precision, spine_region=None)
+    got = compare(
+        now(current), prior(1.000), iscd, precision=precision, spine_region=None, device=DEVICE
+    )
     assert got.changes[0].verdict == verdict
 
 
@@ -117,12 +123,14 @@ def test_lsc_grams(iscd: IscdRules, current: float, verdict: str) -> None:
 def test_lsc_percent_equal_is_significant(iscd: IscdRules, current: float, verdict: str) -> None:
     # 1.0 % CV -> LSC 2.77 %: a change of exactly 2.77 % "equals or exceeds" it.
     precision = {"total_hip": Precision(value=1.0, unit="%")}
-    got = compare(now(current), prior(1.000), iscd, precision=precision, spine_region=None)
+    got = compare(
+        now(current), prior(1.000), iscd, precision=precision, spine_region=None, device=DEVICE
+    )
     assert got.changes[0].verdict == verdict
 
 
 def test_lsc_default_and_other_scanner(iscd: IscdRules) -> None:
-    got = compare(now(0.940), prior(1.000), iscd, precision={}, spine_region=None)
+    got = compare(now(0.940), prior(1.000), iscd, precision={}, spine_region=None, device=DEVICE)
     change = got.changes[0]
     assert change.precision_default and change.lsc_percent == pytest.approx(4.986)
     assert change.verdict == "significant_loss"
@@ -133,6 +141,7 @@ def test_lsc_default_and_other_scanner(iscd: IscdRules) -> None:
         precision={},
         spine_region=None,
         scanner="hologic",
+        device=DEVICE,
     )
     assert other.changes[0].verdict == "not_judged"
     assert "cross-calibration" in other.notes[0]

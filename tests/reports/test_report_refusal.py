@@ -77,12 +77,14 @@ def test_report_accept_unread_writes_the_document_listing_what_was_not_read(
 
 
 def test_report_refuses_a_partly_read_prior_report(tmp_path: Path) -> None:
-    got = run_report(tmp_path, HOLOGIC_HIP_CLEAN, prior=HOLOGIC_HIP_PARTLY)
+    # The prior study is an earlier exam (a prior dated on this exam's day is refused).
+    earlier = HOLOGIC_HIP_PARTLY.replace("March 02, 2026", "March 02, 2024")
+    got = run_report(tmp_path, HOLOGIC_HIP_CLEAN, prior=earlier)
     assert got.exit_code == 2, got.output
     assert not (tmp_path / "report.html").exists()
     assert "the prior study's scanner report was only partly read" in got.stderr
     assert "line 7 Neck" in got.stderr and "[prior] results" in got.stderr
-    accepted = run_report(tmp_path, HOLOGIC_HIP_CLEAN, "--accept-unread", prior=HOLOGIC_HIP_PARTLY)
+    accepted = run_report(tmp_path, HOLOGIC_HIP_CLEAN, "--accept-unread", prior=earlier)
     assert accepted.exit_code in (0, 1), accepted.output
     text = html_text(tmp_path)
     assert "Not read from the prior study's scanner report line 7: Neck" in text

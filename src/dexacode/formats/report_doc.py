@@ -11,7 +11,7 @@ from html import escape
 
 from dexacode.contract import CodingResult, Encounter, Result
 from dexacode.engine.interpret import round_score
-from dexacode.iscd import IscdReading, describe
+from dexacode.iscd import IscdReading, describe, device_words, figures
 from dexacode.reports.model import ParsedReport
 
 # The chart's scale and the WHO borders its bands follow (interpretation.toml; who-1994).
@@ -151,25 +151,31 @@ def _comparison(reading: IscdReading) -> str:
     if comp is None:
         return "<p>No prior study was given.</p>"
     out = [
+        f"<p>Devices: prior study {escape(device_words(comp.prior_device))}; this study "
+        f"{escape(device_words(comp.device))}.</p>",
         "<table><tr><th>Region</th><th>Prior BMD</th><th>Now</th><th>Change g/cm²</th>"
-        "<th>Change %</th><th>LSC</th><th>Verdict</th></tr>"
+        "<th>Change %</th><th>LSC</th><th>Verdict</th></tr>",
     ]
+    starred = False
     for c in comp.changes:
-        lsc = (
-            ""
-            if c.lsc_g_cm2 is None or c.lsc_percent is None
-            else f"{c.lsc_g_cm2:.3f} ({c.lsc_percent:.1f} %)"
-            + (" *" if c.precision_default else "")
-        )
+        shown = figures(c)
+        lsc = ""
+        if shown.lsc_g_cm2:
+            star = " *" if c.precision_default else ""
+            starred = starred or bool(star)
+            lsc = f"{shown.lsc_g_cm2} ({shown.lsc_percent} %){star}"
+        verdict = c.verdict.replace("_", " ")
+        if not shown.change:
+            verdict += f": {c.note}"
         out.append(
             f"<tr><td>{escape(describe(c.site, c.region))}</td>"
             f'<td class="num">{c.prior_bmd:.3f}</td><td class="num">{c.current_bmd:.3f}</td>'
-            f'<td class="num">{_minus(c.change, "+.3f")}</td>'
-            f'<td class="num">{_minus(c.percent, "+.1f")}</td><td class="num">{lsc}</td>'
-            f"<td>{escape(c.verdict.replace('_', ' '))}</td></tr>"
+            f'<td class="num">{escape(shown.change)}</td>'
+            f'<td class="num">{escape(shown.percent)}</td><td class="num">{escape(lsc)}</td>'
+            f"<td>{escape(verdict)}</td></tr>"
         )
     out.append("</table>")
-    if any(c.precision_default for c in comp.changes):
+    if starred:
         out.append(
             '<p class="muted">* LSC from the ISCD minimum acceptable precision (a default); '
             "the facility's own precision error should replace it.</p>"

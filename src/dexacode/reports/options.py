@@ -18,6 +18,7 @@ unit = "g/cm2"
 date = 2024-03-01
 report = "prior.txt"                # a scanner report (relative to this file), or:
 results = [{site = "lumbar_spine", region = "L1-L4", bmd = 0.981}]
+device = "Hologic Horizon W (S/N 300002M)"   # with results: the prior's scanner, as printed
 """
 
 from __future__ import annotations
@@ -49,6 +50,12 @@ class PriorOptions(_Options):
     date: dt.date | None = None
     report: str | None = None
     scanner: str | None = Field(default=None, description="hologic or lunar")
+    device: str | None = Field(
+        default=None,
+        description="the prior study's device as its report prints it, maker and model "
+        "with the serial number: 'Hologic Horizon W (S/N 300002M)'; a change is judged only "
+        "when it is this study's",
+    )
     results: list[Result] = Field(default_factory=list)
 
 
