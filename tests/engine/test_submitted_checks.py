@@ -145,3 +145,22 @@ def test_accepted_xu_is_explained_and_the_corrected_claim_keeps_59(code: Code) -
     assert "carries XU" in accepted.message
     assert "Commercial insurance accepts in place of 59" in accepted.message
     assert "Keep XU, or use 59" in accepted.message
+
+
+def test_not_judged_names_the_missing_facts_in_words() -> None:
+    from dexacode.coding import code
+    from tests.conftest import make_encounter
+
+    enc = make_encounter(unknown=["patient.risk_factors", "submitted"], submitted=None)
+    (said,) = [f for f in code(enc).findings if f.id == "NOT-JUDGED"]
+    assert "the risk factors" in said.message and "patient.risk" not in said.message
+    assert "one was sent, but not readable" in said.message
+
+
+def test_every_unknown_fact_of_the_contract_has_words() -> None:
+    from typing import get_args
+
+    from dexacode.contract import UnknownFact
+    from dexacode.engine import _FACT_WORDS
+
+    assert set(_FACT_WORDS) == set(get_args(UnknownFact))

@@ -425,3 +425,14 @@ def test_a_result_with_no_value_and_no_reason_still_stops_the_row() -> None:
     resources.append(_obs("neck-z", "80940-0", None))
     (why,) = to_encounter(resources).unread
     assert "no numeric valueQuantity.value" in why
+
+
+@pytest.mark.parametrize("use", ["predetermination", "preauthorization"])
+def test_a_claim_asked_in_advance_is_not_checked_as_a_claim_sent(tmp_path: Path, use: str) -> None:
+    estimate = _claim([_item(1, CPT, "77081")], cid="EHR-EST")
+    estimate["use"] = use
+    resources = _record("commercial", estimate)
+    enc = _coded(tmp_path, resources)
+    assert "submitted" not in enc and "submitted" not in enc.get("unknown", [])
+    notes = to_encounter(resources).notes
+    assert any(f"use {use}" in n and "not checked" in n for n in notes)

@@ -129,7 +129,7 @@ def code_encounter(
             sink.add(
                 "NOT-JUDGED",
                 rules=listing(unjudged),
-                facts=listing([fact.replace("_", " ") for fact in enc.unknown]),
+                facts=listing([_FACT_WORDS.get(fact, fact) for fact in enc.unknown]),
             )
 
     liability = set(rules.liability_modifier.values())
@@ -153,6 +153,21 @@ def code_encounter(
         findings=sink.items,
         diagnosis_details=list(dx.details),
     )
+
+
+# The contract's unknown facts in words, for NOT-JUDGED (a fact missing here is named by
+# its contract path).
+_FACT_WORDS = {
+    "exam.sites": "the sites measured",
+    "results": "the scan results",
+    "patient.risk_factors": "the risk factors",
+    "patient.medications": "the medications",
+    "patient.conditions": "the documented conditions",
+    "patient.menopausal_status": "the menopausal status",
+    "order.reason": "the order's reason",
+    "billing.equipment_owner": "who owns the equipment",
+    "submitted": "a submitted claim it could read (one was sent, but not readable)",
+}
 
 
 def _merge_history(own: Sequence[PriorStudy], more: Sequence[PriorStudy]) -> list[PriorStudy]:

@@ -75,9 +75,23 @@ class ClaimUnreadable(ValueError):
     """The Claim cannot be read faithfully as a submitted claim: it is not checked."""
 
 
+# Claim.use values that are not a claim sent for payment: an estimate asked in advance.
+NOT_SENT_USES = ("predetermination", "preauthorization")
+
+
+def not_a_claim(claim: Mapping[str, Any]) -> str | None:
+    """Why a Claim is no claim to check (entered in error, cancelled, or a predetermination
+    or preauthorization, never sent for payment), or None when it is one."""
+    if claim.get("status") in NOT_A_CLAIM:
+        return f"status {claim['status']}"
+    if claim.get("use") in NOT_SENT_USES:
+        return f"use {claim['use']} (asked in advance, not sent for payment)"
+    return None
+
+
 def is_void(claim: Mapping[str, Any]) -> bool:
-    """A Claim entered in error or cancelled: not a claim to check."""
-    return claim.get("status") in NOT_A_CLAIM
+    """A Claim that is no claim to check (``not_a_claim``)."""
+    return not_a_claim(claim) is not None
 
 
 def _sequenced(items: Any) -> list[Mapping[str, Any]]:
@@ -215,8 +229,9 @@ def read_claim(
     supportingInfo; returns the contract paths of the facts it gave, ``submitted``
     among them when its lines were read. What cannot be read is left out, or the Claim not
     checked, with a note; the Claim is never refused."""
-    if is_void(claim):
-        notes.append(f"the Claim has status {claim['status']}; not checked")
+    why = not_a_claim(claim)
+    if why is not None:
+        notes.append(f"the Claim has {why}; not checked")
         return {"submitted"}  # no claim was sent: nothing is unknown
     forms = [
         c for c in code_in(claim.get("type"), CLAIM_TYPE) if c in ("professional", "institutional")

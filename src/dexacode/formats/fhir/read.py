@@ -71,7 +71,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from dexacode.engine.interpret import vertebrae
-from dexacode.formats.fhir.claim import facts_from_modifiers, is_void, read_claim
+from dexacode.formats.fhir.claim import facts_from_modifiers, not_a_claim, read_claim
 from dexacode.formats.fhir.forearm import forearm_region
 from dexacode.formats.fhir.identity import patient_id
 from dexacode.formats.fhir.terms import (
@@ -947,8 +947,9 @@ def _live_claims(claims: Sequence[Entry], subject: _Subject, notes: list[str]) -
     for entry in claims:
         res = entry.resource
         label = _label(res, entry.full_url)
-        if is_void(res):
-            notes.append(f"{label}: status {res['status']}; not checked")
+        why = not_a_claim(res)
+        if why is not None:
+            notes.append(f"{label}: {why}; not checked")
         elif not subject.holds(res.get("patient")):
             notes.append(f"{label}: not about the Patient of this import; not used")
         else:
