@@ -589,3 +589,16 @@ def test_ids_are_read_without_surrounding_spaces_as_a_csv_cell_is() -> None:
     enc = accepted(make_encounter(claim_id=" C-7 ", patient__id="P-1 "))
     assert (enc.claim_id, enc.patient.id) == ("C-7", "P-1")
     assert refused(make_encounter(patient__id="   ")).field == "patient.id"
+
+
+def test_a_fhir_bundle_given_as_an_encounter_is_named_as_fhir() -> None:
+    err = refused({"resourceType": "Bundle", "type": "collection", "entry": []})
+    assert err.field == "resourceType"
+    assert "this is a FHIR Bundle" in err.message and "fhir-import" in err.message
+    text = refused(json.dumps({"resourceType": "Patient", "id": "x"}))
+    assert "FHIR Patient" in text.message
+
+
+def test_a_resource_type_that_is_not_a_word_is_not_repeated() -> None:
+    err = refused({"resourceType": "SMITH JOHN 1950-01-02"})
+    assert "SMITH" not in err.message and err.field != "resourceType"

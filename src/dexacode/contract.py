@@ -432,7 +432,29 @@ def parse_encounter(data: str | bytes | dict[str, Any]) -> Encounter:
     except ValidationError as exc:
         if exc.errors()[0]["type"] == "json_invalid":
             raise ContractError("", f"not valid JSON: {exc.errors()[0]['msg']}") from None
+        fhir = _fhir_resource_type(data)
+        if fhir is not None:
+            raise ContractError(
+                "resourceType",
+                f"this is a FHIR {fhir}, not a dexacode encounter: read FHIR with "
+                "`dexacode fhir-import`, or scrub the file as FHIR (`dexacode scrub "
+                "FILE.fhir.json`, or the web's batch upload)",
+            ) from None
         raise contract_error(exc) from None
+
+
+def _fhir_resource_type(data: str | bytes | dict[str, Any]) -> str | None:
+    """The resourceType of a FHIR resource given where an encounter was expected (only on
+    a refusal, so the cost is not every encounter's); None for anything else."""
+    try:
+        body = data if isinstance(data, dict) else json.loads(data)
+    except ValueError:
+        return None
+    kind = body.get("resourceType") if isinstance(body, dict) else None
+    # A resource type is one word of letters (Bundle, Patient); anything else is not echoed.
+    if isinstance(kind, str) and kind.isalpha() and kind[:1].isupper() and len(kind) <= 40:
+        return kind
+    return None
 
 
 def encounter_schema() -> dict[str, Any]:
