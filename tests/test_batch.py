@@ -268,7 +268,7 @@ def test_a_file_of_blank_lines_is_refused(tmp_path: Path) -> None:
         ("parquet.csv", b"PAR1\x15\x04rest of a parquet file", "this is a Parquet file"),
         ("array.jsonl", b'[{"claim_id": "C-1"}]\n', "one JSON document"),
         ("pretty.jsonl", b'{\n  "claim_id": "C-1"\n}\n', "one encounter on each line"),
-        ("bundle.json", b'{\n  "resourceType": "Bundle"\n}\n', "--format fhir"),
+        ("bundle.json", b'{\n  "resourceType": "Bundle"\n}\n', "give the format fhir"),
         ("strange.csv", b"claim_id,shoe_size\nC-1,42\n", "shoe_size"),
         ("twice.csv", b"claim_id,sex,sex\nC-1,F,M\n", "'sex' appears more than once"),
         ("notes.txt", b"hello\n", "format"),

@@ -128,7 +128,8 @@ def check_input_shape(path: Path, fmt: str) -> None:
         return  # the reader says what is wrong with the file
     if head.startswith(b"PAR1") and fmt != "parquet":
         raise BatchInputError(
-            f"{path.name}: this is a Parquet file; name it .parquet or give --format parquet"
+            f"{path.name}: this is a Parquet file; name it .parquet or give the format "
+            "parquet (--format, or the web's format field)"
         )
     if head.startswith((b"\xff\xfe", b"\xfe\xff")):
         raise BatchInputError(
@@ -138,7 +139,7 @@ def check_input_shape(path: Path, fmt: str) -> None:
     if fmt == "csv" and first[:1] in (b"{", b"["):
         raise BatchInputError(
             f"{path.name}: this looks like JSON (JSON Lines: one encounter per line), not "
-            "CSV: name it .jsonl or give --format jsonl"
+            "CSV: name it .jsonl or give the format jsonl (--format, or the web's format field)"
         )
     if fmt == "csv":
         for sep, name in ((b";", "semicolons"), (b"\t", "tabs")):
@@ -151,7 +152,8 @@ def check_input_shape(path: Path, fmt: str) -> None:
     if fmt == "jsonl" and (first[:1] == b"[" or first == b"{") and b'"resourceType"' in head:
         raise BatchInputError(
             f"{path.name}: this looks like FHIR (a resource spread over several lines): "
-            "give --format fhir, or name the file .fhir.json"
+            "give the format fhir (--format, or the web's format field), or name the file "
+            ".fhir.json"
         )
     if fmt == "jsonl" and (first[:1] == b"[" or first == b"{"):
         raise BatchInputError(

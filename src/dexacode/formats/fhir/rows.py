@@ -98,7 +98,8 @@ def _row(number: int, bundle: Any, where: str) -> RawRow:
         return RawRow(
             number,
             problem=f"{where}: the FHIR input lacks {lacking}; add them with "
-            "`dexacode fhir-import --overlay` and scrub the encounter it writes",
+            "`dexacode fhir-import --overlay` (on the command line) and scrub the encounter it "
+            "writes",
             claim_id=claim_id,
         )
     return RawRow(number, text=json.dumps(imported.encounter))
