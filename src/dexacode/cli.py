@@ -13,7 +13,7 @@ import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated, Any, NoReturn
 
 import typer
 
@@ -489,8 +489,28 @@ def _merge_report(text: str, report: Path, accept_unread: bool) -> str:
     if not isinstance(data, dict):
         _fail(EXIT_INPUT, "input error: the input must be one encounter: a JSON object")
     parsed = parse_report_or_exit(report)
+    _refuse_another_patients_report(data, report, parsed)
     refuse_partly_read(parsed, accept_unread, date_of_service=data.get("date_of_service"))
     return json.dumps(merge_report_into_encounter(data, parsed))
+
+
+def _refuse_another_patients_report(data: dict[str, Any], report: Path, parsed: Any) -> None:
+    """A printout whose sex, age or birth date contradicts the encounter's patient is never
+    merged (a birth date the contract will refuse is left to it)."""
+    import datetime as dt
+
+    from dexacode.cli_reports import patient_mismatch, refuse_another_patients, report_file_text
+
+    patient = data.get("patient")
+    if not isinstance(patient, dict) or patient.get("sex") not in ("F", "M"):
+        return
+    try:
+        born = dt.date.fromisoformat(str(patient.get("birth_date")))
+        day = parsed.scan_date or dt.date.fromisoformat(str(data.get("date_of_service")))
+    except ValueError:
+        return
+    differ = patient_mismatch(report_file_text(report), patient["sex"], born, day)
+    refuse_another_patients("the scanner report", differ, done="coded")
 
 
 @app.command("schema")

@@ -302,7 +302,7 @@ def patient_mismatch(
     return differ
 
 
-def refuse_another_patients(report: str, differ: list[str]) -> None:
+def refuse_another_patients(report: str, differ: list[str], done: str = "written") -> None:
     """Another patient's report is never merged, whatever --accept-unread says."""
     if not differ:
         return
@@ -311,7 +311,7 @@ def refuse_another_patients(report: str, differ: list[str]) -> None:
         EXIT_INPUT,
         f"input error: {report} is not this encounter's patient's: its {fields} "
         f"{'differ' if len(differ) > 1 else 'differs'} from the encounter's; nothing was "
-        "written. Give the report of this patient's exam",
+        f"{done}. Give the report of this patient's exam",
     )
 
 

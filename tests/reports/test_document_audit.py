@@ -350,3 +350,45 @@ def test_a_typed_in_prior_without_its_device_is_not_judged(tmp_path: Path) -> No
     got = run(tmp_path, "--options", _typed_prior(tmp_path, ""))
     assert got.exit_code in (0, 1), got.output
     assert "the same device is not confirmed" in comparison_section(tmp_path)
+
+
+def test_code_report_refuses_another_patients_printout_too(tmp_path: Path) -> None:
+    src = tmp_path / "enc.json"
+    src.write_text(
+        json.dumps(
+            make_encounter(
+                date_of_service="2025-11-12",
+                patient__sex="M",
+                patient__birth_date="1980-01-01",
+                exam__sites=["lumbar_spine", "left_hip", "right_hip"],
+                results=[],
+                unset=["patient.menopausal_status"],
+            )
+        )
+    )
+    (tmp_path / "report.txt").write_text(HOLOGIC)  # a woman of 68
+    got = runner.invoke(
+        app, ["code", str(src), "--report", str(tmp_path / "report.txt"), "--no-store"]
+    )
+    assert got.exit_code == 2 and got.stdout == ""
+    assert "is not this encounter's patient's: its sex and age differ" in got.stderr
+    assert "nothing was coded" in got.stderr and "1957" not in got.stderr
+
+
+def test_code_report_merges_the_patients_own_printout(tmp_path: Path) -> None:
+    src = tmp_path / "enc.json"
+    src.write_text(
+        json.dumps(
+            make_encounter(
+                date_of_service="2025-11-12",
+                patient__birth_date=BORN,
+                exam__sites=["lumbar_spine", "left_hip", "right_hip"],
+                results=[],
+            )
+        )
+    )
+    (tmp_path / "report.txt").write_text(HOLOGIC)
+    got = runner.invoke(
+        app, ["code", str(src), "--report", str(tmp_path / "report.txt"), "--no-store"]
+    )
+    assert got.exit_code in (0, 1), got.stderr

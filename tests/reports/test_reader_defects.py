@@ -267,7 +267,13 @@ def test_the_bundled_lunar_example_codes_with_the_sites_it_measured(tmp_path: Pa
     text = example.read_text(encoding="utf-8")
     parsed = parse_report_text(text)
     assert not any(r.site == "thoracic_spine" for r in parsed.results)
-    got = code_report(tmp_path, text, exam__sites=["lumbar_spine", "left_hip", "right_hip"])
+    got = code_report(
+        tmp_path,
+        text,
+        exam__sites=["lumbar_spine", "left_hip", "right_hip"],
+        date_of_service="2026-03-18",
+        patient__birth_date="1957-04-02",  # the printout's patient
+    )
     assert got.exit_code == 0, got.stderr
     findings = [f["id"] for f in json.loads(got.stdout)["findings"]]
     assert "RESULT-SITE-NOT-MEASURED" not in findings
