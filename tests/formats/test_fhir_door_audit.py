@@ -23,8 +23,9 @@ from dexacode.formats.fhir import (
     to_encounter,
 )
 from dexacode.formats.fhir.read import entries_of
-from dexacode.formats.fhir.terms import CPT, HCPCS, ICD10CM, LOINC, UCUM
+from dexacode.formats.fhir.terms import CPT, HCPCS, ICD10CM
 from tests.conftest import make_encounter
+from tests.formats import fhir_records as records
 
 Code = Callable[..., CodingResult]
 REPO = Path(__file__).resolve().parents[2]
@@ -211,86 +212,21 @@ MRN = "SYN-55012"
 
 
 def _patient() -> dict[str, Any]:
-    return {
-        "resourceType": "Patient",
-        "id": "pt-1",
-        "identifier": [{"system": "urn:example:mrn", "value": MRN}],
-        "gender": "female",
-        "birthDate": "1950-06-01",
-    }
-
-
-def _obs(oid: str, loinc: str, value: float, unit: str | None) -> dict[str, Any]:
-    quantity: dict[str, Any] = {"value": value}
-    if unit is not None:
-        quantity.update(system=UCUM, code=unit)
-    return {
-        "resourceType": "Observation",
-        "id": oid,
-        "status": "final",
-        "code": {"coding": [{"system": LOINC, "code": loinc}]},
-        "subject": {"reference": "Patient/pt-1"},
-        "effectiveDateTime": "2026-03-02",
-        "valueQuantity": quantity,
-    }
+    return records.patient(MRN, "1950-06-01")
 
 
 def _elsewhere(neck_unit: str | None = "{T-score}") -> list[dict[str, Any]]:
     """Another system's record: Patient, Medicare Coverage, a screening order of the left
     hip, a DXA report and its results; no risk factors, drugs or menopausal status."""
     results = [
-        _obs("neck-t", "80948-3", -2.6, neck_unit),  # left femoral neck T: osteoporosis
-        _obs("hip-t", "80946-7", -1.4, "{T-score}"),
+        records.t_score("neck-t", "80948-3", -2.6, neck_unit),  # left femoral neck T
+        records.t_score("hip-t", "80946-7", -1.4),
     ]
     return [
         _patient(),
-        {
-            "resourceType": "Coverage",
-            "id": "cov-1",
-            "status": "active",
-            "beneficiary": {"reference": "Patient/pt-1"},
-            "payor": [
-                {
-                    "identifier": {
-                        "system": "https://dexacode.org/fhir/payer-profile",
-                        "value": "medicare",
-                    }
-                }
-            ],
-        },
-        {
-            "resourceType": "ServiceRequest",
-            "id": "sr-1",
-            "status": "completed",
-            "intent": "order",
-            "subject": {"reference": "Patient/pt-1"},
-            "reasonCode": [
-                {
-                    "coding": [
-                        {
-                            "system": "https://dexacode.org/fhir/CodeSystem/order-reason",
-                            "code": "screening",
-                        }
-                    ]
-                }
-            ],
-            "bodySite": [
-                {
-                    "coding": [
-                        {"system": "https://dexacode.org/fhir/CodeSystem/site", "code": "left_hip"}
-                    ]
-                }
-            ],
-        },
-        {
-            "resourceType": "DiagnosticReport",
-            "id": "rep-1",
-            "status": "final",
-            "code": {"coding": [{"system": LOINC, "code": "38269-7"}]},
-            "subject": {"reference": "Patient/pt-1"},
-            "effectiveDateTime": "2026-03-02",
-            "result": [{"reference": f"Observation/{r['id']}"} for r in results],
-        },
+        records.coverage("medicare"),
+        records.left_hip_order("screening"),
+        records.dxa_report(results),
         *results,
     ]
 

@@ -15,7 +15,8 @@ import pytest
 
 from dexacode.contract import CodingResult, parse_encounter
 from dexacode.formats.fhir import FhirImport, read_fhir_rows, supply, to_encounter
-from dexacode.formats.fhir.terms import CPT, ICD10CM, LOINC, UCUM
+from dexacode.formats.fhir.terms import CPT, ICD10CM
+from tests.formats import fhir_records as records
 
 Code = Callable[..., CodingResult]
 CPT_OID = "urn:oid:2.16.840.1.113883.6.12"
@@ -26,17 +27,8 @@ DAR = "http://terminology.hl7.org/CodeSystem/data-absent-reason"
 
 
 def _obs(oid: str, loinc: str, value: float | None) -> dict[str, Any]:
-    res: dict[str, Any] = {
-        "resourceType": "Observation",
-        "id": oid,
-        "status": "final",
-        "code": {"coding": [{"system": LOINC, "code": loinc}]},
-        "subject": {"reference": "Patient/pt-1"},
-        "effectiveDateTime": "2026-03-02",
-    }
-    if value is not None:
-        res["valueQuantity"] = {"value": value, "system": UCUM, "code": "{T-score}"}
-    return res
+    result: dict[str, Any] = records.t_score(oid, loinc, value)
+    return result
 
 
 def _record(payer: str | None = "commercial", *extra: dict[str, Any]) -> list[dict[str, Any]]:
@@ -44,66 +36,14 @@ def _record(payer: str | None = "commercial", *extra: dict[str, Any]) -> list[di
     the left hip, a DXA report with two results, and ``extra``."""
     results = [_obs("neck-t", "80948-3", -2.6), _obs("hip-t", "80946-7", -1.4)]
     out: list[dict[str, Any]] = [
-        {
-            "resourceType": "Patient",
-            "id": "pt-1",
-            "identifier": [{"system": "urn:example:mrn", "value": "SYN-90001"}],
-            "gender": "female",
-            "birthDate": "1955-04-01",
-        },
-        {
-            "resourceType": "ServiceRequest",
-            "id": "sr-1",
-            "status": "completed",
-            "intent": "order",
-            "subject": {"reference": "Patient/pt-1"},
-            "reasonCode": [
-                {
-                    "coding": [
-                        {
-                            "system": "https://dexacode.org/fhir/CodeSystem/order-reason",
-                            "code": "diagnostic",
-                        }
-                    ]
-                }
-            ],
-            "bodySite": [
-                {
-                    "coding": [
-                        {"system": "https://dexacode.org/fhir/CodeSystem/site", "code": "left_hip"}
-                    ]
-                }
-            ],
-        },
-        {
-            "resourceType": "DiagnosticReport",
-            "id": "rep-1",
-            "status": "final",
-            "code": {"coding": [{"system": LOINC, "code": "38269-7"}]},
-            "subject": {"reference": "Patient/pt-1"},
-            "effectiveDateTime": "2026-03-02",
-            "result": [{"reference": f"Observation/{r['id']}"} for r in results],
-        },
+        records.patient("SYN-90001", "1955-04-01"),
+        records.left_hip_order("diagnostic"),
+        records.dxa_report(results),
         *results,
         *extra,
     ]
     if payer is not None:
-        out.append(
-            {
-                "resourceType": "Coverage",
-                "id": "cov-1",
-                "status": "active",
-                "beneficiary": {"reference": "Patient/pt-1"},
-                "payor": [
-                    {
-                        "identifier": {
-                            "system": "https://dexacode.org/fhir/payer-profile",
-                            "value": payer,
-                        }
-                    }
-                ],
-            }
-        )
+        out.append(records.coverage(payer))
     return out
 
 
