@@ -475,6 +475,10 @@ def report_command(
             refuse_partly_read(prior_parsed, accept_unread, DOCUMENT_PRIOR)
             prior_text = report_file_text(prior_path)
             prior_device = device_of(prior_parsed, prior_text)
+            # Sex and birth date only: a printed age is the prior exam's, and the prior's
+            # scan date may be corrected in --options.
+            differ = patient_mismatch(prior_text, enc.patient.sex, enc.patient.birth_date, None)
+            refuse_another_patients("the prior study's scanner report", differ)
         prior_results = list(prior_opts.results) if prior_opts else []
         if prior_parsed is not None:
             prior_results = list(prior_parsed.results) + prior_results

@@ -392,3 +392,12 @@ def test_code_report_merges_the_patients_own_printout(tmp_path: Path) -> None:
         app, ["code", str(src), "--report", str(tmp_path / "report.txt"), "--no-store"]
     )
     assert got.exit_code in (0, 1), got.stderr
+
+
+def test_another_patients_prior_printout_is_refused(tmp_path: Path) -> None:
+    man = EARLIER.replace("Sex: Female", "Sex: Male")
+    got = run(tmp_path, "--prior", prior_file(tmp_path, man))
+    assert got.exit_code == 2 and not (tmp_path / "r.html").exists()
+    assert "the prior study's scanner report is not this encounter's patient's: its sex" in (
+        got.stderr
+    )
