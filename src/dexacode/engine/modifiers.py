@@ -143,7 +143,7 @@ def _keep_submitted_liability(enc: Encounter, lines: list[DraftLine], rules: Rul
     factors), the claim's own GA or GZ stands: dropping it would lose the provider's right
     to bill the patient, and domain-rules §2 never drops them."""
     assert enc.submitted is not None
-    liability = {m for m, mod in rules.modifiers.items() if mod.kind == "liability"}
+    liability = set(rules.liability_modifier.values())
     for line in lines:
         if liability.intersection(line.modifiers):
             continue

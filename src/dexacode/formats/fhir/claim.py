@@ -89,11 +89,6 @@ def not_a_claim(claim: Mapping[str, Any]) -> str | None:
     return None
 
 
-def is_void(claim: Mapping[str, Any]) -> bool:
-    """A Claim that is no claim to check (``not_a_claim``)."""
-    return not_a_claim(claim) is not None
-
-
 def _sequenced(items: Any) -> list[Mapping[str, Any]]:
     rows = [i for i in items or [] if isinstance(i, Mapping)]
     return sorted(rows, key=lambda i: i["sequence"] if isinstance(i.get("sequence"), int) else 0)

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from dexacode.formats.batch_io import BatchInputError, RawRow
-from dexacode.formats.fhir.claim import is_void
+from dexacode.formats.fhir.claim import not_a_claim
 from dexacode.formats.fhir.read import (
     CLAIM_ID_SYSTEM,
     FhirInputError,
@@ -58,7 +58,7 @@ def _claim_id(bundle: Any) -> str | None:
     }
     claims: list[tuple[str | None, str]] = []  # (the patient it names, its claim id)
     for _, res in resources:
-        if res.get("resourceType") != "Claim" or is_void(res):
+        if res.get("resourceType") != "Claim" or not_a_claim(res) is not None:
             continue
         patient = res.get("patient")
         ref = patient.get("reference") if isinstance(patient, dict) else None
